@@ -1,0 +1,43 @@
+"""chita_opt: fast l0-constrained ridge least squares and CHITA network pruning.
+
+The problem every solver minimises::
+
+    minimise_w  1/2 ||y - A w||^2 + lam/2 ||w - center||^2 + linear^T w
+    subject to  ||w||_0 <= k   (or per-block budgets, or N:M)
+
+Quick start::
+
+    import chita_opt as co
+    inst = co.problems.make_toeplitz_regression(n=200, p=1000, k=20)
+    result = co.solve(inst.problem)            # CHITA, the default method
+    result.objective, result.support
+"""
+
+from chita_opt import problems, solvers
+from chita_opt.problems import (
+    NM,
+    BlockBudget,
+    L0RidgeProblem,
+    TopK,
+    load_problem,
+    save_problem,
+)
+from chita_opt.solvers import SolveResult, available_methods, get_solver, solve
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "NM",
+    "BlockBudget",
+    "L0RidgeProblem",
+    "SolveResult",
+    "TopK",
+    "__version__",
+    "available_methods",
+    "get_solver",
+    "load_problem",
+    "problems",
+    "save_problem",
+    "solve",
+    "solvers",
+]

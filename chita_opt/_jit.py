@@ -1,0 +1,49 @@
+"""One decorator for every numba kernel in the package: ``@cached_njit``.
+
+``numba.njit(cache=True)`` stores compiled code beside the module (``__pycache__``) or in
+the user-wide cache folder. Where neither is writable (a read-only site-packages and a
+read-only home, as in many containers), numba refuses at *decoration* time with
+``RuntimeError: cannot cache function ...: no locator available``, which would make
+``import chita_opt`` fail. We then point numba at a private folder under the system
+temporary directory, and if even that cannot be written we compile without a disk cache:
+slower first calls, never a broken import.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable
+from typing import Any
+
+import numba
+
+_FALLBACK_DIR = os.path.join(tempfile.gettempdir(), f"chita_opt-numba-cache-{os.getuid()}")
+
+
+def _writable_dir(path: str) -> bool:
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError:
+        return False
+    return os.access(path, os.W_OK | os.X_OK)
+
+
+def cached_njit(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Compile ``func`` with ``numba.njit(cache=True)``, degrading safely when no cache
+    location is writable."""
+    try:
+        return numba.njit(cache=True)(func)
+    except RuntimeError as err:
+        if "no locator available" not in str(err):
+            raise
+    if _writable_dir(_FALLBACK_DIR):
+        previous = numba.config.CACHE_DIR
+        numba.config.CACHE_DIR = _FALLBACK_DIR
+        try:
+            return numba.njit(cache=True)(func)
+        except RuntimeError:
+            pass
+        finally:
+            numba.config.CACHE_DIR = previous
+    return numba.njit(cache=False)(func)

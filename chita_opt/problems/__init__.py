@@ -1,0 +1,24 @@
+"""The objective and its data: problems, sparsity constraints, generators, save/load."""
+
+from chita_opt.problems.constraints import NM, BlockBudget, GroupBudget, SparsityConstraint, TopK
+from chita_opt.problems.generators import (
+    SyntheticInstance,
+    make_pruning_like,
+    make_toeplitz_regression,
+)
+from chita_opt.problems.io import load_problem, save_problem
+from chita_opt.problems.problem import L0RidgeProblem
+
+__all__ = [
+    "NM",
+    "BlockBudget",
+    "GroupBudget",
+    "L0RidgeProblem",
+    "SparsityConstraint",
+    "SyntheticInstance",
+    "TopK",
+    "load_problem",
+    "make_pruning_like",
+    "make_toeplitz_regression",
+    "save_problem",
+]

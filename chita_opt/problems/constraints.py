@@ -1,0 +1,361 @@
+"""Sparsity constraints and their projections.
+
+Every constraint here is a *group budget*: the coordinates are split into groups and each
+group keeps at most ``cap`` nonzeros. Global top-k is one group of all coordinates; N:M
+is groups of M consecutive coordinates with cap N; per-block budgets are arbitrary index
+blocks, each with its own cap. For such constraints the Euclidean projection of a vector
+onto {w : w feasible} keeps, in every group, its ``cap`` entries of largest magnitude
+(a greedy choice on a partition matroid is exact), which is what :meth:`select` returns.
+
+A constraint is created without knowing ``p`` and bound to a problem's dimension with
+:meth:`bind`, which validates it and returns a ready copy.
+"""
+
+from __future__ import annotations
+
+import numbers
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+
+import numpy as np
+
+from chita_opt._jit import cached_njit
+from chita_opt.problems._validation import check_budget
+
+
+class SparsityConstraint(ABC):
+    """Base class: a budget of nonzeros, possibly split over groups of coordinates."""
+
+    n_features: int | None = None
+
+    @property
+    @abstractmethod
+    def max_nonzeros(self) -> int:
+        """The largest number of nonzeros a feasible vector may have."""
+
+    @abstractmethod
+    def bind(self, n_features: int) -> SparsityConstraint:
+        """Validate against ``n_features`` and return a constraint bound to that size."""
+
+    @abstractmethod
+    def select(self, scores: np.ndarray) -> np.ndarray:
+        """Sorted indices of the coordinates to keep, given nonnegative ``scores``.
+
+        Keeping ``v`` on ``select(abs(v))`` and zero elsewhere is the Euclidean projection
+        of ``v`` onto the constraint set.
+        """
+
+    @abstractmethod
+    def competitor_levels(
+        self, abs_gradient: np.ndarray, support: np.ndarray
+    ) -> tuple[np.ndarray, bool]:
+        """For each index in ``support``, the largest ``|g_j|`` of a coordinate outside the
+        support that could take its place after a gradient step; and whether some
+        coordinate outside would *enter* the support at any positive step (a group below
+        its cap with a nonzero gradient outside the support)."""
+
+    @abstractmethod
+    def restrict(self, columns: np.ndarray) -> SparsityConstraint:
+        """The same constraint on the sub-vector ``w[columns]`` (for active-set solves)."""
+
+    def is_feasible(self, w: np.ndarray) -> bool:
+        """Whether ``w`` satisfies the constraint."""
+        self._require_bound()
+        nz = np.flatnonzero(w)
+        return self._is_feasible_support(nz)
+
+    @abstractmethod
+    def _is_feasible_support(self, nonzeros: np.ndarray) -> bool: ...
+
+    def project(self, v: np.ndarray) -> np.ndarray:
+        """Euclidean projection of ``v`` onto the constraint set (a new array)."""
+        keep = self.select(np.abs(v))
+        out = np.zeros_like(v)
+        out[keep] = v[keep]
+        return out
+
+    def _require_bound(self) -> None:
+        if self.n_features is None:
+            raise RuntimeError(f"{type(self).__name__} is not bound to a dimension; call bind(p)")
+
+
+class TopK(SparsityConstraint):
+    """Global budget: at most ``k`` nonzeros anywhere (the default constraint).
+
+    Parameters
+    ----------
+    k : int
+        Number of nonzeros allowed, ``1 <= k <= p``.
+    """
+
+    def __init__(self, k: int):
+        if isinstance(k, bool) or not isinstance(k, numbers.Integral):
+            raise TypeError(f"k must be an integer; got {k!r}")
+        if k < 1:
+            raise ValueError(f"k must be >= 1; got {k}")
+        self.k = int(k)
+
+    def __repr__(self) -> str:
+        return f"TopK(k={self.k})"
+
+    @property
+    def max_nonzeros(self) -> int:
+        return self.k
+
+    def bind(self, n_features: int) -> TopK:
+        check_budget(self.k, "k", n_features)
+        bound = TopK(self.k)
+        bound.n_features = int(n_features)
+        return bound
+
+    def select(self, scores: np.ndarray) -> np.ndarray:
+        k = self.k
+        if k >= scores.shape[0]:
+            return np.arange(scores.shape[0])
+        # argpartition is O(p); ties are broken by position, so the choice is deterministic
+        idx = np.argpartition(-scores, k - 1)[:k]
+        idx.sort()
+        return idx
+
+    def competitor_levels(self, abs_gradient, support):
+        outside = np.ones(abs_gradient.shape[0], dtype=bool)
+        outside[support] = False
+        level = float(abs_gradient[outside].max()) if outside.any() else 0.0
+        if support.shape[0] < self.k:
+            return np.zeros(support.shape[0]), level > 0.0
+        return np.full(support.shape[0], level), False
+
+    def restrict(self, columns):
+        sub = TopK(min(self.k, len(columns)))
+        sub.n_features = len(columns)
+        return sub
+
+    def _is_feasible_support(self, nonzeros):
+        return nonzeros.shape[0] <= self.k
+
+
+class GroupBudget(SparsityConstraint):
+    """At most ``caps[g]`` nonzeros among the coordinates ``i`` with ``group_of[i] == g``.
+
+    This is the general form behind :class:`BlockBudget` and :class:`NM`; use those to
+    build one. Every coordinate belongs to exactly one group.
+    """
+
+    def __init__(self, group_of: np.ndarray, caps: np.ndarray):
+        group_of, caps = np.asarray(group_of), np.asarray(caps)
+        for name, arr in (("group_of", group_of), ("caps", caps)):
+            if arr.ndim != 1 or (arr.size and arr.dtype.kind not in "iu"):
+                raise TypeError(f"{name} must be a 1-D array of integers")
+        self.group_of = np.ascontiguousarray(group_of, dtype=np.int64)
+        self.caps = np.ascontiguousarray(caps, dtype=np.int64)
+        self.n_features = self.group_of.shape[0]
+        n_groups = self.caps.shape[0]
+        if self.group_of.size and (self.group_of.min() < 0 or self.group_of.max() >= n_groups):
+            raise ValueError(f"group_of must hold group numbers in [0, {n_groups})")
+        sizes = np.bincount(self.group_of, minlength=n_groups)
+        if np.any(self.caps < 0) or np.any(self.caps > sizes):
+            raise ValueError("caps must lie between 0 and the size of their group")
+        if self.caps.sum() < 1:
+            raise ValueError("caps must allow at least one nonzero in total")
+
+    def __repr__(self) -> str:
+        return f"GroupBudget(n_groups={self.caps.shape[0]}, max_nonzeros={self.max_nonzeros})"
+
+    @property
+    def max_nonzeros(self) -> int:
+        return int(self.caps.sum())
+
+    def bind(self, n_features: int) -> GroupBudget:
+        if n_features != self.n_features:
+            raise ValueError(
+                f"constraint covers {self.n_features} coordinates but the problem has {n_features}"
+            )
+        return self
+
+    def select(self, scores):
+        return _group_select(
+            np.ascontiguousarray(scores, dtype=np.float64), self.group_of, self.caps
+        )
+
+    def competitor_levels(self, abs_gradient, support):
+        levels, grows = _group_competitor_levels(
+            np.ascontiguousarray(abs_gradient, dtype=np.float64),
+            np.ascontiguousarray(support, dtype=np.int64),
+            self.group_of,
+            self.caps,
+        )
+        return levels, bool(grows)
+
+    def restrict(self, columns):
+        columns = np.asarray(columns, dtype=np.int64)
+        sub_groups = self.group_of[columns]
+        counts = np.bincount(sub_groups, minlength=self.caps.shape[0])
+        caps = np.minimum(self.caps, counts)
+        if caps.sum() < 1:
+            raise ValueError("columns must include at least one coordinate of a group with budget")
+        return GroupBudget(sub_groups, caps)
+
+    def _is_feasible_support(self, nonzeros):
+        counts = np.bincount(self.group_of[nonzeros], minlength=self.caps.shape[0])
+        return bool(np.all(counts <= self.caps))
+
+
+class BlockBudget(GroupBudget):
+    """Per-block budgets: block ``b`` (an index array) keeps at most ``budgets[b]`` nonzeros.
+
+    Parameters
+    ----------
+    blocks : sequence of array-like of int
+        Disjoint index sets that together cover every coordinate exactly once (for
+        pruning: one block per layer).
+    budgets : sequence of int
+        Nonzeros allowed in each block, ``0 <= budgets[b] <= len(blocks[b])``, with at
+        least one nonzero in total.
+    """
+
+    def __init__(self, blocks: Sequence[Sequence[int]], budgets: Sequence[int]):
+        if isinstance(blocks, np.ndarray) and blocks.ndim == 1:
+            raise TypeError("blocks must be a sequence of index arrays, one per block")
+        self.blocks = [np.asarray(b) for b in blocks]
+        if not self.blocks:
+            raise ValueError("blocks must contain at least one block")
+        for i, b in enumerate(self.blocks):
+            if b.ndim != 1 or (b.size and b.dtype.kind not in "iu"):
+                raise TypeError(f"blocks[{i}] must be a 1-D array of integer indices")
+        budgets_arr = np.asarray(budgets)
+        if budgets_arr.ndim != 1 or (budgets_arr.size and budgets_arr.dtype.kind not in "iu"):
+            raise TypeError("budgets must be a 1-D sequence of integers")
+        if budgets_arr.shape[0] != len(self.blocks):
+            raise ValueError(
+                f"budgets must have one entry per block ({len(self.blocks)}); "
+                f"got {budgets_arr.shape[0]}"
+            )
+        sizes = np.array([b.shape[0] for b in self.blocks])
+        if np.any(budgets_arr < 0) or np.any(budgets_arr > sizes):
+            bad = int(np.flatnonzero((budgets_arr < 0) | (budgets_arr > sizes))[0])
+            raise ValueError(
+                f"budgets[{bad}] must be between 0 and the block's size {sizes[bad]}; "
+                f"got {budgets_arr[bad]}"
+            )
+        if budgets_arr.sum() < 1:
+            raise ValueError("budgets must allow at least one nonzero in total")
+        self.budgets = budgets_arr.astype(np.int64)
+        self.n_features = None
+
+    def __repr__(self) -> str:
+        return f"BlockBudget(n_blocks={len(self.blocks)}, max_nonzeros={int(self.budgets.sum())})"
+
+    @property
+    def max_nonzeros(self) -> int:
+        return int(self.budgets.sum())
+
+    def bind(self, n_features: int) -> GroupBudget:
+        group_of = np.full(n_features, -1, dtype=np.int64)
+        for i, b in enumerate(self.blocks):
+            if b.size and (b.min() < 0 or b.max() >= n_features):
+                raise ValueError(f"blocks[{i}] has indices outside [0, {n_features})")
+            if np.any(group_of[b] >= 0) or np.unique(b).shape[0] != b.shape[0]:
+                raise ValueError(f"blocks must be disjoint; blocks[{i}] repeats an index")
+            group_of[b] = i
+        missing = np.flatnonzero(group_of < 0)
+        if missing.size:
+            raise ValueError(
+                f"blocks must cover every coordinate exactly once; {missing.size} coordinates "
+                f"(first: {missing[:5].tolist()}) are in no block"
+            )
+        return GroupBudget(group_of, self.budgets)
+
+
+class NM(SparsityConstraint):
+    """N:M structured sparsity: in every run of ``m`` consecutive coordinates at most ``n``
+    are nonzero (the last, shorter run keeps at most ``min(n, its length)``).
+
+    Parameters
+    ----------
+    n, m : int
+        ``1 <= n <= m``. 2:4 is the pattern sparse tensor cores accelerate.
+    """
+
+    def __init__(self, n: int, m: int):
+        for name, v in (("n", n), ("m", m)):
+            if isinstance(v, bool) or not isinstance(v, numbers.Integral):
+                raise TypeError(f"{name} must be an integer; got {v!r}")
+        if m < 1:
+            raise ValueError(f"m must be >= 1; got {m}")
+        if not 1 <= n <= m:
+            raise ValueError(f"n must be between 1 and m={m} (N:M keeps N of every M); got {n}")
+        self.n, self.m = int(n), int(m)
+
+    def __repr__(self) -> str:
+        return f"NM(n={self.n}, m={self.m})"
+
+    @property
+    def max_nonzeros(self) -> int:
+        if self.n_features is None:
+            raise RuntimeError("NM is not bound to a dimension; call bind(p)")
+        full, rest = divmod(self.n_features, self.m)
+        return full * self.n + min(self.n, rest)
+
+    def bind(self, n_features: int) -> GroupBudget:
+        group_of = np.arange(n_features, dtype=np.int64) // self.m
+        n_groups = -(-n_features // self.m)
+        caps = np.full(n_groups, self.n, dtype=np.int64)
+        rest = n_features % self.m
+        if rest:
+            caps[-1] = min(self.n, rest)
+        return GroupBudget(group_of, caps)
+
+    def select(self, scores):
+        return self.bind(scores.shape[0]).select(scores)
+
+    def competitor_levels(self, abs_gradient, support):
+        return self.bind(abs_gradient.shape[0]).competitor_levels(abs_gradient, support)
+
+    def restrict(self, columns):
+        raise RuntimeError("bind NM to a dimension before restricting it")
+
+    def _is_feasible_support(self, nonzeros):
+        raise RuntimeError("bind NM to a dimension first")
+
+
+@cached_njit
+def _group_select(scores, group_of, caps):
+    order = np.argsort(-scores, kind="mergesort")
+    used = np.zeros(caps.shape[0], dtype=np.int64)
+    keep = np.zeros(scores.shape[0], dtype=np.bool_)
+    remaining = caps.sum()
+    for idx in order:
+        if remaining == 0:
+            break
+        g = group_of[idx]
+        if used[g] < caps[g]:
+            used[g] += 1
+            keep[idx] = True
+            remaining -= 1
+    return np.flatnonzero(keep)
+
+
+@cached_njit
+def _group_competitor_levels(abs_gradient, support, group_of, caps):
+    n_groups = caps.shape[0]
+    in_support = np.zeros(abs_gradient.shape[0], dtype=np.bool_)
+    count = np.zeros(n_groups, dtype=np.int64)
+    for i in support:
+        in_support[i] = True
+        count[group_of[i]] += 1
+    best_outside = np.zeros(n_groups)
+    for j in range(abs_gradient.shape[0]):
+        if not in_support[j]:
+            g = group_of[j]
+            if abs_gradient[j] > best_outside[g]:
+                best_outside[g] = abs_gradient[j]
+    grows = False
+    for g in range(n_groups):
+        if count[g] < caps[g] and best_outside[g] > 0.0:
+            grows = True
+    levels = np.zeros(support.shape[0])
+    for t in range(support.shape[0]):
+        g = group_of[support[t]]
+        if count[g] >= caps[g]:
+            levels[t] = best_outside[g]
+    return levels, grows

@@ -1,0 +1,86 @@
+"""Saving and loading problems as ``.npz`` files (no pickles)."""
+
+from __future__ import annotations
+
+import os
+import zipfile
+
+import numpy as np
+
+from chita_opt.problems.constraints import GroupBudget, TopK
+from chita_opt.problems.problem import L0RidgeProblem
+
+_FORMAT_VERSION = 1
+
+
+def save_problem(path: str | os.PathLike, problem: L0RidgeProblem, **extra: np.ndarray) -> None:
+    """Write ``problem`` to ``path`` (.npz). ``extra`` arrays (e.g. ``true_w``) ride along
+    and come back from :func:`load_problem` with ``return_extra=True``."""
+    if not isinstance(problem, L0RidgeProblem):
+        raise TypeError(f"problem must be an L0RidgeProblem; got {type(problem).__name__}")
+    arrays = {
+        "format_version": np.array(_FORMAT_VERSION),
+        "A": problem.A,
+        "y": problem.y,
+        "lam": np.array(problem.lam),
+        "center": problem.center,
+    }
+    if problem.linear is not None:
+        arrays["linear"] = problem.linear
+    constraint = problem.constraint
+    if isinstance(constraint, TopK):
+        arrays["k"] = np.array(constraint.k)
+    else:
+        arrays["group_of"] = constraint.group_of
+        arrays["caps"] = constraint.caps
+    for name, value in extra.items():
+        if name in arrays:
+            raise ValueError(f"extra array name {name!r} collides with a problem field")
+        arrays[name] = np.asarray(value)
+    np.savez(path, **arrays)
+
+
+def load_problem(
+    path: str | os.PathLike, *, return_extra: bool = False
+) -> L0RidgeProblem | tuple[L0RidgeProblem, dict[str, np.ndarray]]:
+    """Read a problem written by :func:`save_problem` (or any .npz with arrays ``A``, ``y``
+    and ``k``; ``lam``, ``center``, ``linear`` optional).
+
+    Raises
+    ------
+    ValueError
+        If the file is not a readable .npz or lacks a required array; the message names it.
+    """
+    try:
+        data = np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as err:
+        raise ValueError(f"path {os.fspath(path)!r} is not a readable .npz file: {err}") from err
+    with data:
+        names = set(data.files)
+        for required in ("A", "y"):
+            if required not in names:
+                raise ValueError(
+                    f"problem file {os.fspath(path)!r} lacks the array {required!r} "
+                    f"(it has: {sorted(names)})"
+                )
+        fields = {name: data[name] for name in names}
+    kwargs = dict(
+        lam=float(fields.pop("lam", 0.0)),
+        center=fields.pop("center", None),
+        linear=fields.pop("linear", None),
+    )
+    A, y = fields.pop("A"), fields.pop("y")
+    fields.pop("format_version", None)
+    if "group_of" in fields and "caps" in fields:
+        constraint = GroupBudget(fields.pop("group_of"), fields.pop("caps"))
+        problem = L0RidgeProblem(A, y, constraint=constraint, **kwargs)
+    elif "k" in fields:
+        problem = L0RidgeProblem(A, y, k=int(fields.pop("k")), **kwargs)
+    else:
+        raise ValueError(
+            f"problem file {os.fspath(path)!r} has no budget: it needs an array 'k' "
+            "(or 'group_of' and 'caps')"
+        )
+    return (problem, fields) if return_extra else problem

@@ -1,0 +1,221 @@
+"""The l0-constrained ridge least-squares problem every solver minimises."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from chita_opt.problems._validation import (
+    check_budget,
+    check_design,
+    check_nonnegative,
+    check_vector,
+)
+from chita_opt.problems.constraints import SparsityConstraint, TopK
+from chita_opt.problems.linalg import largest_singular_value, ridge_solve
+
+# Below this fraction of nonzeros a product A @ w is cheaper through the support's columns.
+_SPARSE_PRODUCT_FRACTION = 0.25
+
+
+class L0RidgeProblem:
+    r"""``minimise 1/2||y - A w||^2 + lam/2 ||w - center||^2 + linear^T w`` subject to a
+    sparsity constraint (by default ``||w||_0 <= k``).
+
+    Parameters
+    ----------
+    A : array-like of shape (n, p)
+        Design matrix, float32 or float64 (other numeric types become float64). A C- or
+        F-contiguous array of a supported dtype is used as is, never copied; the problem
+        only ever reads it.
+    y : array-like of shape (n,)
+        Response.
+    k : int, optional
+        Number of nonzeros allowed (``1 <= k <= p``). May be omitted when ``constraint`` is
+        given; if both are given they must agree.
+    lam : float, default 0.0
+        Ridge strength, ``>= 0``.
+    center : array-like of shape (p,), optional
+        Center of the ridge term (the pretrained weights when pruning). Default zeros.
+    linear : array-like of shape (p,), optional
+        Linear term (the mean gradient when pruning). Default none.
+    constraint : SparsityConstraint, optional
+        :class:`TopK` (default, built from ``k``), :class:`BlockBudget` or :class:`NM`.
+
+    Notes
+    -----
+    Memory stays O(n p): the p x p matrix ``A^T A`` is never formed. All vectors are held
+    in ``A``'s dtype.
+    """
+
+    def __init__(
+        self,
+        A: np.ndarray,
+        y: np.ndarray,
+        k: int | None = None,
+        lam: float = 0.0,
+        center: np.ndarray | None = None,
+        linear: np.ndarray | None = None,
+        constraint: SparsityConstraint | None = None,
+    ):
+        A = check_design(A, "A")
+        n, p = A.shape
+        dtype = A.dtype
+        self.y = check_vector(y, "y", n, dtype)
+        self.lam = check_nonnegative(lam, "lam")
+        center_arr = check_vector(center, "center", p, dtype, allow_none=True)
+        self.center = np.zeros(p, dtype=dtype) if center_arr is None else center_arr
+        linear_arr = check_vector(linear, "linear", p, dtype, allow_none=True)
+        self.linear = None if linear_arr is None or not linear_arr.any() else linear_arr
+        if constraint is None:
+            if k is None:
+                raise ValueError("k must be given (the number of nonzeros) when constraint is None")
+            constraint = TopK(check_budget(k, "k", p))
+        elif not isinstance(constraint, SparsityConstraint):
+            raise TypeError(
+                "constraint must be a SparsityConstraint (TopK, BlockBudget, NM); "
+                f"got {type(constraint).__name__}"
+            )
+        constraint = constraint.bind(p)
+        if k is not None and check_budget(k, "k", p) != constraint.max_nonzeros:
+            raise ValueError(
+                f"k must equal the constraint's budget ({constraint.max_nonzeros}) when both "
+                f"are given; got k={k}"
+            )
+        self.constraint = constraint
+        # a read-only view: no copy, and no solver can write into the caller's matrix
+        self.A = A.view()
+        self.A.flags.writeable = False
+        self._lipschitz: float | None = None
+        self._center_sqnorm = float(np.dot(self.center, self.center))
+
+    @classmethod
+    def _trusted(cls, A, y, constraint, lam, center, linear) -> L0RidgeProblem:
+        """Build a problem from already validated pieces (for sub-problems)."""
+        problem = cls.__new__(cls)
+        problem.A, problem.y, problem.lam = A, y, lam
+        problem.center, problem.linear = center, linear
+        problem.constraint = constraint
+        problem._lipschitz = None
+        problem._center_sqnorm = float(np.dot(center, center))
+        return problem
+
+    # ---- shape and budget ------------------------------------------------------------
+    @property
+    def n_samples(self) -> int:
+        return self.A.shape[0]
+
+    @property
+    def n_features(self) -> int:
+        return self.A.shape[1]
+
+    @property
+    def k(self) -> int:
+        """The largest number of nonzeros a feasible ``w`` may have."""
+        return self.constraint.max_nonzeros
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.A.dtype
+
+    def __repr__(self) -> str:
+        n, p = self.A.shape
+        return (
+            f"L0RidgeProblem(n={n}, p={p}, k={self.k}, lam={self.lam:g}, dtype={self.dtype}, "
+            f"constraint={self.constraint!r})"
+        )
+
+    # ---- objective and derivatives ---------------------------------------------------
+    def residual(self, w: np.ndarray) -> np.ndarray:
+        """``y - A w``, through the support's columns when ``w`` is sparse."""
+        support = np.flatnonzero(w)
+        if support.shape[0] < _SPARSE_PRODUCT_FRACTION * self.n_features:
+            return self.y - self.A[:, support] @ w[support]
+        return self.y - self.A @ w
+
+    def objective(self, w: np.ndarray, residual: np.ndarray | None = None) -> float:
+        """f(w). Pass ``residual = y - A w`` when known to skip the product with A."""
+        w = np.asarray(w)
+        r = self.residual(w) if residual is None else residual
+        support = np.flatnonzero(w)
+        return self._objective_on_support(w[support], support, r)
+
+    def _objective_on_support(self, w_S: np.ndarray, support: np.ndarray, r: np.ndarray) -> float:
+        # ||w - c||^2 = ||c||^2 - ||c_S||^2 + ||w_S - c_S||^2: O(|S|) beyond the residual
+        c_S = self.center[support]
+        ridge = self._center_sqnorm - float(np.dot(c_S, c_S)) + float(np.sum((w_S - c_S) ** 2))
+        value = 0.5 * float(np.dot(r, r)) + 0.5 * self.lam * ridge
+        if self.linear is not None:
+            value += float(np.dot(self.linear[support], w_S))
+        return value
+
+    def gradient(self, w: np.ndarray, residual: np.ndarray | None = None) -> np.ndarray:
+        """``-A^T (y - A w) + lam (w - center) + linear``."""
+        w = np.asarray(w)
+        r = self.residual(w) if residual is None else residual
+        g = -(self.A.T @ r)
+        if self.lam:
+            g += self.lam * (w - self.center)
+        if self.linear is not None:
+            g += self.linear
+        return g
+
+    def lipschitz(self) -> float:
+        """A Lipschitz constant of the gradient, ``sigma_max(A)^2 + lam`` (power iteration,
+        cached)."""
+        if self._lipschitz is None:
+            self._lipschitz = largest_singular_value(self.A) ** 2 + self.lam
+        return self._lipschitz
+
+    # ---- fixed-support solves --------------------------------------------------------
+    def refit(self, support: np.ndarray) -> np.ndarray:
+        """The exact minimiser of f over vectors supported on ``support`` (length p).
+
+        Uses the n x n (Woodbury/kernel) system when n < |support|, so the cost is
+        O(n^2 |S| + n^3), and a minimum-norm least-squares solution when ``lam == 0`` and
+        ``A_S`` is rank-deficient. See :func:`chita_opt.problems.linalg.ridge_solve`.
+        """
+        support = np.unique(np.asarray(support, dtype=np.int64))
+        if support.size and (support[0] < 0 or support[-1] >= self.n_features):
+            raise ValueError(f"support must hold indices in [0, {self.n_features})")
+        w = np.zeros(self.n_features, dtype=self.dtype)
+        if support.size:
+            linear_S = None if self.linear is None else self.linear[support]
+            w[support] = ridge_solve(
+                self.A[:, support], self.y, self.lam, self.center[support], linear_S
+            )
+        return w
+
+    def is_feasible(self, w: np.ndarray) -> bool:
+        """Whether ``w`` satisfies the sparsity constraint."""
+        return self.constraint.is_feasible(w)
+
+    def project(self, v: np.ndarray) -> np.ndarray:
+        """Euclidean projection onto the constraint set (hard thresholding for top-k)."""
+        return self.constraint.project(v)
+
+    def with_budget(self, k: int | SparsityConstraint) -> L0RidgeProblem:
+        """The same data under another budget: an int ``k`` (top-k) or a constraint.
+        Shares every array with this problem."""
+        constraint = (
+            k if isinstance(k, SparsityConstraint) else TopK(check_budget(k, "k", self.n_features))
+        )
+        return L0RidgeProblem._trusted(
+            self.A, self.y, constraint.bind(self.n_features), self.lam, self.center, self.linear
+        )
+
+    def subproblem(self, columns: np.ndarray) -> L0RidgeProblem:
+        """The problem restricted to ``w[columns]`` (other coordinates held at zero).
+
+        Its objective differs from f by the constant ``lam/2 * ||center outside||^2``.
+        Copies the n x |columns| submatrix of A.
+        """
+        columns = np.asarray(columns, dtype=np.int64)
+        linear = None if self.linear is None else self.linear[columns]
+        return L0RidgeProblem._trusted(
+            np.ascontiguousarray(self.A[:, columns]),
+            self.y,
+            self.constraint.restrict(columns),
+            self.lam,
+            self.center[columns],
+            linear,
+        )

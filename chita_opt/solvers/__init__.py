@@ -1,0 +1,23 @@
+"""Solvers for the l0-ridge problem: one module per method family, a registry, and
+:func:`solve`. Importing this package registers every built-in method."""
+
+from chita_opt.solvers.backsolve import BacksolveSolver
+from chita_opt.solvers.base import Solver
+from chita_opt.solvers.chita import ChitaSolver
+from chita_opt.solvers.iht import IHTSolver
+from chita_opt.solvers.magnitude import MagnitudeSolver
+from chita_opt.solvers.registry import available_methods, get_solver, register_solver, solve
+from chita_opt.solvers.result import SolveResult
+
+__all__ = [
+    "BacksolveSolver",
+    "ChitaSolver",
+    "IHTSolver",
+    "MagnitudeSolver",
+    "SolveResult",
+    "Solver",
+    "available_methods",
+    "get_solver",
+    "register_solver",
+    "solve",
+]

@@ -1,0 +1,421 @@
+"""CHITA: IHT with a problem-aware step size, an active set, and exact refits.
+
+The step-size scheme (Benbaki et al., ICML 2023) rests on one observation: on the current
+support S the objective along ``-g_S`` is a one-dimensional quadratic whose minimiser
+``tau* = ||g_S||^2 / (||A g_S||^2 + lam ||g_S||^2)`` is known in closed form, and hard
+thresholding ``P(w - tau g)`` keeps the support S for every ``tau`` below a computable
+``tau_change``. So if ``tau* < tau_change`` the exact line-search step is also the IHT
+step; otherwise the support is about to change, and a short search over larger steps
+(doubling from ``tau_change``, each kept only while f falls) lets coordinates swap.
+
+Beyond the published method we refit exactly (a ridge solve) whenever the support has
+settled, and at a stalled, refitted support force one search past ``tau_change``: that
+tests the swaps that plain IHT cannot see from its fixed point.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from chita_opt._jit import cached_njit
+from chita_opt.problems import L0RidgeProblem
+from chita_opt.problems._validation import check_budget, check_nonnegative
+from chita_opt.solvers.base import Solver
+from chita_opt.solvers.iht import LIPSCHITZ_SAFETY
+from chita_opt.solvers.magnitude import magnitude_source
+from chita_opt.solvers.registry import register_solver
+from chita_opt.solvers.result import History
+from chita_opt.solvers.swaps import best_swap
+
+# Steps just below / above the support-change point, as in the reference implementation.
+_BELOW_CHANGE = 1.0 / (1.0 + 1e-4)
+_ABOVE_CHANGE = 1.0 + 1e-4
+
+
+@cached_njit
+def support_change_step(w_S, g_S, competitor):
+    """Smallest ``tau > 0`` at which thresholding ``w - tau g`` may drop a support index.
+
+    Coordinate i of the support has magnitude ``|w_i - tau g_i|``; its best competitor
+    from outside has ``tau * M_i`` with ``M_i = competitor[i]``. The two meet at
+    ``|w_i| / (|g_i| + M_i)`` when the coordinate shrinks (same signs), at
+    ``|w_i| / (M_i - |g_i|)`` when it grows slower than the competitor, and never otherwise.
+    """
+    tau = np.inf
+    for t in range(w_S.shape[0]):
+        size = abs(w_S[t])
+        slope = abs(g_S[t])
+        level = competitor[t]
+        if w_S[t] * g_S[t] > 0.0:
+            candidate = size / (slope + level)
+        elif slope < level:
+            candidate = size / (level - slope)
+        else:
+            continue
+        if candidate < tau:
+            tau = candidate
+    return tau
+
+
+class _Iterate:
+    """w, its residual and objective on one (sub)problem, updated together."""
+
+    __slots__ = ("f", "problem", "r", "w")
+
+    def __init__(self, problem: L0RidgeProblem, w: np.ndarray, r: np.ndarray | None = None):
+        self.problem = problem
+        self.w = w
+        self.r = problem.residual(w) if r is None else r
+        self.f = problem.objective(w, self.r)
+
+    @classmethod
+    def projected(cls, problem: L0RidgeProblem, v: np.ndarray) -> _Iterate:
+        return cls(problem, problem.project(v))
+
+    @property
+    def support(self) -> np.ndarray:
+        return np.flatnonzero(self.w)
+
+
+@register_solver("chita")
+class ChitaSolver(Solver):
+    """CHITA's IHT (exact step on the support, search where the support changes) inside
+    an active set, finished by an exact refit on the final support.
+
+    Parameters
+    ----------
+    max_iter : int, default 500
+        Iterations of the inner IHT loop per active-set round.
+    tol : float, default 1e-7
+        An inner loop has stalled when an iteration lowers f by less than
+        ``tol * max(|f|, 1)``.
+    active_set : float or None, default 1.5
+        Work on about ``active_set * k`` coordinates (the support plus the outside
+        coordinates with the largest gradient), growing the set while a full-size IHT step
+        finds improving coordinates outside it. None (or a set that would cover most
+        coordinates) solves on all coordinates directly.
+    max_rounds : int, default 30
+        Cap on active-set growth rounds.
+    search_steps : int, default 5
+        Trial steps of the search past the support-change point.
+    expansion_steps : int, default 10
+        Trial steps of the active-set expansion search.
+    stable_iters : int, default 5
+        Refit exactly once the support has not changed for this many iterations.
+    polish_steps : int, default 10
+        Conjugate-gradient steps on a trial support when judging the search's trial
+        steps at a stall (O(n k) each).
+    local_search : bool or "auto", default "auto"
+        After IHT, apply exact best single swaps (one coordinate out, one in; see
+        :mod:`chita_opt.solvers.swaps`) until none improves. IHT fixed points are often
+        one swap away from a better support: on small random problems the swaps lift the
+        share of global optima reached from about 70% to over 90%. Each swap costs about
+        one refit, O(n k min(n, k)); "auto" swaps only while that is below
+        ``swap_flops`` (1e9 by default, ~0.1 s here), where swaps are cheap next to the
+        IHT phase.
+    swap_flops : float, default 1e9
+        The per-swap cost bound used by ``local_search="auto"``.
+    max_swaps : int, default 50
+        Cap on swaps applied.
+    swap_candidates : int, default 64
+        Outside coordinates considered per swap, screened by ``g_j^2 / (||a_j||^2 + lam)``
+        (the decrease from adding j alone).
+
+    Notes
+    -----
+    Without a warm start the solve begins at the backsolve solution (the magnitude support
+    of the center, refitted), so its result is never worse than ``backsolve``'s. Each
+    iteration costs O(n * |active set|); each active-set round adds one O(n p) gradient.
+    """
+
+    def __init__(
+        self,
+        max_iter: int = 500,
+        tol: float = 1e-7,
+        active_set: float | None = 1.5,
+        max_rounds: int = 30,
+        search_steps: int = 5,
+        expansion_steps: int = 10,
+        stable_iters: int = 5,
+        polish_steps: int = 10,
+        local_search: bool | str = "auto",
+        swap_flops: float = 1e9,
+        max_swaps: int = 50,
+        swap_candidates: int = 64,
+    ):
+        self.max_iter = check_budget(max_iter, "max_iter", 10**9)
+        self.tol = check_nonnegative(tol, "tol")
+        if active_set is not None and (
+            isinstance(active_set, bool)
+            or not isinstance(active_set, (int, float))
+            or not active_set >= 1.0
+        ):
+            raise ValueError(f"active_set must be None or a number >= 1; got {active_set!r}")
+        self.active_set = active_set
+        self.max_rounds = check_budget(max_rounds, "max_rounds", 10**6)
+        self.search_steps = check_budget(search_steps, "search_steps", 1000)
+        self.expansion_steps = check_budget(expansion_steps, "expansion_steps", 1000)
+        self.stable_iters = check_budget(stable_iters, "stable_iters", 10**6)
+        self.polish_steps = check_budget(polish_steps, "polish_steps", 10**6)
+        if local_search not in (True, False, "auto"):
+            raise ValueError(f"local_search must be True, False or 'auto'; got {local_search!r}")
+        self.local_search = local_search
+        self.swap_flops = check_nonnegative(swap_flops, "swap_flops")
+        self.max_swaps = check_budget(max_swaps, "max_swaps", 10**9)
+        self.swap_candidates = check_budget(swap_candidates, "swap_candidates", 10**9)
+
+    # ---- driver ----------------------------------------------------------------------
+    def _run(self, problem, warm, history):
+        source = magnitude_source(problem, warm)
+        start = _Iterate.projected(problem, source)
+        refitted = _refit_if_better(start)
+        current = refitted or start
+        history.record(current.f)
+        p, k = problem.n_features, problem.k
+        size = None if self.active_set is None else math.ceil(self.active_set * k)
+        if size is None or size >= 0.7 * p or p < 1000:
+            current, n_iter, converged = self._descend(current, history, offset=0.0)
+            rounds = 0
+        else:
+            current, n_iter, converged, rounds = self._active_set_loop(current, size, history)
+        final = _refit_if_better(current)
+        if final is not None:
+            current = final
+            history.record(current.f)
+        n_swaps = 0
+        n, k = problem.n_samples, problem.k
+        if self.local_search is True or (
+            self.local_search == "auto" and n * k * min(n, k) <= self.swap_flops
+        ):
+            current, n_swaps = self._swap_polish(current, history)
+        return current.w, n_iter, converged, {"active_set_rounds": rounds, "swaps": n_swaps}
+
+    def _swap_polish(self, it: _Iterate, history: History):
+        """Apply the best exact single swap while it lowers f."""
+        problem = it.problem
+        column_sqnorms = None
+        tol = max(self.tol, 10 * np.finfo(problem.dtype).eps)
+        for n_swaps in range(self.max_swaps):
+            support = it.support
+            outside = np.setdiff1d(np.arange(problem.n_features), support, assume_unique=True)
+            if outside.size == 0:
+                return it, n_swaps
+            if column_sqnorms is None:
+                column_sqnorms = _column_sqnorms(problem.A) + problem.lam
+            g = problem.gradient(it.w, it.r)
+            scores = g[outside].astype(np.float64) ** 2 / np.maximum(
+                column_sqnorms[outside], 1e-300
+            )
+            m = min(self.swap_candidates, outside.size)
+            candidates = outside[np.argpartition(-scores, m - 1)[:m]]
+            swap = best_swap(problem, it.w, candidates)
+            if swap is None or swap[2] >= -tol * max(abs(it.f), 1.0):
+                return it, n_swaps
+            i, j, _ = swap
+            new_support = np.append(support[support != i], j)
+            moved = _Iterate(problem, problem.refit(new_support))
+            if moved.f >= it.f:
+                return it, n_swaps
+            it = moved
+            history.record(it.f)
+        return it, self.max_swaps
+
+    def _active_set_loop(self, current: _Iterate, size: int, history: History):
+        problem = current.problem
+        g = problem.gradient(current.w, current.r)
+        active = _initial_active_set(current.support, np.abs(g), size)
+        n_iter_total, converged, rounds = 0, False, 0
+        for rounds in range(1, self.max_rounds + 1):  # noqa: B007 - reported
+            sub = problem.subproblem(active)
+            offset = (
+                0.5 * problem.lam * (problem._center_sqnorm - float(np.dot(sub.center, sub.center)))
+            )
+            inner, n_iter, _ = self._descend(
+                _Iterate(sub, current.w[active].copy(), current.r), history, offset
+            )
+            n_iter_total += n_iter
+            w = np.zeros_like(current.w)
+            w[active] = inner.w
+            current = _Iterate(problem, w, inner.r)
+            grown = self._expand(current, active, sub)
+            if grown is None:
+                converged = True
+                break
+            current, active = grown
+            history.record(current.f)
+        return current, n_iter_total, converged, rounds
+
+    def _expand(self, current: _Iterate, active: np.ndarray, sub: L0RidgeProblem):
+        """Full-size IHT steps of growing length; the best one that improves f and brings
+        in coordinates outside the active set, or None."""
+        problem = current.problem
+        g = problem.gradient(current.w, current.r)
+        step = 0.5 / (sub.lipschitz() * LIPSCHITZ_SAFETY)
+        in_active = np.zeros(problem.n_features, dtype=bool)
+        in_active[active] = True
+        best, best_new = None, None
+        for _ in range(self.expansion_steps):
+            trial = _Iterate.projected(problem, current.w - step * g)
+            new = trial.support[~in_active[trial.support]]
+            if new.size and trial.f < (current.f if best is None else best.f):
+                best, best_new = trial, new
+            elif trial.f >= current.f:
+                break
+            step *= 2.0
+        if best is None:
+            return None
+        return best, np.union1d(active, best_new)
+
+    # ---- inner loop: CHITA's IHT on one (sub)problem -----------------------------------
+    def _descend(self, it: _Iterate, history: History, offset: float):
+        problem = it.problem
+        tol = max(self.tol, 10 * np.finfo(problem.dtype).eps)
+        refitted, stable, force_search = False, 0, False
+        converged, n_iter = False, 0
+        for n_iter in range(1, self.max_iter + 1):  # noqa: B007 - reported
+            f_before = it.f
+            support = it.support
+            g = problem.gradient(it.w, it.r)
+            g_S = g[support]
+            gg = float(np.dot(g_S, g_S))
+            direction = np.zeros_like(it.w)
+            direction[support] = g_S
+            A_dir = problem.A @ direction
+            curvature = float(np.dot(A_dir, A_dir)) + problem.lam * gg
+            tau_star = gg / curvature if curvature > 0 else 0.0
+            competitor, grows = problem.constraint.competitor_levels(np.abs(g), support)
+            tau_change = (
+                0.0
+                if grows
+                else support_change_step(
+                    it.w[support].astype(np.float64), g_S.astype(np.float64), competitor
+                )
+            )
+            if gg > 0 and 0 < tau_star < tau_change and not force_search:
+                it = _support_step(it, support, g_S, A_dir, tau_star)
+                stable += 1
+            else:
+                moved = self._search(it, g, support, g_S, A_dir, tau_star, tau_change)
+                if moved is None:
+                    converged = True
+                    break
+                stable = stable + 1 if np.array_equal(moved.support, support) else 0
+                if stable == 0:
+                    refitted = False
+                it = moved
+            force_search = False
+            if stable >= self.stable_iters and not refitted:
+                it = _refit_if_better(it) or it
+                refitted = True
+            history.record(it.f + offset)
+            if f_before - it.f <= tol * max(abs(it.f), 1.0):
+                if not refitted:
+                    it = _refit_if_better(it) or it
+                    refitted = True
+                    history.record(it.f + offset)
+                else:
+                    force_search = True  # a fixed point of the step: try the swaps past it
+        return it, n_iter, converged
+
+    def _search(self, it, g, support, g_S, A_dir, tau_star, tau_change) -> _Iterate | None:
+        """The step search where the support may change. Returns an iterate with lower f,
+        or None when no trial step improves."""
+        problem = it.problem
+        best = None
+        if tau_change > 0 and tau_star > 0:
+            # just below the change point the support stays and f must fall (tau < tau*)
+            best = _support_step(it, support, g_S, A_dir, min(tau_change * _BELOW_CHANGE, tau_star))
+            if best.f >= it.f:
+                best = None
+        if tau_change > 0:
+            tau = tau_change * _ABOVE_CHANGE
+        elif tau_star > 0:
+            tau = tau_star
+        else:
+            tau = 1.0 / (problem.lipschitz() * LIPSCHITZ_SAFETY)
+        trials = []
+        for _ in range(self.search_steps):
+            trial = _Iterate.projected(problem, it.w - tau * g)
+            trials.append(trial)
+            if trial.f < (it.f if best is None else best.f):
+                best = trial
+            tau *= 2.0
+        if best is None:
+            # A raw thresholded step puts a newcomer at -tau g_j and rarely beats a
+            # refitted support; judge each trial support after a few CG steps on it.
+            for trial in trials:
+                polished = _cg_polish(trial, self.polish_steps)
+                if polished.f < (it.f if best is None else best.f):
+                    best = polished
+        if best is None and tau_star > 0:
+            best = _support_step(it, support, g_S, A_dir, tau_star)
+            if best.f >= it.f:
+                best = None
+        return best
+
+
+def _support_step(it: _Iterate, support, g_S, A_dir, tau) -> _Iterate:
+    w = it.w.copy()
+    w[support] -= tau * g_S
+    return _Iterate(it.problem, w, it.r + tau * A_dir)
+
+
+def _cg_polish(it: _Iterate, n_steps: int) -> _Iterate:
+    """``n_steps`` of conjugate gradients on f restricted to the support of ``it``: a cheap
+    stand-in for an exact refit, O(n |S|) per step, never worse than ``it``."""
+    problem = it.problem
+    support = it.support
+    A_S = problem.A[:, support]
+    v = it.w[support].copy()
+    r = it.r.copy()
+    grad = -(A_S.T @ r) + problem.lam * (v - problem.center[support])
+    if problem.linear is not None:
+        grad += problem.linear[support]
+    direction = -grad
+    grad_sq = float(np.dot(grad, grad))
+    for _ in range(n_steps):
+        if grad_sq == 0.0:
+            break
+        A_d = A_S @ direction
+        curvature = float(np.dot(A_d, A_d)) + problem.lam * float(np.dot(direction, direction))
+        if curvature <= 0.0:
+            break
+        step = -float(np.dot(grad, direction)) / curvature
+        v += step * direction
+        r -= step * A_d
+        grad += step * (A_S.T @ A_d + problem.lam * direction)
+        new_grad_sq = float(np.dot(grad, grad))
+        direction = -grad + (new_grad_sq / grad_sq) * direction
+        grad_sq = new_grad_sq
+    w = np.zeros_like(it.w)
+    w[support] = v
+    polished = _Iterate(problem, w, r)
+    return polished if polished.f < it.f else it
+
+
+def _refit_if_better(it: _Iterate) -> _Iterate | None:
+    support = it.support
+    if support.size == 0:
+        return None
+    refit = _Iterate(it.problem, it.problem.refit(support))
+    return refit if refit.f < it.f else None
+
+
+def _column_sqnorms(A: np.ndarray) -> np.ndarray:
+    """Squared column norms in float64, a block of rows at a time (no n x p temporary)."""
+    out = np.zeros(A.shape[1])
+    for start in range(0, A.shape[0], 256):
+        block = np.asarray(A[start : start + 256], dtype=np.float64)
+        out += np.einsum("ij,ij->j", block, block)
+    return out
+
+
+def _initial_active_set(support: np.ndarray, abs_g: np.ndarray, size: int) -> np.ndarray:
+    """The support plus the outside coordinates with the largest gradients."""
+    scores = abs_g.astype(np.float64, copy=True)
+    scores[support] = np.inf
+    size = min(size, scores.shape[0])
+    chosen = np.argpartition(-scores, size - 1)[:size]
+    return np.sort(chosen)

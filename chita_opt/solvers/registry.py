@@ -1,0 +1,68 @@
+"""Method names -> solver classes, and the one ``solve`` entry point."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chita_opt.problems import L0RidgeProblem
+from chita_opt.solvers.base import Solver, WarmStart
+from chita_opt.solvers.result import SolveResult
+
+_REGISTRY: dict[str, type[Solver]] = {}
+
+
+def register_solver(name: str):
+    """Class decorator: make a Solver subclass available as ``method=name``."""
+
+    def decorate(cls: type[Solver]) -> type[Solver]:
+        if name in _REGISTRY:
+            raise ValueError(f"a solver named {name!r} is already registered")
+        cls.name = name
+        _REGISTRY[name] = cls
+        return cls
+
+    return decorate
+
+
+def available_methods() -> list[str]:
+    """Names accepted by ``solve(method=...)``."""
+    return sorted(_REGISTRY)
+
+
+def get_solver(method: str, **options: Any) -> Solver:
+    """Instantiate the solver registered as ``method`` with ``options``."""
+    if not isinstance(method, str):
+        raise TypeError(f"method must be a string; got {type(method).__name__}")
+    try:
+        cls = _REGISTRY[method]
+    except KeyError:
+        raise ValueError(f"method must be one of {available_methods()}; got {method!r}") from None
+    try:
+        return cls(**options)
+    except TypeError as err:
+        raise TypeError(f"invalid option for method {method!r}: {err}") from err
+
+
+def solve(
+    problem: L0RidgeProblem,
+    method: str = "chita",
+    warm_start: WarmStart = None,
+    **options: Any,
+) -> SolveResult:
+    """Solve ``problem`` with the registered ``method``.
+
+    Parameters
+    ----------
+    problem : L0RidgeProblem
+    method : str, default "chita"
+        One of :func:`available_methods`: ``"chita"`` (IHT with CHITA's step sizes and an
+        active set, then an exact refit), ``"iht"``, ``"backsolve"``, ``"magnitude"``.
+    warm_start : SolveResult or array of shape (p,), optional
+    **options
+        Passed to the solver's constructor (see each solver class).
+
+    Returns
+    -------
+    SolveResult
+    """
+    return get_solver(method, **options).solve(problem, warm_start=warm_start)

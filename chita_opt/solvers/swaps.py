@@ -1,0 +1,106 @@
+"""Exact single swaps (one coordinate out of the support, one in) at a refitted support.
+
+At ``w`` optimal on its support S the objective is ``const - 1/2 b_S^T H_S^{-1} b_S`` with
+``H_S = A_S^T A_S + lam I``, so every swap's effect follows from a few rank-one identities
+with ``M = H_S^{-1}``:
+
+- removing i moves the optimum by ``-(w_i / M_ii) M e_i`` and raises f by
+  ``w_i^2 / (2 M_ii)``;
+- then adding j lowers f by ``g'_j^2 / (2 s'_j)``, where, with ``u_j = A_S^T a_j`` and
+  ``z_ij = (M u_j)_i``, the gradient of j becomes ``g'_j = g_j - (w_i / M_ii) z_ij`` and
+  its Schur complement ``s'_j = ||a_j||^2 + lam - u_j^T M u_j + z_ij^2 / M_ii``.
+
+For m candidate columns this costs O(n |S| m) for ``U = A_S^T A_J`` plus one factorisation
+(the n x n kernel when n < |S|, else the |S| x |S| Gram), and O(|S| m) for all pairs: no
+loop over pairs does O(n) work.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.linalg
+
+from chita_opt.problems import L0RidgeProblem
+
+
+def best_swap(
+    problem: L0RidgeProblem, w: np.ndarray, candidates: np.ndarray
+) -> tuple[int, int, float] | None:
+    """The swap (i in supp(w) out, j in ``candidates`` in) that lowers f the most, as
+    ``(i, j, predicted change of f)``, or None when no allowed swap exists.
+
+    ``w`` must be the exact minimiser on its support (a :meth:`L0RidgeProblem.refit`
+    result). Swaps that would violate a group constraint are skipped. Returns None where
+    ``H_S`` is singular (``lam == 0`` with a rank-deficient ``A_S``).
+    """
+    support = np.flatnonzero(w)
+    candidates = np.asarray(candidates, dtype=np.int64)
+    if support.size == 0 or candidates.size == 0:
+        return None
+    lam = problem.lam
+    A_S = np.asarray(problem.A[:, support], dtype=np.float64)
+    A_J = np.asarray(problem.A[:, candidates], dtype=np.float64)
+    w_S = w[support].astype(np.float64)
+    n, s = A_S.shape
+    r = problem.y.astype(np.float64) - A_S @ w_S
+    g_J = -(A_J.T @ r) - lam * problem.center[candidates]
+    if problem.linear is not None:
+        g_J = g_J + problem.linear[candidates]
+    D_J = np.einsum("ij,ij->j", A_J, A_J) + lam
+    U = A_S.T @ A_J
+    try:
+        MU, diag_M = _inverse_products(A_S, lam, U)
+    except np.linalg.LinAlgError:
+        return None
+    if np.any(diag_M <= 0):
+        return None
+    q = np.einsum("ij,ij->j", U, MU)
+    ratio = (w_S / diag_M)[:, None]
+    g_new = g_J[None, :] - ratio * MU
+    schur = D_J[None, :] - q[None, :] + MU**2 / diag_M[:, None]
+    removal = (w_S**2 / (2.0 * diag_M))[:, None]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        gain = np.where(schur > 1e-12 * D_J[None, :], g_new**2 / (2.0 * schur), 0.0)
+    delta = removal - gain
+    allowed = _allowed_pairs(problem, support, candidates)
+    if allowed is not None:
+        delta = np.where(allowed, delta, np.inf)
+    flat = int(np.argmin(delta))
+    i, j = divmod(flat, candidates.shape[0])
+    if not np.isfinite(delta[i, j]):
+        return None
+    return int(support[i]), int(candidates[j]), float(delta[i, j])
+
+
+def _inverse_products(A_S: np.ndarray, lam: float, U: np.ndarray):
+    """``M U`` and ``diag(M)`` for ``M = (A_S^T A_S + lam I)^{-1}``."""
+    n, s = A_S.shape
+    if lam > 0 and n < s:
+        # Woodbury: M = (I - A_S^T K^{-1} A_S) / lam with K = A_S A_S^T + lam I (n x n)
+        kernel = A_S @ A_S.T
+        kernel.flat[:: n + 1] += lam
+        factor = scipy.linalg.cho_factor(kernel, lower=True, check_finite=False)
+        K_inv_A = scipy.linalg.cho_solve(factor, A_S, check_finite=False)
+        MU = (U - A_S.T @ (K_inv_A @ U)) / lam
+        diag_M = (1.0 - np.einsum("ij,ij->j", A_S, K_inv_A)) / lam
+        return MU, diag_M
+    gram = A_S.T @ A_S
+    gram.flat[:: s + 1] += lam
+    factor = scipy.linalg.cho_factor(gram, lower=True, check_finite=False)
+    if not np.all(np.abs(np.diag(factor[0])) > 1e-10 * np.sqrt(np.max(np.diag(gram)))):
+        raise np.linalg.LinAlgError("Gram matrix numerically singular")
+    MU = scipy.linalg.cho_solve(factor, U, check_finite=False)
+    diag_M = np.diag(scipy.linalg.cho_solve(factor, np.eye(s), check_finite=False)).copy()
+    return MU, diag_M
+
+
+def _allowed_pairs(problem, support, candidates):
+    """Which (i, j) swaps keep a group-budget constraint satisfied (None: all do)."""
+    constraint = problem.constraint
+    group_of = getattr(constraint, "group_of", None)
+    if group_of is None:
+        return None
+    g_S, g_J = group_of[support], group_of[candidates]
+    count = np.bincount(g_S, minlength=constraint.caps.shape[0])
+    room = count[g_J] < constraint.caps[g_J]
+    return (g_S[:, None] == g_J[None, :]) | room[None, :]
