@@ -66,7 +66,10 @@ def main() -> None:
     parser.add_argument("--json", default=None, help="also write rows to this JSON file")
     args = parser.parse_args()
     rows = []
-    header = f"{'instance':10} {'method':10} {'time_s':>8} {'objective':>14} {'rel_best':>10} {'mem/A':>6}"
+    header = (
+        f"{'instance':10} {'method':10} {'time_s':>8} {'objective':>14} "
+        f"{'rel_best':>10} {'mem/A':>6}"
+    )
     print(header)
     print("-" * len(header))
     for name, n, p, frac in QUICK if args.quick else INSTANCES:

@@ -88,7 +88,7 @@ def largest_singular_value(
 ) -> float:
     """sigma_max(A) by power iteration on ``A^T A`` (two matrix-vector products per step,
     no factorisation, O(n p) memory beyond A itself)."""
-    n, p = A.shape
+    p = A.shape[1]
     rng = np.random.default_rng(seed)
     v = rng.standard_normal(p).astype(A.dtype)
     v /= np.linalg.norm(v)

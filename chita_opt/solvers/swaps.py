@@ -41,7 +41,6 @@ def best_swap(
     A_S = np.asarray(problem.A[:, support], dtype=np.float64)
     A_J = np.asarray(problem.A[:, candidates], dtype=np.float64)
     w_S = w[support].astype(np.float64)
-    n, s = A_S.shape
     r = problem.y.astype(np.float64) - A_S @ w_S
     g_J = -(A_J.T @ r) - lam * problem.center[candidates]
     if problem.linear is not None:

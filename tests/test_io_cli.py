@@ -1,0 +1,84 @@
+import json
+
+import numpy as np
+import pytest
+
+from chita_opt import NM, L0RidgeProblem, load_problem, save_problem, solve
+from chita_opt.cli import main
+from chita_opt.problems import make_pruning_like
+
+
+def test_save_load_roundtrip(tmp_path):
+    pr = make_pruning_like(20, 50, 5, first_order=True, seed=0).problem
+    save_problem(tmp_path / "p.npz", pr, true_w=np.arange(50.0))
+    back, extra = load_problem(tmp_path / "p.npz", return_extra=True)
+    for name in ("A", "y", "center", "linear"):
+        np.testing.assert_array_equal(getattr(back, name), getattr(pr, name))
+    assert back.lam == pr.lam and back.k == pr.k and back.dtype == np.float32
+    np.testing.assert_array_equal(extra["true_w"], np.arange(50.0))
+    assert solve(back).objective == pytest.approx(solve(pr).objective)
+
+
+def test_save_load_keeps_structured_constraints(tmp_path):
+    rng = np.random.default_rng(0)
+    pr = L0RidgeProblem(rng.standard_normal((5, 8)), rng.standard_normal(5), constraint=NM(1, 4))
+    save_problem(tmp_path / "nm.npz", pr)
+    back = load_problem(tmp_path / "nm.npz")
+    assert back.k == 2
+    assert not back.is_feasible(np.r_[1.0, 1.0, np.zeros(6)])
+
+
+def test_load_refuses_pickles_and_bad_files(tmp_path):
+    np.savez(tmp_path / "obj.npz", A=np.array([object()], dtype=object), y=np.ones(1))
+    with pytest.raises(ValueError, match=r"not a readable \.npz|Object arrays"):
+        load_problem(tmp_path / "obj.npz")
+    (tmp_path / "junk.npz").write_bytes(b"not a zip")
+    with pytest.raises(ValueError, match=r"not a readable \.npz"):
+        load_problem(tmp_path / "junk.npz")
+    np.savez(tmp_path / "noy.npz", A=np.ones((3, 3)), k=1)
+    with pytest.raises(ValueError, match="lacks the array 'y'"):
+        load_problem(tmp_path / "noy.npz")
+
+
+def test_cli_make_and_solve(tmp_path, capsys):
+    problem_path, w_path = tmp_path / "p.npz", tmp_path / "w.npy"
+    assert main(["make-problem", str(problem_path), "--n", "60", "--p", "200", "--k", "5"]) == 0
+    assert main(["solve", str(problem_path), "--out", str(w_path), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["nnz"] <= 5 and summary["method"] == "chita"
+    w = np.load(w_path)
+    assert w.shape == (200,) and np.count_nonzero(w) <= 5
+    assert summary["objective"] == pytest.approx(load_problem(problem_path).objective(w))
+    assert main(["solve", str(problem_path), "--k", "3", "--method", "backsolve"]) == 0
+    assert "nnz=3" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("setup", "argv_tail", "pattern"),
+    [
+        (None, ["solve", "{missing}"], "No such file"),
+        ("junk", ["solve", "{path}"], "not a readable .npz"),
+        ("noy", ["solve", "{path}"], "lacks the array 'y'"),
+        ("shape", ["solve", "{path}"], "y must have length"),
+        ("ok", ["solve", "{path}", "--k", "0"], "k must be between"),
+        ("ok", ["solve", "{path}", "--method", "nope"], "method must be one of"),
+        (None, ["frobnicate"], "invalid choice"),
+        (None, ["make-problem", "{path}", "--k", "0"], "k must be between"),
+    ],
+)
+def test_cli_bad_input_exits_2_with_one_line(tmp_path, capsys, setup, argv_tail, pattern):
+    path = tmp_path / "p.npz"
+    if setup == "junk":
+        path.write_bytes(b"garbage")
+    elif setup == "noy":
+        np.savez(path, A=np.ones((3, 3)), k=1)
+    elif setup == "shape":
+        np.savez(path, A=np.ones((3, 3)), y=np.ones(4), k=1)
+    elif setup == "ok":
+        np.savez(path, A=np.eye(3), y=np.ones(3), k=1)
+    argv = [a.format(path=path, missing=tmp_path / "missing.npz") for a in argv_tail]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert err.startswith("chita-opt: error:")
+    assert pattern in err

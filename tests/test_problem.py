@@ -1,0 +1,129 @@
+import numpy as np
+import pytest
+
+from chita_opt import L0RidgeProblem
+from chita_opt.problems import make_pruning_like, make_toeplitz_regression
+from chita_opt.problems.linalg import ridge_solve
+
+
+def _problem(n=30, p=12, k=4, lam=0.3, seed=0, dtype=np.float64, order="C"):
+    rng = np.random.default_rng(seed)
+    A = np.asarray(rng.standard_normal((n, p)), dtype=dtype, order=order)
+    return L0RidgeProblem(
+        A,
+        rng.standard_normal(n).astype(dtype),
+        k=k,
+        lam=lam,
+        center=rng.standard_normal(p),
+        linear=rng.standard_normal(p) * 0.2,
+    )
+
+
+def test_objective_and_gradient_match_the_formula():
+    pr = _problem()
+    rng = np.random.default_rng(1)
+    w = rng.standard_normal(pr.n_features)
+    A, y, c, a = pr.A, pr.y, pr.center, pr.linear
+    expected = 0.5 * np.sum((y - A @ w) ** 2) + 0.5 * pr.lam * np.sum((w - c) ** 2) + a @ w
+    assert pr.objective(w) == pytest.approx(expected, rel=1e-12)
+    eps = 1e-6
+    numeric = np.array(
+        [
+            (pr.objective(w + eps * e) - pr.objective(w - eps * e)) / (2 * eps)
+            for e in np.eye(pr.n_features)
+        ]
+    )
+    np.testing.assert_allclose(pr.gradient(w), numeric, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("n", [5, 40])  # Woodbury (n < |S|) and normal equations
+@pytest.mark.parametrize("lam", [1e-3, 1.0])
+def test_refit_satisfies_kkt_on_its_support(n, lam):
+    pr = _problem(n=n, p=16, lam=lam)
+    support = np.array([0, 2, 3, 7, 8, 9, 11, 12, 15])
+    w = pr.refit(support)
+    g = pr.gradient(w)
+    scale = np.linalg.norm(pr.A[:, support].T @ pr.y) + lam * np.linalg.norm(pr.center) + 1
+    assert np.linalg.norm(g[support]) / scale < 1e-8
+    assert np.all(w[np.setdiff1d(np.arange(16), support)] == 0)
+
+
+def test_refit_lam_zero_rank_deficient_gives_least_norm_solution():
+    rng = np.random.default_rng(3)
+    A = rng.standard_normal((6, 10))
+    A[:, 5] = A[:, 4]  # duplicated column: A_S rank-deficient
+    y = rng.standard_normal(6)
+    pr = L0RidgeProblem(A, y, k=8, lam=0.0)
+    support = np.arange(8)
+    w = pr.refit(support)
+    expected = np.linalg.lstsq(A[:, support], y, rcond=None)[0]
+    np.testing.assert_allclose(w[support], expected, atol=1e-8)
+    assert np.isfinite(pr.objective(w))
+
+
+def test_ridge_solve_woodbury_equals_direct():
+    rng = np.random.default_rng(4)
+    A = rng.standard_normal((7, 25))
+    y, c, a = rng.standard_normal(7), rng.standard_normal(25), rng.standard_normal(25)
+    lam = 0.05
+    direct = np.linalg.solve(A.T @ A + lam * np.eye(25), A.T @ y + lam * c - a)
+    np.testing.assert_allclose(ridge_solve(A, y, lam, c, a), direct, rtol=1e-8, atol=1e-10)
+
+
+@pytest.mark.parametrize("order", ["C", "F"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_design_is_not_copied_and_never_written(order, dtype):
+    rng = np.random.default_rng(0)
+    A = np.asarray(rng.standard_normal((20, 30)), dtype=dtype, order=order)
+    pr = L0RidgeProblem(A, rng.standard_normal(20), k=3)
+    assert np.shares_memory(pr.A, A)
+    assert pr.dtype == dtype
+    assert A.flags.writeable  # the caller's array keeps its flags
+    with pytest.raises(ValueError):
+        pr.A[0, 0] = 1.0
+
+
+def test_integer_design_is_converted_to_float64():
+    pr = L0RidgeProblem(np.arange(12).reshape(3, 4), np.ones(3), k=2)
+    assert pr.dtype == np.float64
+
+
+def test_lipschitz_matches_spectral_norm():
+    pr = _problem(n=50, p=40)
+    expected = np.linalg.norm(pr.A, 2) ** 2 + pr.lam
+    assert pr.lipschitz() == pytest.approx(expected, rel=1e-4)
+
+
+def test_float32_agrees_with_float64():
+    inst64 = make_toeplitz_regression(200, 400, 10, rho=0.3, snr=10, lam=0.1, seed=2)
+    pr64 = inst64.problem
+    pr32 = L0RidgeProblem(
+        pr64.A.astype(np.float32), pr64.y.astype(np.float32), k=pr64.k, lam=pr64.lam
+    )
+    from chita_opt import solve
+
+    for method in ("backsolve", "chita", "iht"):
+        f64 = solve(pr64, method).objective
+        r32 = solve(pr32, method)
+        assert r32.w.dtype == np.float32
+        assert abs(r32.objective - f64) <= 1e-4 * abs(f64), method
+
+
+def test_generators_shapes_and_truth():
+    inst = make_toeplitz_regression(50, 80, 5, rho=0.9, seed=1)
+    assert inst.problem.A.shape == (50, 80)
+    assert inst.true_support.shape == (5,)
+    assert np.flatnonzero(inst.true_w).tolist() == inst.true_support.tolist()
+    # neighbouring columns are correlated about rho
+    corr = np.corrcoef(inst.problem.A[:, 10], inst.problem.A[:, 11])[0, 1]
+    assert 0.75 < corr < 0.98
+    pl = make_pruning_like(40, 300, 30, seed=0)
+    assert pl.problem.dtype == np.float32
+    assert np.count_nonzero(pl.problem.center) == 300
+    np.testing.assert_allclose(pl.problem.y, pl.problem.A @ pl.problem.center, rtol=1e-5)
+
+
+def test_with_budget_shares_data():
+    pr = _problem()
+    other = pr.with_budget(7)
+    assert other.k == 7 and other.A is pr.A

@@ -1,0 +1,121 @@
+import numpy as np
+import pytest
+from oracle import enumerate_optimum, random_instance
+
+from chita_opt import NM, BlockBudget, L0RidgeProblem, available_methods, solve
+from chita_opt.problems import make_pruning_like, make_toeplitz_regression
+from chita_opt.solvers.swaps import best_swap
+
+METHODS = ["magnitude", "backsolve", "iht", "chita"]
+
+
+def test_registry_lists_the_core_methods():
+    assert set(METHODS) <= set(available_methods())
+
+
+@pytest.mark.slow
+def test_chita_reaches_the_global_optimum_on_most_small_instances():
+    rng = np.random.default_rng(2026)
+    n_instances, hits = 200, 0
+    for _ in range(n_instances):
+        problem = random_instance(rng)
+        optimum, _ = enumerate_optimum(problem)
+        result = solve(problem, "chita")
+        assert problem.is_feasible(result.w)
+        assert result.objective >= optimum - 1e-9 * max(1.0, abs(optimum))
+        hits += result.objective <= optimum + 1e-9 * max(1.0, abs(optimum))
+    assert hits / n_instances >= 0.90, hits
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_solver_contract_on_random_instances(method):
+    rng = np.random.default_rng(7)
+    for _ in range(15):
+        problem = random_instance(rng)
+        arrays = [problem.A.copy(), problem.y.copy(), problem.center.copy()]
+        warm = rng.standard_normal(problem.n_features)
+        warm[rng.permutation(problem.n_features)[problem.k :]] = 0.0  # feasible warm start
+        warm_copy = warm.copy()
+        result = solve(problem, method, warm_start=warm)
+        assert problem.is_feasible(result.w)
+        assert np.isfinite(result.w).all()
+        assert result.objective <= problem.objective(warm) + 1e-12
+        assert result.objective == pytest.approx(problem.objective(result.w), rel=1e-12)
+        assert result.support.tolist() == np.flatnonzero(result.w).tolist()
+        np.testing.assert_array_equal(warm, warm_copy)
+        for before, after in zip(arrays, [problem.A, problem.y, problem.center], strict=True):
+            np.testing.assert_array_equal(before, after)
+
+
+@pytest.mark.parametrize("method", ["iht", "chita"])
+def test_histories_are_monotone(method):
+    inst = make_toeplitz_regression(60, 300, 8, rho=0.6, snr=5, lam=0.01, seed=3)
+    result = solve(inst.problem, method)
+    history = np.array(result.history["objective"])
+    assert history.size >= 2
+    assert np.all(np.diff(history) <= 1e-9 * np.abs(history[:-1]).max())
+    assert np.all(np.diff(result.history["time"]) >= 0)
+    assert result.objective <= history[-1] + 1e-9
+
+
+def test_chita_beats_backsolve_and_iht_on_a_pruning_like_problem():
+    inst = make_pruning_like(200, 3000, 150, lam=1e-3, seed=1)
+    objectives = {m: solve(inst.problem, m).objective for m in METHODS}
+    assert objectives["chita"] <= objectives["backsolve"]
+    assert objectives["chita"] <= objectives["iht"]
+    assert objectives["backsolve"] <= objectives["magnitude"]
+
+
+def test_chita_active_set_path_recovers_a_planted_support():
+    inst = make_toeplitz_regression(300, 3000, 15, rho=0.5, snr=20, seed=5)
+    result = solve(inst.problem, "chita")
+    assert result.info["active_set_rounds"] >= 1
+    assert set(result.support) == set(inst.true_support)
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("constraint", [NM(2, 4), "blocks"])
+def test_structured_constraints_are_respected(method, constraint):
+    rng = np.random.default_rng(11)
+    A = rng.standard_normal((30, 40))
+    y = A[:, :8] @ rng.standard_normal(8) + 0.1 * rng.standard_normal(30)
+    if constraint == "blocks":
+        constraint = BlockBudget([np.arange(0, 10), np.arange(10, 40)], [6, 2])
+    problem = L0RidgeProblem(A, y, lam=0.1, constraint=constraint)
+    result = solve(problem, method)
+    assert problem.is_feasible(result.w)
+    assert result.nnz <= problem.k
+
+
+def test_predicted_swap_change_equals_the_true_change():
+    rng = np.random.default_rng(5)
+    for n in (8, 40):  # Woodbury and Gram branches
+        problem = random_instance(rng, p=14)
+        problem = L0RidgeProblem(
+            problem.A[:n] if problem.n_samples >= n else problem.A,
+            problem.y[:n] if problem.n_samples >= n else problem.y,
+            k=5,
+            lam=0.2,
+            center=problem.center,
+            linear=rng.standard_normal(14),
+        )
+        w = problem.refit(np.arange(5))
+        outside = np.arange(5, 14)
+        i, j, predicted = best_swap(problem, w, outside)
+        new_support = np.append(np.setdiff1d(np.arange(5), [i]), j)
+        actual = problem.objective(problem.refit(new_support)) - problem.objective(w)
+        assert predicted == pytest.approx(actual, rel=1e-7, abs=1e-9)
+        # and it is the best single swap
+        for ii in range(5):
+            for jj in outside:
+                s = np.append(np.setdiff1d(np.arange(5), [ii]), jj)
+                change = problem.objective(problem.refit(s)) - problem.objective(w)
+                assert change >= actual - 1e-9 * max(1.0, abs(actual))
+
+
+def test_infeasible_warm_start_is_projected():
+    inst = make_toeplitz_regression(50, 100, 5, seed=0)
+    dense = np.ones(100)
+    for method in METHODS:
+        result = solve(inst.problem, method, warm_start=dense)
+        assert inst.problem.is_feasible(result.w)
