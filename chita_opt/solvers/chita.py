@@ -27,7 +27,7 @@ from chita_opt.solvers.iht import LIPSCHITZ_SAFETY
 from chita_opt.solvers.magnitude import magnitude_source
 from chita_opt.solvers.registry import register_solver
 from chita_opt.solvers.result import History
-from chita_opt.solvers.swaps import best_swap
+from chita_opt.solvers.swaps import ranked_swaps
 
 # Steps just below / above the support-change point, as in the reference implementation.
 _BELOW_CHANGE = 1.0 / (1.0 + 1e-4)
@@ -119,6 +119,9 @@ class ChitaSolver(Solver):
         The per-swap cost bound used by ``local_search="auto"``.
     max_swaps : int, default 50
         Cap on swaps applied.
+    swap_batch : int, default 8
+        Disjoint improving swaps applied together per round (one refit for all); the
+        single best is used when the batch does not lower f.
     swap_candidates : int, default 64
         Outside coordinates considered per swap, screened by ``g_j^2 / (||a_j||^2 + lam)``
         (the decrease from adding j alone).
@@ -143,6 +146,7 @@ class ChitaSolver(Solver):
         local_search: bool | str = "auto",
         swap_flops: float = 1e9,
         max_swaps: int = 50,
+        swap_batch: int = 8,
         swap_candidates: int = 64,
     ):
         self.max_iter = check_budget(max_iter, "max_iter", 10**9)
@@ -164,6 +168,7 @@ class ChitaSolver(Solver):
         self.local_search = local_search
         self.swap_flops = check_nonnegative(swap_flops, "swap_flops")
         self.max_swaps = check_budget(max_swaps, "max_swaps", 10**9)
+        self.swap_batch = check_budget(swap_batch, "swap_batch", 10**6)
         self.swap_candidates = check_budget(swap_candidates, "swap_candidates", 10**9)
 
     # ---- driver ----------------------------------------------------------------------
@@ -197,7 +202,8 @@ class ChitaSolver(Solver):
         problem = it.problem
         column_sqnorms = None
         tol = max(self.tol, 10 * np.finfo(problem.dtype).eps)
-        for n_swaps in range(self.max_swaps):
+        n_swaps = 0
+        for _ in range(self.max_swaps):
             support = it.support
             outside = np.setdiff1d(np.arange(problem.n_features), support, assume_unique=True)
             if outside.size == 0:
@@ -210,17 +216,32 @@ class ChitaSolver(Solver):
             )
             m = min(self.swap_candidates, outside.size)
             candidates = outside[np.argpartition(-scores, m - 1)[:m]]
-            swap = best_swap(problem, it.w, candidates)
-            if swap is None or swap[2] >= -tol * max(abs(it.f), 1.0):
+            threshold = -tol * max(abs(it.f), 1.0)
+            swaps = [
+                s
+                for s in ranked_swaps(problem, it.w, candidates, self.swap_batch)
+                if s[2] < threshold
+            ]
+            if not swaps:
                 return it, n_swaps
-            i, j, _ = swap
-            new_support = np.append(support[support != i], j)
-            moved = _Iterate(problem, problem.refit(new_support))
-            if moved.f >= it.f:
+            # apply the disjoint improving swaps together; if their interaction spoils
+            # the batch, fall back to the single best, whose change is exact
+            for batch in (swaps, swaps[:1]) if len(swaps) > 1 else (swaps,):
+                out = {i for i, _, _ in batch}
+                new_support = np.append(
+                    support[~np.isin(support, list(out))], [j for _, j, _ in batch]
+                )
+                moved = _Iterate(problem, problem.refit(new_support))
+                if moved.f < it.f:
+                    break
+            else:
                 return it, n_swaps
             it = moved
+            n_swaps += len(batch)
             history.record(it.f)
-        return it, self.max_swaps
+            if n_swaps >= self.max_swaps:
+                break
+        return it, n_swaps
 
     def _active_set_loop(self, current: _Iterate, size: int, history: History):
         problem = current.problem

@@ -27,7 +27,18 @@ def best_swap(
     problem: L0RidgeProblem, w: np.ndarray, candidates: np.ndarray
 ) -> tuple[int, int, float] | None:
     """The swap (i in supp(w) out, j in ``candidates`` in) that lowers f the most, as
-    ``(i, j, predicted change of f)``, or None when no allowed swap exists.
+    ``(i, j, predicted change of f)``, or None when no allowed swap exists. See
+    :func:`ranked_swaps`."""
+    swaps = ranked_swaps(problem, w, candidates, max_swaps=1)
+    return swaps[0] if swaps else None
+
+
+def ranked_swaps(
+    problem: L0RidgeProblem, w: np.ndarray, candidates: np.ndarray, max_swaps: int = 1
+) -> list[tuple[int, int, float]]:
+    """Up to ``max_swaps`` swaps ``(i out, j in, predicted change of f)``, best first, no
+    two sharing an i or a j (so they can be applied together; their changes then add only
+    approximately). Only the first is ranked exactly against all pairs.
 
     ``w`` must be the exact minimiser on its support (a :meth:`L0RidgeProblem.refit`
     result). Swaps that would violate a group constraint are skipped. Returns None where
@@ -36,7 +47,7 @@ def best_swap(
     support = np.flatnonzero(w)
     candidates = np.asarray(candidates, dtype=np.int64)
     if support.size == 0 or candidates.size == 0:
-        return None
+        return []
     lam = problem.lam
     A_S = np.asarray(problem.A[:, support], dtype=np.float64)
     A_J = np.asarray(problem.A[:, candidates], dtype=np.float64)
@@ -50,9 +61,9 @@ def best_swap(
     try:
         MU, diag_M = _inverse_products(A_S, lam, U)
     except np.linalg.LinAlgError:
-        return None
+        return []
     if np.any(diag_M <= 0):
-        return None
+        return []
     q = np.einsum("ij,ij->j", U, MU)
     ratio = (w_S / diag_M)[:, None]
     g_new = g_J[None, :] - ratio * MU
@@ -64,11 +75,17 @@ def best_swap(
     allowed = _allowed_pairs(problem, support, candidates)
     if allowed is not None:
         delta = np.where(allowed, delta, np.inf)
-    flat = int(np.argmin(delta))
-    i, j = divmod(flat, candidates.shape[0])
-    if not np.isfinite(delta[i, j]):
-        return None
-    return int(support[i]), int(candidates[j]), float(delta[i, j])
+    chosen: list[tuple[int, int, float]] = []
+    for flat in np.argsort(delta, axis=None)[: max(1, max_swaps) * 8 * max_swaps]:
+        i, j = divmod(int(flat), candidates.shape[0])
+        if not np.isfinite(delta[i, j]) or len(chosen) >= max_swaps:
+            break
+        if chosen and (
+            delta[i, j] >= 0 or any(support[i] == a or candidates[j] == b for a, b, _ in chosen)
+        ):
+            continue
+        chosen.append((int(support[i]), int(candidates[j]), float(delta[i, j])))
+    return chosen
 
 
 def _inverse_products(A_S: np.ndarray, lam: float, U: np.ndarray):
