@@ -21,6 +21,7 @@ import numpy as np
 import scipy.linalg
 
 from chita_opt.problems import L0RidgeProblem
+from chita_opt.problems.linalg import cholesky_factor
 
 
 def best_swap(
@@ -95,14 +96,14 @@ def _inverse_products(A_S: np.ndarray, lam: float, U: np.ndarray):
         # Woodbury: M = (I - A_S^T K^{-1} A_S) / lam with K = A_S A_S^T + lam I (n x n)
         kernel = A_S @ A_S.T
         kernel.flat[:: n + 1] += lam
-        factor = scipy.linalg.cho_factor(kernel, lower=True, check_finite=False)
+        factor = cholesky_factor(kernel)
         K_inv_A = scipy.linalg.cho_solve(factor, A_S, check_finite=False)
         MU = (U - A_S.T @ (K_inv_A @ U)) / lam
         diag_M = (1.0 - np.einsum("ij,ij->j", A_S, K_inv_A)) / lam
         return MU, diag_M
     gram = A_S.T @ A_S
     gram.flat[:: s + 1] += lam
-    factor = scipy.linalg.cho_factor(gram, lower=True, check_finite=False)
+    factor = cholesky_factor(gram)
     if not np.all(np.abs(np.diag(factor[0])) > 1e-10 * np.sqrt(np.max(np.diag(gram)))):
         raise np.linalg.LinAlgError("Gram matrix numerically singular")
     MU = scipy.linalg.cho_solve(factor, U, check_finite=False)
