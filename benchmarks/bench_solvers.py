@@ -4,17 +4,19 @@
 
 For each instance and method: time (median of ``--repeats`` runs, each in a fresh
 process-local solver), objective, objective relative to the best method on the instance,
-and the peak resident memory of a separate process that builds the instance and runs the
-method once, as a ratio to the bytes of A.
+and the peak resident memory of a separate process that loads the instance and runs the
+method once, as a multiple of the bytes of A (A itself counts 1.0).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 import numpy as np
@@ -36,26 +38,27 @@ def build(n: int, p: int, frac: float):
     return make_pruning_like(n, p, max(1, int(frac * p)), lam=1e-3, dtype=np.float32, seed=0)
 
 
-def _peak_memory(n: int, p: int, frac: float, method: str) -> float:
-    """Peak RSS (bytes) of a child process that builds the problem and solves it once,
-    minus its RSS just after import, divided by the bytes of A."""
+def _peak_memory(problem, method: str, workdir: str) -> float:
+    """Peak resident memory of a child process that loads the problem from .npy files and
+    solves it once, above its resident size before loading, as a multiple of A's bytes
+    (so A itself counts 1.0)."""
+    paths = {}
+    for name in ("A", "y", "center"):
+        paths[name] = os.path.join(workdir, f"{name}.npy")
+        np.save(paths[name], getattr(problem, name))
     code = f"""
-import resource, numpy as np, gc
-from chita_opt import solve
-from chita_opt.problems import make_pruning_like
-import chita_opt.solvers.chita as _c
-def rss():
-    return int(open('/proc/self/statm').read().split()[1]) * resource.getpagesize()
-base = rss()
-inst = make_pruning_like({n}, {p}, max(1, int({frac} * {p})), lam=1e-3, dtype=np.float32, seed=0)
-gc.collect()
-solve(inst.problem, method={method!r})
+import resource, numpy as np
+from chita_opt import L0RidgeProblem, solve
+base = int(open('/proc/self/statm').read().split()[1]) * resource.getpagesize()
+A = np.load({paths["A"]!r})
+problem = L0RidgeProblem(A, np.load({paths["y"]!r}), k={problem.k}, lam={problem.lam!r},
+                         center=np.load({paths["center"]!r}))
+solve(problem, method={method!r})
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-print(peak - base, inst.problem.A.nbytes)
+print((peak - base) / A.nbytes)
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    used, nbytes = map(float, out.stdout.split())
-    return used / nbytes
+    return float(out.stdout.split()[-1])
 
 
 def main() -> None:
@@ -72,6 +75,7 @@ def main() -> None:
     )
     print(header)
     print("-" * len(header))
+    tmp = tempfile.mkdtemp(prefix="chita-bench-")
     for name, n, p, frac in QUICK if args.quick else INSTANCES:
         inst = build(n, p, frac)
         solve(inst.problem, method="chita")  # warm numba caches and BLAS before timing
@@ -86,7 +90,7 @@ def main() -> None:
             results[method] = (statistics.median(times), objective)
         best = min(obj for _, obj in results.values())
         for method, (t, obj) in results.items():
-            mem = float("nan") if args.no_memory else _peak_memory(n, p, frac, method)
+            mem = float("nan") if args.no_memory else _peak_memory(inst.problem, method, tmp)
             rel = (obj - best) / abs(best)
             rows.append(
                 dict(

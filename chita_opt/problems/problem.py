@@ -87,6 +87,8 @@ class L0RidgeProblem:
         self.A.flags.writeable = False
         self._lipschitz: float | None = None
         self._center_sqnorm = float(np.dot(self.center, self.center))
+        # what a subproblem's objective leaves out of the full problem's (see subproblem)
+        self.objective_offset = 0.0
 
     @classmethod
     def _trusted(cls, A, y, constraint, lam, center, linear) -> L0RidgeProblem:
@@ -97,6 +99,7 @@ class L0RidgeProblem:
         problem.constraint = constraint
         problem._lipschitz = None
         problem._center_sqnorm = float(np.dot(center, center))
+        problem.objective_offset = 0.0
         return problem
 
     # ---- shape and budget ------------------------------------------------------------
@@ -206,12 +209,13 @@ class L0RidgeProblem:
     def subproblem(self, columns: np.ndarray) -> L0RidgeProblem:
         """The problem restricted to ``w[columns]`` (other coordinates held at zero).
 
-        Its objective differs from f by the constant ``lam/2 * ||center outside||^2``.
-        Copies the n x |columns| submatrix of A.
+        Its objective plus ``sub.objective_offset`` (the ridge term of the coordinates left
+        out, ``lam/2 * ||center outside||^2``) equals f. Copies the n x |columns|
+        submatrix of A.
         """
         columns = np.asarray(columns, dtype=np.int64)
         linear = None if self.linear is None else self.linear[columns]
-        return L0RidgeProblem._trusted(
+        sub = L0RidgeProblem._trusted(
             np.ascontiguousarray(self.A[:, columns]),
             self.y,
             self.constraint.restrict(columns),
@@ -219,3 +223,5 @@ class L0RidgeProblem:
             self.center[columns],
             linear,
         )
+        sub.objective_offset = 0.5 * self.lam * (self._center_sqnorm - sub._center_sqnorm)
+        return sub

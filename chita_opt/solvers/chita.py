@@ -250,11 +250,8 @@ class ChitaSolver(Solver):
         n_iter_total, converged, rounds = 0, False, 0
         for rounds in range(1, self.max_rounds + 1):  # noqa: B007 - reported
             sub = problem.subproblem(active)
-            offset = (
-                0.5 * problem.lam * (problem._center_sqnorm - float(np.dot(sub.center, sub.center)))
-            )
             inner, n_iter, _ = self._descend(
-                _Iterate(sub, current.w[active].copy(), current.r), history, offset
+                _Iterate(sub, current.w[active].copy(), current.r), history, sub.objective_offset
             )
             n_iter_total += n_iter
             w = np.zeros_like(current.w)

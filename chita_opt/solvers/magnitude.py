@@ -14,15 +14,21 @@ def magnitude_source(problem: L0RidgeProblem, warm: np.ndarray | None) -> np.nda
 
     The warm start if given, else the ridge center (the pretrained weights when pruning).
     When the center is zero, as in plain regression, its magnitudes say nothing; then one
-    gradient step from zero, ``-g(0) / L`` (marginal correlations with the response), is
-    used instead.
+    gradient step from zero (marginal correlations with the response) is used instead,
+    with the step that is exact for the thresholded direction, so no power iteration for
+    a Lipschitz constant is needed.
     """
     if warm is not None:
         return warm
     if problem.center.any():
         return problem.center
     zero = np.zeros(problem.n_features, dtype=problem.dtype)
-    return -problem.gradient(zero, residual=problem.y) / problem.lipschitz()
+    direction = -problem.gradient(zero, residual=problem.y)
+    kept = problem.constraint.select(np.abs(direction))
+    d_S = direction[kept]
+    curvature = float(np.sum((problem.A[:, kept] @ d_S) ** 2)) + problem.lam * float(d_S @ d_S)
+    step = float(d_S @ d_S) / curvature if curvature > 0 else 0.0
+    return step * direction
 
 
 @register_solver("magnitude")
