@@ -49,12 +49,17 @@ def _peak_memory(problem, method: str, workdir: str) -> float:
     code = f"""
 import resource, numpy as np
 from chita_opt import L0RidgeProblem, solve
+from chita_opt.problems import make_pruning_like
+# load libraries, numba kernels and BLAS buffers first: we measure the solve, not imports
+solve(make_pruning_like(50, 400, 20, seed=1).problem, method={method!r})
 base = int(open('/proc/self/statm').read().split()[1]) * resource.getpagesize()
 A = np.load({paths["A"]!r})
 problem = L0RidgeProblem(A, np.load({paths["y"]!r}), k={problem.k}, lam={problem.lam!r},
                          center=np.load({paths["center"]!r}))
 solve(problem, method={method!r})
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+# VmHWM, not ru_maxrss: Linux carries ru_maxrss over from the parent across fork + exec
+status = open('/proc/self/status').read()
+peak = int(next(l for l in status.splitlines() if l.startswith('VmHWM')).split()[1]) * 1024
 print((peak - base) / A.nbytes)
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -67,7 +67,21 @@ def test_ridge_solve_woodbury_equals_direct():
     y, c, a = rng.standard_normal(7), rng.standard_normal(25), rng.standard_normal(25)
     lam = 0.05
     direct = np.linalg.solve(A.T @ A + lam * np.eye(25), A.T @ y + lam * c - a)
-    np.testing.assert_allclose(ridge_solve(A, y, lam, c, a), direct, rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(
+        ridge_solve(A, np.arange(25), y, lam, c, a), direct, rtol=1e-8, atol=1e-10
+    )
+
+
+def test_kernel_ridge_solve_is_the_same_in_column_chunks(monkeypatch):
+    import chita_opt.problems.linalg as linalg
+
+    rng = np.random.default_rng(8)
+    A = rng.standard_normal((6, 40)).astype(np.float32)
+    columns = np.array([1, 4, 5, 9, 12, 17, 20, 22, 30, 33, 38])
+    y, c = rng.standard_normal(6), rng.standard_normal(11)
+    whole = linalg.ridge_solve(A, columns, y, 0.1, c, None)
+    monkeypatch.setattr(linalg, "_COLUMN_CHUNK", 4)
+    np.testing.assert_allclose(linalg.ridge_solve(A, columns, y, 0.1, c, None), whole, rtol=1e-12)
 
 
 @pytest.mark.parametrize("order", ["C", "F"])

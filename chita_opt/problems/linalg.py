@@ -20,43 +20,47 @@ def cholesky_factor(M: np.ndarray) -> tuple[np.ndarray, bool]:
     return np.linalg.cholesky(M), True
 
 
+# Columns gathered (and cast to float64) at a time by the kernel form of the ridge solve.
+_COLUMN_CHUNK = 1024
+
+
 def ridge_solve(
-    A_S: np.ndarray,
+    A: np.ndarray,
+    columns: np.ndarray,
     y: np.ndarray,
     lam: float,
     center_S: np.ndarray,
     linear_S: np.ndarray | None,
 ) -> np.ndarray:
-    """Minimise ``1/2||y - A_S v||^2 + lam/2 ||v - center_S||^2 + linear_S^T v`` over v.
+    """Minimise ``1/2||y - A_S v||^2 + lam/2 ||v - center_S||^2 + linear_S^T v`` over v,
+    where ``A_S = A[:, columns]``.
 
     Computed in float64 whatever the input dtype.
 
     - ``lam > 0`` and ``n < s`` (more columns than rows): the kernel ("Woodbury") form.
       With ``c' = center_S - linear_S / lam`` the solution is
       ``v = c' + A_S^T (A_S A_S^T + lam I_n)^{-1} (y - A_S c')``: an n x n Cholesky,
-      O(n^2 s + n^3), and no cancellation between large terms.
+      O(n^2 s + n^3), and no cancellation between large terms. ``A_S`` is read a chunk of
+      columns at a time, so the extra memory is O(n^2 + n * chunk), not a float64 copy
+      of ``A_S``.
     - ``lam > 0`` and ``n >= s``: the s x s normal equations by Cholesky, O(n s^2 + s^3).
     - ``lam == 0`` (or a Cholesky that fails): the minimum-norm solution of the normal
       equations from an SVD of ``A_S``, which handles a rank-deficient ``A_S``. If a linear
       term has a component outside the row space of ``A_S`` the objective is unbounded
       below on this support; that component is dropped and a ``RuntimeWarning`` issued.
     """
-    A_S = np.asarray(A_S, dtype=np.float64)
+    columns = np.asarray(columns, dtype=np.int64)
     y = np.asarray(y, dtype=np.float64)
     center_S = np.asarray(center_S, dtype=np.float64)
     linear_S = None if linear_S is None else np.asarray(linear_S, dtype=np.float64)
-    n, s = A_S.shape
+    n, s = A.shape[0], columns.shape[0]
     if s == 0:
         return np.zeros(0)
     if lam > 0:
         try:
             if n < s:
-                shifted = center_S if linear_S is None else center_S - linear_S / lam
-                kernel = A_S @ A_S.T
-                kernel.flat[:: n + 1] += lam
-                factor = cholesky_factor(kernel)
-                dual = scipy.linalg.cho_solve(factor, y - A_S @ shifted, check_finite=False)
-                return shifted + A_S.T @ dual
+                return _ridge_solve_kernel(A, columns, y, lam, center_S, linear_S)
+            A_S = np.asarray(A[:, columns], dtype=np.float64)
             gram = A_S.T @ A_S
             gram.flat[:: s + 1] += lam
             rhs = A_S.T @ y + lam * center_S
@@ -66,7 +70,31 @@ def ridge_solve(
             return scipy.linalg.cho_solve(factor, rhs, check_finite=False)
         except np.linalg.LinAlgError:
             pass  # numerically singular despite lam > 0: fall through to the SVD
+    A_S = np.asarray(A[:, columns], dtype=np.float64)
     return _ridge_solve_svd(A_S, y, lam, center_S, linear_S)
+
+
+def _column_blocks(A: np.ndarray, columns: np.ndarray):
+    """(positions, float64 copy of those columns) for consecutive chunks of ``columns``."""
+    for start in range(0, columns.shape[0], _COLUMN_CHUNK):
+        stop = min(start + _COLUMN_CHUNK, columns.shape[0])
+        yield slice(start, stop), np.asarray(A[:, columns[start:stop]], dtype=np.float64)
+
+
+def _ridge_solve_kernel(A, columns, y, lam, center_S, linear_S):
+    n = A.shape[0]
+    shifted = center_S if linear_S is None else center_S - linear_S / lam
+    kernel = np.zeros((n, n))
+    rhs = y.copy()
+    for part, block in _column_blocks(A, columns):
+        kernel += block @ block.T
+        rhs -= block @ shifted[part]
+    kernel.flat[:: n + 1] += lam
+    dual = scipy.linalg.cho_solve(cholesky_factor(kernel), rhs, check_finite=False)
+    solution = shifted.copy()
+    for part, block in _column_blocks(A, columns):
+        solution[part] += block.T @ dual
+    return solution
 
 
 def _ridge_solve_svd(A_S, y, lam, center_S, linear_S):

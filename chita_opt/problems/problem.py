@@ -184,7 +184,7 @@ class L0RidgeProblem:
         if support.size:
             linear_S = None if self.linear is None else self.linear[support]
             w[support] = ridge_solve(
-                self.A[:, support], self.y, self.lam, self.center[support], linear_S
+                self.A, support, self.y, self.lam, self.center[support], linear_S
             )
         return w
 
