@@ -42,6 +42,7 @@ def test_solver_contract_on_random_instances(method):
         assert result.objective <= problem.objective(warm) + 1e-12
         assert result.objective == pytest.approx(problem.objective(result.w), rel=1e-12)
         assert result.support.tolist() == np.flatnonzero(result.w).tolist()
+        assert "projected_output" not in result.info  # the solver itself was feasible
         np.testing.assert_array_equal(warm, warm_copy)
         for before, after in zip(arrays, [problem.A, problem.y, problem.center], strict=True):
             np.testing.assert_array_equal(before, after)
@@ -125,3 +126,19 @@ def test_infeasible_warm_start_is_projected():
     for method in METHODS:
         result = solve(inst.problem, method, warm_start=dense)
         assert inst.problem.is_feasible(result.w)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_zero_columns_and_exact_fits_stay_finite(method):
+    # columns 3.. are identically zero: no outside coordinate can ever enter the support,
+    # and y is fitted exactly, so gradients vanish; nothing may divide by zero
+    rng = np.random.default_rng(0)
+    A = np.zeros((10, 8))
+    A[:, :3] = rng.standard_normal((10, 3))
+    y = A[:, :3] @ np.array([1.0, -2.0, 0.5])
+    for lam in (0.0, 0.1):
+        problem = L0RidgeProblem(A, y, k=3, lam=lam)
+        result = solve(problem, method)
+        assert np.isfinite(result.w).all() and problem.is_feasible(result.w)
+        assert "projected_output" not in result.info
+    assert solve(L0RidgeProblem(A, y, k=3), "chita").objective == pytest.approx(0.0, abs=1e-12)

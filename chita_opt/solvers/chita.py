@@ -347,14 +347,17 @@ class ChitaSolver(Solver):
             best = _support_step(it, support, g_S, A_dir, min(tau_change * _BELOW_CHANGE, tau_star))
             if best.f >= it.f:
                 best = None
-        if tau_change > 0:
+        if not np.isfinite(tau_change):
+            # no outside coordinate can ever enter: only the support step is left
+            tau = None
+        elif tau_change > 0:
             tau = tau_change * _ABOVE_CHANGE
         elif tau_star > 0:
             tau = tau_star
         else:
             tau = 1.0 / (problem.lipschitz() * LIPSCHITZ_SAFETY)
         trials = []
-        for _ in range(self.search_steps):
+        for _ in range(self.search_steps if tau is not None else 0):
             trial = _Iterate.projected(problem, it.w - tau * g)
             trials.append(trial)
             if trial.f < (it.f if best is None else best.f):
@@ -424,8 +427,9 @@ def _refit_if_better(it: _Iterate) -> _Iterate | None:
 def _column_sqnorms(A: np.ndarray) -> np.ndarray:
     """Squared column norms in float64, a block of rows at a time (no n x p temporary)."""
     out = np.zeros(A.shape[1])
-    for start in range(0, A.shape[0], 256):
-        block = np.asarray(A[start : start + 256], dtype=np.float64)
+    rows = max(1, (1 << 20) // A.shape[1])  # about 8 MB of float64 per block
+    for start in range(0, A.shape[0], rows):
+        block = np.asarray(A[start : start + rows], dtype=np.float64)
         out += np.einsum("ij,ij->j", block, block)
     return out
 
