@@ -142,3 +142,30 @@ def test_zero_columns_and_exact_fits_stay_finite(method):
         assert np.isfinite(result.w).all() and problem.is_feasible(result.w)
         assert "projected_output" not in result.info
     assert solve(L0RidgeProblem(A, y, k=3), "chita").objective == pytest.approx(0.0, abs=1e-12)
+
+
+@pytest.mark.parametrize("first_improvement", [False, True])
+def test_local_swaps_improve_a_refit_and_stop_at_a_swap_local_optimum(first_improvement):
+    from chita_opt.solvers.swaps import local_swaps
+
+    inst = make_toeplitz_regression(80, 60, 6, rho=0.8, snr=3, lam=0.05, seed=4)
+    problem = inst.problem
+    start = problem.refit(np.arange(6))  # a poor support
+    history = []
+    w, n_swaps = local_swaps(
+        problem,
+        start,
+        first_improvement=first_improvement,
+        n_candidates=60,
+        record=history.append,
+    )
+    assert n_swaps >= 1 and problem.is_feasible(w)
+    assert problem.objective(w) < problem.objective(start)
+    assert np.all(np.diff(history) < 0)
+    # no single swap improves the result
+    support = np.flatnonzero(w)
+    f = problem.objective(w)
+    for i in support:
+        for j in np.setdiff1d(np.arange(60), support):
+            trial = problem.refit(np.append(support[support != i], j))
+            assert problem.objective(trial) >= f - 1e-9 * abs(f)

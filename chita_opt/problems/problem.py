@@ -86,6 +86,7 @@ class L0RidgeProblem:
         self.A = A.view()
         self.A.flags.writeable = False
         self._lipschitz: float | None = None
+        self._column_sqnorms: np.ndarray | None = None
         self._center_sqnorm = float(np.dot(self.center, self.center))
         # what a subproblem's objective leaves out of the full problem's (see subproblem)
         self.objective_offset = 0.0
@@ -98,6 +99,7 @@ class L0RidgeProblem:
         problem.center, problem.linear = center, linear
         problem.constraint = constraint
         problem._lipschitz = None
+        problem._column_sqnorms = None
         problem._center_sqnorm = float(np.dot(center, center))
         problem.objective_offset = 0.0
         return problem
@@ -168,6 +170,19 @@ class L0RidgeProblem:
         if self._lipschitz is None:
             self._lipschitz = largest_singular_value(self.A) ** 2 + self.lam
         return self._lipschitz
+
+    def column_sqnorms(self) -> np.ndarray:
+        """Squared column norms ``||a_j||^2`` in float64 (cached), computed a block of rows
+        at a time so no n x p temporary is made."""
+        if self._column_sqnorms is None:
+            A = self.A
+            out = np.zeros(A.shape[1])
+            rows = max(1, (1 << 20) // A.shape[1])  # about 8 MB of float64 per block
+            for start in range(0, A.shape[0], rows):
+                block = np.asarray(A[start : start + rows], dtype=np.float64)
+                out += np.einsum("ij,ij->j", block, block)
+            self._column_sqnorms = out
+        return self._column_sqnorms
 
     # ---- fixed-support solves --------------------------------------------------------
     def refit(self, support: np.ndarray) -> np.ndarray:

@@ -27,7 +27,7 @@ from chita_opt.solvers.iht import LIPSCHITZ_SAFETY
 from chita_opt.solvers.magnitude import magnitude_source
 from chita_opt.solvers.registry import register_solver
 from chita_opt.solvers.result import History
-from chita_opt.solvers.swaps import ranked_swaps
+from chita_opt.solvers.swaps import local_swaps
 
 # Steps just below / above the support-change point, as in the reference implementation.
 _BELOW_CHANGE = 1.0 / (1.0 + 1e-4)
@@ -201,55 +201,17 @@ class ChitaSolver(Solver):
         if self.local_search is True or (
             self.local_search == "auto" and n * k * min(n, k) <= self.swap_flops
         ):
-            current, n_swaps = self._swap_polish(current, history)
-        return current.w, n_iter, converged, {"active_set_rounds": rounds, "swaps": n_swaps}
-
-    def _swap_polish(self, it: _Iterate, history: History):
-        """Apply improving swaps (a batch of disjoint ones per refit, else the single best,
-        whose predicted change is exact) until none lowers f."""
-        problem = it.problem
-        column_sqnorms = None
-        tol = self._stall_tol(problem)
-        n_swaps = 0
-        for _ in range(self.max_swaps):
-            support = it.support
-            outside = np.setdiff1d(np.arange(problem.n_features), support, assume_unique=True)
-            if outside.size == 0:
-                return it, n_swaps
-            if column_sqnorms is None:
-                column_sqnorms = _column_sqnorms(problem.A) + problem.lam
-            g = problem.gradient(it.w, it.r)
-            scores = g[outside].astype(np.float64) ** 2 / np.maximum(
-                column_sqnorms[outside], 1e-300
+            w, n_swaps = local_swaps(
+                problem,
+                current.w,
+                max_swaps=self.max_swaps,
+                n_candidates=self.swap_candidates,
+                batch=self.swap_batch,
+                tol=self._stall_tol(problem),
+                record=history.record,
             )
-            m = min(self.swap_candidates, outside.size)
-            candidates = outside[np.argpartition(-scores, m - 1)[:m]]
-            threshold = -tol * max(abs(it.f), 1.0)
-            swaps = [
-                s
-                for s in ranked_swaps(problem, it.w, candidates, self.swap_batch)
-                if s[2] < threshold
-            ]
-            if not swaps:
-                return it, n_swaps
-            # apply the disjoint improving swaps together; if their interaction spoils
-            # the batch, fall back to the single best, whose change is exact
-            for batch in (swaps, swaps[:1]) if len(swaps) > 1 else (swaps,):
-                out = {i for i, _, _ in batch}
-                new_support = np.append(
-                    support[~np.isin(support, list(out))], [j for _, j, _ in batch]
-                )
-                moved = _Iterate(problem, problem.refit(new_support))
-                if moved.f < it.f:
-                    break
-            else:
-                return it, n_swaps
-            it = moved
-            n_swaps += len(batch)
-            history.record(it.f)
-            if n_swaps >= self.max_swaps:
-                break
-        return it, n_swaps
+            current = _Iterate(problem, w)
+        return current.w, n_iter, converged, {"active_set_rounds": rounds, "swaps": n_swaps}
 
     def _active_set_loop(self, current: _Iterate, size: int, history: History):
         problem = current.problem
@@ -430,16 +392,6 @@ def _refit_if_better(it: _Iterate) -> _Iterate | None:
         return None
     refit = _Iterate(it.problem, it.problem.refit(support))
     return refit if refit.f < it.f else None
-
-
-def _column_sqnorms(A: np.ndarray) -> np.ndarray:
-    """Squared column norms in float64, a block of rows at a time (no n x p temporary)."""
-    out = np.zeros(A.shape[1])
-    rows = max(1, (1 << 20) // A.shape[1])  # about 8 MB of float64 per block
-    for start in range(0, A.shape[0], rows):
-        block = np.asarray(A[start : start + rows], dtype=np.float64)
-        out += np.einsum("ij,ij->j", block, block)
-    return out
 
 
 def _initial_active_set(support: np.ndarray, abs_g: np.ndarray, size: int) -> np.ndarray:

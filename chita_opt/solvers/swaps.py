@@ -17,6 +17,8 @@ loop over pairs does O(n) work.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import scipy.linalg
 
@@ -35,15 +37,20 @@ def best_swap(
 
 
 def ranked_swaps(
-    problem: L0RidgeProblem, w: np.ndarray, candidates: np.ndarray, max_swaps: int = 1
+    problem: L0RidgeProblem,
+    w: np.ndarray,
+    candidates: np.ndarray,
+    max_swaps: int = 1,
+    first_below: float | None = None,
 ) -> list[tuple[int, int, float]]:
     """Up to ``max_swaps`` swaps ``(i out, j in, predicted change of f)``, best first, no
     two sharing an i or a j (so they can be applied together; their changes then add only
-    approximately). Only the first is ranked exactly against all pairs.
+    approximately). The first is the exact best over all allowed pairs; with
+    ``first_below``, only the first pair in support order whose change is below it.
 
     ``w`` must be the exact minimiser on its support (a :meth:`L0RidgeProblem.refit`
-    result). Swaps that would violate a group constraint are skipped. Returns None where
-    ``H_S`` is singular (``lam == 0`` with a rank-deficient ``A_S``).
+    result). Swaps that would violate a group constraint are skipped. Returns an empty
+    list where ``H_S`` is singular (``lam == 0`` with a rank-deficient ``A_S``).
     """
     support = np.flatnonzero(w)
     candidates = np.asarray(candidates, dtype=np.int64)
@@ -76,6 +83,13 @@ def ranked_swaps(
     allowed = _allowed_pairs(problem, support, candidates)
     if allowed is not None:
         delta = np.where(allowed, delta, np.inf)
+    if first_below is not None:
+        # the first improving pair in support order, not the best one
+        hits = np.argwhere(delta < first_below)
+        if hits.size == 0:
+            return []
+        i, j = hits[0]
+        return [(int(support[i]), int(candidates[j]), float(delta[i, j]))]
     chosen: list[tuple[int, int, float]] = []
     for flat in np.argsort(delta, axis=None)[: max(1, max_swaps) * 8 * max_swaps]:
         i, j = divmod(int(flat), candidates.shape[0])
@@ -87,6 +101,68 @@ def ranked_swaps(
             continue
         chosen.append((int(support[i]), int(candidates[j]), float(delta[i, j])))
     return chosen
+
+
+def local_swaps(
+    problem: L0RidgeProblem,
+    w: np.ndarray,
+    *,
+    max_swaps: int = 1000,
+    n_candidates: int = 64,
+    batch: int = 8,
+    first_improvement: bool = False,
+    tol: float = 1e-10,
+    record: Callable[[float], None] | None = None,
+) -> tuple[np.ndarray, int]:
+    """Local search by exact swaps, from ``w``; returns the new ``w`` (a refit on its
+    support, never worse than the refit of ``w``) and the number of swaps made.
+
+    Each round refits, screens the ``n_candidates`` outside coordinates with the largest
+    ``g_j^2 / (||a_j||^2 + lam)`` (the decrease from adding j alone), and ranks every swap
+    between the support and them exactly (:func:`ranked_swaps`). Up to ``batch`` disjoint
+    improving swaps are applied with one refit; if their interaction spoils the batch, the
+    single best swap, whose change is exact, is applied instead. With
+    ``first_improvement`` only one swap per round is made: the first pair, in support
+    order, that improves by more than the tolerance (cheaper rounds, smaller steps). Stops
+    when no swap lowers f by more than ``tol * max(|f|, 1)`` or after ``max_swaps``.
+    ``record`` is called with f after each accepted round.
+    """
+    support = np.flatnonzero(w)
+    w = problem.refit(support)
+    f = problem.objective(w)
+    column_sqnorms = problem.column_sqnorms() + problem.lam
+    n_swaps = 0
+    while n_swaps < max_swaps:
+        support = np.flatnonzero(w)
+        outside = np.setdiff1d(np.arange(problem.n_features), support, assume_unique=True)
+        if outside.size == 0 or support.size == 0:
+            break
+        g = problem.gradient(w)
+        scores = g[outside].astype(np.float64) ** 2 / np.maximum(column_sqnorms[outside], 1e-300)
+        m = min(n_candidates, outside.size)
+        candidates = outside[np.argpartition(-scores, m - 1)[:m]]
+        threshold = -tol * max(abs(f), 1.0)
+        if first_improvement:
+            swaps = ranked_swaps(problem, w, candidates, first_below=threshold)
+        else:
+            swaps = [s for s in ranked_swaps(problem, w, candidates, batch) if s[2] < threshold]
+        attempts = [swaps, swaps[:1]] if len(swaps) > 1 else [swaps] if swaps else []
+        moved = None
+        for chosen in attempts:
+            out = [i for i, _, _ in chosen]
+            new_support = np.append(support[~np.isin(support, out)], [j for _, j, _ in chosen])
+            trial = problem.refit(new_support)
+            f_trial = problem.objective(trial)
+            if f_trial < f:
+                moved = (trial, f_trial, len(chosen))
+                break
+        if moved is None:
+            break
+        w, f, made = moved
+        n_swaps += made
+        if record is not None:
+            record(f)
+    return w, n_swaps
 
 
 def _inverse_products(A_S: np.ndarray, lam: float, U: np.ndarray):
