@@ -22,7 +22,14 @@ from chita_opt.problems import (
     load_problem,
     save_problem,
 )
-from chita_opt.solvers import SolveResult, available_methods, get_solver, solve
+from chita_opt.solvers import (
+    SolveResult,
+    available_methods,
+    get_solver,
+    plot_path,
+    solve,
+    solve_path,
+)
 
 __version__ = "0.1.0"
 
@@ -36,8 +43,10 @@ __all__ = [
     "available_methods",
     "get_solver",
     "load_problem",
+    "plot_path",
     "problems",
     "save_problem",
     "solve",
+    "solve_path",
     "solvers",
 ]

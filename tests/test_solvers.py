@@ -6,7 +6,7 @@ from chita_opt import NM, BlockBudget, L0RidgeProblem, available_methods, solve
 from chita_opt.problems import make_pruning_like, make_toeplitz_regression
 from chita_opt.solvers.swaps import best_swap
 
-METHODS = ["magnitude", "backsolve", "iht", "chita"]
+METHODS = ["magnitude", "backsolve", "iht", "chita", "cd"]
 
 
 def test_registry_lists_the_core_methods():

@@ -3,14 +3,17 @@
 
 from chita_opt.solvers.backsolve import BacksolveSolver
 from chita_opt.solvers.base import Solver
+from chita_opt.solvers.cd import CDSolver
 from chita_opt.solvers.chita import ChitaSolver
 from chita_opt.solvers.iht import IHTSolver
 from chita_opt.solvers.magnitude import MagnitudeSolver
+from chita_opt.solvers.path import plot_path, solve_path
 from chita_opt.solvers.registry import available_methods, get_solver, register_solver, solve
 from chita_opt.solvers.result import SolveResult
 
 __all__ = [
     "BacksolveSolver",
+    "CDSolver",
     "ChitaSolver",
     "IHTSolver",
     "MagnitudeSolver",
@@ -18,6 +21,8 @@ __all__ = [
     "Solver",
     "available_methods",
     "get_solver",
+    "plot_path",
     "register_solver",
     "solve",
+    "solve_path",
 ]

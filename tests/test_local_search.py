@@ -1,0 +1,87 @@
+import itertools
+
+import matplotlib
+import numpy as np
+import pytest
+
+from chita_opt import NM, L0RidgeProblem, plot_path, solve, solve_path
+from chita_opt.problems import make_toeplitz_regression
+from chita_opt.solvers.cd import coordinate_sweeps
+
+matplotlib.use("Agg")
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_coordinate_sweeps_converge_to_the_refit(dtype):
+    rng = np.random.default_rng(0)
+    n, p = 40, 12
+    A = rng.standard_normal((n, p)).astype(dtype)
+    problem = L0RidgeProblem(
+        A,
+        rng.standard_normal(n),
+        k=5,
+        lam=0.3,
+        center=rng.standard_normal(p),
+        linear=0.1 * rng.standard_normal(p),
+    )
+    support = np.array([0, 3, 4, 8, 11])
+    w = np.zeros(p, dtype=dtype)
+    r = problem.residual(w)
+    w_S = np.zeros(5, dtype=dtype)
+    sweeps = coordinate_sweeps(
+        np.asfortranarray(problem.A[:, support]),
+        w_S,
+        r,
+        problem.column_sqnorms()[support].astype(dtype),
+        dtype(problem.lam),
+        problem.center[support],
+        problem.linear[support],
+        500,
+        1e-12,
+    )
+    assert 1 < sweeps < 500
+    w[support] = w_S
+    exact = problem.refit(support)
+    tol = 1e-8 if dtype == np.float64 else 1e-3
+    np.testing.assert_allclose(w, exact, rtol=tol, atol=tol)
+    np.testing.assert_allclose(r, problem.residual(w), rtol=tol, atol=tol)
+
+
+def test_cd_never_worsens_its_warm_start_and_reports_f_exactly():
+    inst = make_toeplitz_regression(60, 200, 8, rho=0.9, snr=2, lam=0.05, seed=9)
+    problem = inst.problem
+    for method in ("magnitude", "iht", "chita"):
+        warm = solve(problem, method)
+        result = solve(problem, "cd", warm_start=warm)
+        assert result.objective <= warm.objective + 1e-12 * abs(warm.objective)
+        assert result.objective == pytest.approx(problem.objective(result.w), rel=1e-9)
+
+
+def test_solve_path_is_warm_started_and_monotone():
+    inst = make_toeplitz_regression(100, 300, 10, rho=0.5, snr=5, lam=0.01, seed=2)
+    ks = [12, 3, 8, 20, 5]
+    results = solve_path(inst.problem, ks, method="chita")
+    assert [r.info["k"] for r in results] == ks
+    for k, r in zip(ks, results, strict=True):
+        assert r.nnz <= k
+    by_k = sorted((r.info["k"], r.objective) for r in results)
+    objectives = [f for _, f in by_k]
+    assert all(b <= a + 1e-9 * abs(a) for a, b in itertools.pairwise(objectives))
+    ax = plot_path(results, label="chita")
+    line = ax.get_lines()[0]
+    assert list(line.get_xdata()) == sorted(ks)
+
+
+def test_solve_path_bad_input_names_the_argument():
+    inst = make_toeplitz_regression(30, 40, 4, seed=0)
+    with pytest.raises(ValueError, match="ks must be between 1 and 40"):
+        solve_path(inst.problem, [0, 3])
+    with pytest.raises(ValueError, match="ks must be distinct"):
+        solve_path(inst.problem, [3, 3])
+    with pytest.raises(ValueError, match="ks must contain at least one"):
+        solve_path(inst.problem, [])
+    structured = L0RidgeProblem(inst.problem.A, inst.problem.y, constraint=NM(1, 4))
+    with pytest.raises(ValueError, match="global top-k budget"):
+        solve_path(structured, [3])
+    with pytest.raises(ValueError, match="results must contain"):
+        plot_path([])
