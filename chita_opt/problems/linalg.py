@@ -15,9 +15,15 @@ def cholesky_factor(M: np.ndarray) -> tuple[np.ndarray, bool]:
 
     numpy's factorisation is several times faster than scipy's on the few-hundred-square
     matrices the solvers factor most often (measured: 6 ms against 35 ms at 647 x 647).
-    Raises ``numpy.linalg.LinAlgError`` when M is not positive definite.
+    Raises ``numpy.linalg.LinAlgError`` when M is not positive definite, or so close to
+    singular (a pivot below 1e-7 of the largest: condition number above about 1e14) that
+    the solution would be mostly rounding error; callers then fall back to an SVD.
     """
-    return np.linalg.cholesky(M), True
+    factor = np.linalg.cholesky(M)
+    pivots = np.abs(np.diagonal(factor))
+    if pivots.size and pivots.min() <= 1e-7 * pivots.max():
+        raise np.linalg.LinAlgError("matrix is numerically singular")
+    return factor, True
 
 
 # Columns gathered (and cast to float64) at a time by the kernel form of the ridge solve.
@@ -43,8 +49,9 @@ def ridge_solve(
       O(n^2 s + n^3), and no cancellation between large terms. ``A_S`` is read a chunk of
       columns at a time, so the extra memory is O(n^2 + n * chunk), not a float64 copy
       of ``A_S``.
-    - ``lam > 0`` and ``n >= s``: the s x s normal equations by Cholesky, O(n s^2 + s^3).
-    - ``lam == 0`` (or a Cholesky that fails): the minimum-norm solution of the normal
+    - ``n >= s``: the s x s normal equations by Cholesky, O(n s^2 + s^3).
+    - ``lam == 0`` with ``n < s``, or a numerically singular system: the minimum-norm
+      solution of the normal
       equations from an SVD of ``A_S``, which handles a rank-deficient ``A_S``. If a linear
       term has a component outside the row space of ``A_S`` the objective is unbounded
       below on this support; that component is dropped and a ``RuntimeWarning`` issued.
@@ -56,7 +63,7 @@ def ridge_solve(
     n, s = A.shape[0], columns.shape[0]
     if s == 0:
         return np.zeros(0)
-    if lam > 0:
+    if lam > 0 or n >= s:
         try:
             if n < s:
                 return _ridge_solve_kernel(A, columns, y, lam, center_S, linear_S)
@@ -69,7 +76,7 @@ def ridge_solve(
             factor = cholesky_factor(gram)
             return scipy.linalg.cho_solve(factor, rhs, check_finite=False)
         except np.linalg.LinAlgError:
-            pass  # numerically singular despite lam > 0: fall through to the SVD
+            pass  # numerically singular: fall through to the SVD
     A_S = np.asarray(A[:, columns], dtype=np.float64)
     return _ridge_solve_svd(A_S, y, lam, center_S, linear_S)
 
