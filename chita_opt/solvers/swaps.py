@@ -23,7 +23,7 @@ import numpy as np
 import scipy.linalg
 
 from chita_opt.problems import L0RidgeProblem
-from chita_opt.problems.linalg import cholesky_factor
+from chita_opt.problems.linalg import cholesky_factor, cholesky_solve
 
 
 def best_swap(
@@ -173,15 +173,17 @@ def _inverse_products(A_S: np.ndarray, lam: float, U: np.ndarray):
         kernel = A_S @ A_S.T
         kernel.flat[:: n + 1] += lam
         factor = cholesky_factor(kernel)
-        K_inv_A = scipy.linalg.cho_solve(factor, A_S, check_finite=False)
+        K_inv_A = cholesky_solve(factor, A_S)
         MU = (U - A_S.T @ (K_inv_A @ U)) / lam
         diag_M = (1.0 - np.einsum("ij,ij->j", A_S, K_inv_A)) / lam
         return MU, diag_M
     gram = A_S.T @ A_S
     gram.flat[:: s + 1] += lam
     factor = cholesky_factor(gram)
-    MU = scipy.linalg.cho_solve(factor, U, check_finite=False)
-    diag_M = np.diag(scipy.linalg.cho_solve(factor, np.eye(s), check_finite=False)).copy()
+    # with M = L^-T L^-1: diag(M) is the column sums of squares of L^-1
+    L_inv = scipy.linalg.solve_triangular(factor, np.eye(s), lower=True, check_finite=False)
+    MU = L_inv.T @ (L_inv @ U)
+    diag_M = np.einsum("ij,ij->j", L_inv, L_inv)
     return MU, diag_M
 
 
