@@ -6,6 +6,7 @@ from abc import ABC, abstractmethod
 
 import numpy as np
 
+from chita_opt._blas import scipy_blas_single_threaded
 from chita_opt.problems import L0RidgeProblem
 from chita_opt.solvers.result import History, SolveResult
 
@@ -31,7 +32,8 @@ class Solver(ABC):
             raise TypeError(f"problem must be an L0RidgeProblem; got {type(problem).__name__}")
         warm = check_warm_start(warm_start, problem)
         history = History()
-        w, n_iter, converged, info = self._run(problem, warm, history)
+        with scipy_blas_single_threaded():
+            w, n_iter, converged, info = self._run(problem, warm, history)
         return finalize(problem, w, warm, history, n_iter, converged, self.name, info)
 
     @abstractmethod
