@@ -112,17 +112,22 @@ class ChitaSolver(Solver):
         Conjugate-gradient steps on a trial support when judging the search's trial
         steps at a stall (O(n k) each).
     local_search : bool or "auto", default "auto"
-        After IHT, apply exact best single swaps (one coordinate out, one in; see
-        :mod:`chita_opt.solvers.swaps`) until none improves. IHT fixed points are often
-        one swap away from a better support: on small random problems the swaps lift the
-        share of global optima reached from about 70% to over 90%. Each swap costs about
-        one refit, O(n k min(n, k)); "auto" swaps only while that is below
-        ``swap_flops`` (1e9 by default, ~0.1 s here), where swaps are cheap next to the
-        IHT phase.
+        After IHT, apply exact swaps (one coordinate out, one in; see
+        :func:`chita_opt.solvers.swaps.local_swaps`) until none improves. IHT fixed
+        points are rarely swap-optimal, and the swaps are where most of the quality comes
+        from: on the enumeration instances of the tests they lift the share of global
+        optima reached from 68% to 95%; on Toeplitz designs (n=500, p up to 20,000, k=50)
+        they turn a result worse than abess's into one better on every instance measured.
+        Each swap round costs about one refit, O(n k min(n, k)); "auto" swaps while that
+        is below ``swap_flops`` (1e9 by default, about 0.1 s here).
     swap_flops : float, default 1e9
         The per-swap cost bound used by ``local_search="auto"``.
-    max_swaps : int, default 50
-        Cap on swaps applied.
+    max_swaps : int, default 200
+        Cap on swaps applied. Swaps converge within about 110 on the Toeplitz benchmark;
+        on pruning-like problems with k in the hundreds they keep improving for longer
+        (n=1000, p=32,360, k=647: 514 after 50 swaps in 1.6 s, 124 after 200 in 2.9 s,
+        62 at convergence after 684 in 7.5 s). Use the ``cd`` method (1,000 by default)
+        to run them to convergence.
     swap_batch : int, default 8
         Disjoint improving swaps applied together per round (one refit for all); the
         single best is used when the batch does not lower f.
@@ -149,7 +154,7 @@ class ChitaSolver(Solver):
         polish_steps: int = 10,
         local_search: bool | str = "auto",
         swap_flops: float = 1e9,
-        max_swaps: int = 50,
+        max_swaps: int = 200,
         swap_batch: int = 8,
         swap_candidates: int = 64,
     ):
