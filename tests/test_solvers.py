@@ -94,30 +94,29 @@ def test_structured_constraints_are_respected(method, constraint):
     assert result.nnz <= problem.k
 
 
-def test_predicted_swap_change_equals_the_true_change():
+@pytest.mark.parametrize(("n", "k"), [(6, 8), (40, 5)])  # kernel (n < k) and Gram forms
+def test_predicted_swap_change_equals_the_true_change(n, k):
     rng = np.random.default_rng(5)
-    for n in (8, 40):  # Woodbury and Gram branches
-        problem = random_instance(rng, p=14)
-        problem = L0RidgeProblem(
-            problem.A[:n] if problem.n_samples >= n else problem.A,
-            problem.y[:n] if problem.n_samples >= n else problem.y,
-            k=5,
-            lam=0.2,
-            center=problem.center,
-            linear=rng.standard_normal(14),
-        )
-        w = problem.refit(np.arange(5))
-        outside = np.arange(5, 14)
-        i, j, predicted = best_swap(problem, w, outside)
-        new_support = np.append(np.setdiff1d(np.arange(5), [i]), j)
-        actual = problem.objective(problem.refit(new_support)) - problem.objective(w)
-        assert predicted == pytest.approx(actual, rel=1e-7, abs=1e-9)
-        # and it is the best single swap
-        for ii in range(5):
-            for jj in outside:
-                s = np.append(np.setdiff1d(np.arange(5), [ii]), jj)
-                change = problem.objective(problem.refit(s)) - problem.objective(w)
-                assert change >= actual - 1e-9 * max(1.0, abs(actual))
+    p = 14
+    problem = L0RidgeProblem(
+        rng.standard_normal((n, p)),
+        rng.standard_normal(n),
+        k=k,
+        lam=0.2,
+        center=rng.standard_normal(p),
+        linear=rng.standard_normal(p),
+    )
+    support, outside = np.arange(k), np.arange(k, p)
+    w = problem.refit(support)
+    f = problem.objective(w)
+    i, j, predicted = best_swap(problem, w, outside)
+    actual = problem.objective(problem.refit(np.append(support[support != i], j))) - f
+    assert predicted == pytest.approx(actual, rel=1e-7, abs=1e-9)
+    # and it is the best single swap
+    for ii in support:
+        for jj in outside:
+            change = problem.objective(problem.refit(np.append(support[support != ii], jj))) - f
+            assert change >= actual - 1e-9 * max(1.0, abs(actual))
 
 
 def test_infeasible_warm_start_is_projected():
@@ -169,3 +168,27 @@ def test_local_swaps_improve_a_refit_and_stop_at_a_swap_local_optimum(first_impr
         for j in np.setdiff1d(np.arange(60), support):
             trial = problem.refit(np.append(support[support != i], j))
             assert problem.objective(trial) >= f - 1e-9 * abs(f)
+
+
+@pytest.mark.parametrize(("n", "k"), [(6, 8), (40, 5)])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_support_system_solution_is_the_refit(n, k, dtype):
+    from chita_opt.solvers.swaps import SupportSystem
+
+    rng = np.random.default_rng(1)
+    problem = L0RidgeProblem(
+        rng.standard_normal((n, 12)).astype(dtype),
+        rng.standard_normal(n),
+        k=k,
+        lam=0.3,
+        center=rng.standard_normal(12),
+        linear=rng.standard_normal(12),
+    )
+    support = np.arange(12)[::-1][:k]
+    system = SupportSystem(problem, support)
+    refit = problem.refit(support)
+    tol = 1e-10 if dtype == np.float64 else 1e-5
+    np.testing.assert_allclose(system.w, refit, rtol=tol, atol=tol)
+    assert system.objective == pytest.approx(problem.objective(refit), rel=tol)
+    with pytest.raises(np.linalg.LinAlgError):
+        SupportSystem(L0RidgeProblem(problem.A, problem.y, k=k), np.arange(n + 1))

@@ -11,8 +11,8 @@ with ``M = H_S^{-1}``:
   its Schur complement ``s'_j = ||a_j||^2 + lam - u_j^T M u_j + z_ij^2 / M_ii``.
 
 For m candidate columns this costs O(n |S| m) for ``U = A_S^T A_J`` plus one factorisation
-(the n x n kernel when n < |S|, else the |S| x |S| Gram), and O(|S| m) for all pairs: no
-loop over pairs does O(n) work.
+(the n x n kernel when n < |S|, else the |S| x |S| Gram), shared with the refit, and
+O(|S| m) for all pairs: no loop over pairs does O(n) work.
 """
 
 from __future__ import annotations
@@ -26,81 +26,151 @@ from chita_opt.problems import L0RidgeProblem
 from chita_opt.problems.linalg import cholesky_factor, cholesky_solve
 
 
+class SupportSystem:
+    """The ridge system of one support, factored once.
+
+    Holds the exact minimiser on the support (as :meth:`L0RidgeProblem.refit` would
+    return it), its residual and objective, and answers the inverse products the swap
+    formulas need from the same factorisation: a swap round then costs one factorisation,
+    not one for the refit and another for the swaps.
+
+    Raises ``numpy.linalg.LinAlgError`` where the system is singular (``lam == 0`` with
+    ``n < |S|`` or a rank-deficient ``A_S``); use :meth:`L0RidgeProblem.refit` there.
+    """
+
+    def __init__(self, problem: L0RidgeProblem, support: np.ndarray):
+        self.problem = problem
+        self.support = np.sort(np.asarray(support, dtype=np.int64))
+        lam = problem.lam
+        A_S = np.asarray(problem.A[:, self.support], dtype=np.float64)
+        n, s = A_S.shape
+        y = problem.y.astype(np.float64)
+        center_S = problem.center[self.support].astype(np.float64)
+        linear_S = None if problem.linear is None else problem.linear[self.support]
+        self.A_S = A_S
+        self.kernel_form = lam > 0 and n < s
+        if self.kernel_form:
+            # Woodbury: M = (I - A_S^T K^{-1} A_S) / lam with K = A_S A_S^T + lam I (n x n)
+            shifted = center_S if linear_S is None else center_S - linear_S / lam
+            kernel = A_S @ A_S.T
+            kernel.flat[:: n + 1] += lam
+            self.factor = cholesky_factor(kernel)
+            self.w_S = shifted + A_S.T @ cholesky_solve(self.factor, y - A_S @ shifted)
+        elif n >= s:
+            gram = A_S.T @ A_S
+            gram.flat[:: s + 1] += lam
+            rhs = A_S.T @ y + lam * center_S
+            if linear_S is not None:
+                rhs -= linear_S
+            self.factor = cholesky_factor(gram)
+            self.w_S = cholesky_solve(self.factor, rhs)
+        else:
+            raise np.linalg.LinAlgError("lam = 0 with more columns than rows")
+        self.residual = y - A_S @ self.w_S
+        self.objective = problem._objective_on_support(self.w_S, self.support, self.residual)
+        self._diag_M = None
+        self._inverse_factor = None
+
+    @property
+    def w(self) -> np.ndarray:
+        """The solution as a length-p vector in the problem's dtype."""
+        w = np.zeros(self.problem.n_features, dtype=self.problem.dtype)
+        w[self.support] = self.w_S
+        return w
+
+    def inverse_products(self, U: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``M U`` and ``diag(M)`` for ``M = (A_S^T A_S + lam I)^{-1}``."""
+        lam, A_S = self.problem.lam, self.A_S
+        if self.kernel_form:
+            if self._inverse_factor is None:
+                self._inverse_factor = cholesky_solve(self.factor, A_S)  # K^{-1} A_S
+            K_inv_A = self._inverse_factor
+            if self._diag_M is None:
+                self._diag_M = (1.0 - np.einsum("ij,ij->j", A_S, K_inv_A)) / lam
+            return (U - A_S.T @ (K_inv_A @ U)) / lam, self._diag_M
+        if self._inverse_factor is None:
+            s = A_S.shape[1]
+            # with M = L^-T L^-1: diag(M) is the column sums of squares of L^-1
+            self._inverse_factor = scipy.linalg.solve_triangular(
+                self.factor, np.eye(s), lower=True, check_finite=False
+            )
+            self._diag_M = np.einsum("ij,ij->j", self._inverse_factor, self._inverse_factor)
+        L_inv = self._inverse_factor
+        return L_inv.T @ (L_inv @ U), self._diag_M
+
+    def swap_changes(self, candidates: np.ndarray) -> np.ndarray:
+        """Exact change of f for every swap (row: support index out, column: candidate
+        in); inf where a group constraint forbids the pair."""
+        problem, lam = self.problem, self.problem.lam
+        A_J = np.asarray(problem.A[:, candidates], dtype=np.float64)
+        g_J = -(A_J.T @ self.residual) - lam * problem.center[candidates]
+        if problem.linear is not None:
+            g_J = g_J + problem.linear[candidates]
+        D_J = np.einsum("ij,ij->j", A_J, A_J) + lam
+        U = self.A_S.T @ A_J
+        MU, diag_M = self.inverse_products(U)
+        if np.any(diag_M <= 0):
+            raise np.linalg.LinAlgError("inverse has a non-positive diagonal")
+        q = np.einsum("ij,ij->j", U, MU)
+        g_new = g_J[None, :] - (self.w_S / diag_M)[:, None] * MU
+        schur = D_J[None, :] - q[None, :] + MU**2 / diag_M[:, None]
+        removal = (self.w_S**2 / (2.0 * diag_M))[:, None]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            gain = np.where(schur > 1e-12 * D_J[None, :], g_new**2 / (2.0 * schur), 0.0)
+        delta = removal - gain
+        allowed = _allowed_pairs(problem, self.support, candidates)
+        return delta if allowed is None else np.where(allowed, delta, np.inf)
+
+    def ranked_swaps(
+        self, candidates: np.ndarray, max_swaps: int = 1, first_below: float | None = None
+    ) -> list[tuple[int, int, float]]:
+        """Up to ``max_swaps`` allowed swaps ``(i out, j in, predicted change of f)``,
+        best first, no two sharing an i or a j (so they can be applied together; their
+        changes then add only approximately). The first is the exact best over all
+        pairs; with ``first_below``, the first pair in support order whose change is
+        below it."""
+        candidates = np.asarray(candidates, dtype=np.int64)
+        if self.support.size == 0 or candidates.size == 0:
+            return []
+        delta = self.swap_changes(candidates)
+        support = self.support
+        if first_below is not None:
+            hits = np.argwhere(delta < first_below)
+            if hits.size == 0:
+                return []
+            i, j = hits[0]
+            return [(int(support[i]), int(candidates[j]), float(delta[i, j]))]
+        # only the best few pairs can matter for a batch of disjoint swaps
+        shortlist = min(delta.size, 8 * max_swaps * max_swaps)
+        flat = np.argpartition(delta, shortlist - 1, axis=None)[:shortlist]
+        flat = flat[np.argsort(delta.flat[flat])]
+        chosen: list[tuple[int, int, float]] = []
+        used_out: set[int] = set()
+        used_in: set[int] = set()
+        for index in flat:
+            i, j = divmod(int(index), candidates.shape[0])
+            if not np.isfinite(delta[i, j]) or len(chosen) >= max_swaps:
+                break
+            if chosen and (delta[i, j] >= 0 or i in used_out or j in used_in):
+                continue
+            chosen.append((int(support[i]), int(candidates[j]), float(delta[i, j])))
+            used_out.add(i)
+            used_in.add(j)
+        return chosen
+
+
 def best_swap(
     problem: L0RidgeProblem, w: np.ndarray, candidates: np.ndarray
 ) -> tuple[int, int, float] | None:
     """The swap (i in supp(w) out, j in ``candidates`` in) that lowers f the most, as
-    ``(i, j, predicted change of f)``, or None when no allowed swap exists. See
-    :func:`ranked_swaps`."""
-    swaps = ranked_swaps(problem, w, candidates, max_swaps=1)
-    return swaps[0] if swaps else None
-
-
-def ranked_swaps(
-    problem: L0RidgeProblem,
-    w: np.ndarray,
-    candidates: np.ndarray,
-    max_swaps: int = 1,
-    first_below: float | None = None,
-) -> list[tuple[int, int, float]]:
-    """Up to ``max_swaps`` swaps ``(i out, j in, predicted change of f)``, best first, no
-    two sharing an i or a j (so they can be applied together; their changes then add only
-    approximately). The first is the exact best over all allowed pairs; with
-    ``first_below``, only the first pair in support order whose change is below it.
-
-    ``w`` must be the exact minimiser on its support (a :meth:`L0RidgeProblem.refit`
-    result). Swaps that would violate a group constraint are skipped. Returns an empty
-    list where ``H_S`` is singular (``lam == 0`` with a rank-deficient ``A_S``).
-    """
-    support = np.flatnonzero(w)
-    candidates = np.asarray(candidates, dtype=np.int64)
-    if support.size == 0 or candidates.size == 0:
-        return []
-    lam = problem.lam
-    A_S = np.asarray(problem.A[:, support], dtype=np.float64)
-    A_J = np.asarray(problem.A[:, candidates], dtype=np.float64)
-    w_S = w[support].astype(np.float64)
-    r = problem.y.astype(np.float64) - A_S @ w_S
-    g_J = -(A_J.T @ r) - lam * problem.center[candidates]
-    if problem.linear is not None:
-        g_J = g_J + problem.linear[candidates]
-    D_J = np.einsum("ij,ij->j", A_J, A_J) + lam
-    U = A_S.T @ A_J
+    ``(i, j, predicted change of f)``, or None when no allowed swap exists or the system
+    on the support is singular. ``w``'s support is what matters: the swap is ranked at
+    the exact minimiser on it."""
     try:
-        MU, diag_M = _inverse_products(A_S, lam, U)
+        swaps = SupportSystem(problem, np.flatnonzero(w)).ranked_swaps(candidates)
     except np.linalg.LinAlgError:
-        return []
-    if np.any(diag_M <= 0):
-        return []
-    q = np.einsum("ij,ij->j", U, MU)
-    ratio = (w_S / diag_M)[:, None]
-    g_new = g_J[None, :] - ratio * MU
-    schur = D_J[None, :] - q[None, :] + MU**2 / diag_M[:, None]
-    removal = (w_S**2 / (2.0 * diag_M))[:, None]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        gain = np.where(schur > 1e-12 * D_J[None, :], g_new**2 / (2.0 * schur), 0.0)
-    delta = removal - gain
-    allowed = _allowed_pairs(problem, support, candidates)
-    if allowed is not None:
-        delta = np.where(allowed, delta, np.inf)
-    if first_below is not None:
-        # the first improving pair in support order, not the best one
-        hits = np.argwhere(delta < first_below)
-        if hits.size == 0:
-            return []
-        i, j = hits[0]
-        return [(int(support[i]), int(candidates[j]), float(delta[i, j]))]
-    chosen: list[tuple[int, int, float]] = []
-    for flat in np.argsort(delta, axis=None)[: max(1, max_swaps) * 8 * max_swaps]:
-        i, j = divmod(int(flat), candidates.shape[0])
-        if not np.isfinite(delta[i, j]) or len(chosen) >= max_swaps:
-            break
-        if chosen and (
-            delta[i, j] >= 0 or any(support[i] == a or candidates[j] == b for a, b, _ in chosen)
-        ):
-            continue
-        chosen.append((int(support[i]), int(candidates[j]), float(delta[i, j])))
-    return chosen
+        return None
+    return swaps[0] if swaps else None
 
 
 def local_swaps(
@@ -114,77 +184,63 @@ def local_swaps(
     tol: float = 1e-10,
     record: Callable[[float], None] | None = None,
 ) -> tuple[np.ndarray, int]:
-    """Local search by exact swaps, from ``w``; returns the new ``w`` (a refit on its
-    support, never worse than the refit of ``w``) and the number of swaps made.
+    """Local search by exact swaps, from ``w``; returns the new ``w`` (the exact minimiser
+    on its support, never worse than the refit of ``w``) and the number of swaps made.
 
-    Each round refits, screens the ``n_candidates`` outside coordinates with the largest
-    ``g_j^2 / (||a_j||^2 + lam)`` (the decrease from adding j alone), and ranks every swap
-    between the support and them exactly (:func:`ranked_swaps`). Up to ``batch`` disjoint
-    improving swaps are applied with one refit; if their interaction spoils the batch, the
-    single best swap, whose change is exact, is applied instead. With
-    ``first_improvement`` only one swap per round is made: the first pair, in support
-    order, that improves by more than the tolerance (cheaper rounds, smaller steps). Stops
-    when no swap lowers f by more than ``tol * max(|f|, 1)`` or after ``max_swaps``.
-    ``record`` is called with f after each accepted round.
+    Each round screens the ``n_candidates`` outside coordinates with the largest
+    ``g_j^2 / (||a_j||^2 + lam)`` (the decrease from adding j alone) and ranks every swap
+    between the support and them exactly (:meth:`SupportSystem.ranked_swaps`). Up to
+    ``batch`` disjoint improving swaps are applied with one refit; if their interaction
+    spoils the batch, the single best swap, whose change is exact, is applied instead.
+    With ``first_improvement`` only one swap per round is made: the first pair, in
+    support order, that improves by more than the tolerance. Stops when no swap lowers f
+    by more than ``tol * max(|f|, 1)`` or after ``max_swaps``. ``record`` is called with
+    f after each accepted round. Where the system on a support is singular
+    (``lam == 0``, rank-deficient), the search stops at the last regular support.
     """
-    support = np.flatnonzero(w)
-    w = problem.refit(support)
-    f = problem.objective(w)
+    try:
+        system = SupportSystem(problem, np.flatnonzero(w))
+    except np.linalg.LinAlgError:
+        return problem.refit(np.flatnonzero(w)), 0
     column_sqnorms = problem.column_sqnorms() + problem.lam
     n_swaps = 0
     while n_swaps < max_swaps:
-        support = np.flatnonzero(w)
+        support = system.support
         outside = np.setdiff1d(np.arange(problem.n_features), support, assume_unique=True)
         if outside.size == 0 or support.size == 0:
             break
-        g = problem.gradient(w)
+        w = system.w
+        g = problem.gradient(w, residual=system.residual.astype(problem.dtype))
         scores = g[outside].astype(np.float64) ** 2 / np.maximum(column_sqnorms[outside], 1e-300)
         m = min(n_candidates, outside.size)
         candidates = outside[np.argpartition(-scores, m - 1)[:m]]
-        threshold = -tol * max(abs(f), 1.0)
-        if first_improvement:
-            swaps = ranked_swaps(problem, w, candidates, first_below=threshold)
-        else:
-            swaps = [s for s in ranked_swaps(problem, w, candidates, batch) if s[2] < threshold]
+        threshold = -tol * max(abs(system.objective), 1.0)
+        try:
+            if first_improvement:
+                swaps = system.ranked_swaps(candidates, first_below=threshold)
+            else:
+                swaps = [s for s in system.ranked_swaps(candidates, batch) if s[2] < threshold]
+        except np.linalg.LinAlgError:
+            break
         attempts = [swaps, swaps[:1]] if len(swaps) > 1 else [swaps] if swaps else []
         moved = None
         for chosen in attempts:
             out = [i for i, _, _ in chosen]
             new_support = np.append(support[~np.isin(support, out)], [j for _, j, _ in chosen])
-            trial = problem.refit(new_support)
-            f_trial = problem.objective(trial)
-            if f_trial < f:
-                moved = (trial, f_trial, len(chosen))
+            try:
+                trial = SupportSystem(problem, new_support)
+            except np.linalg.LinAlgError:
+                continue
+            if trial.objective < system.objective:
+                moved = (trial, len(chosen))
                 break
         if moved is None:
             break
-        w, f, made = moved
+        system, made = moved
         n_swaps += made
         if record is not None:
-            record(f)
-    return w, n_swaps
-
-
-def _inverse_products(A_S: np.ndarray, lam: float, U: np.ndarray):
-    """``M U`` and ``diag(M)`` for ``M = (A_S^T A_S + lam I)^{-1}``."""
-    n, s = A_S.shape
-    if lam > 0 and n < s:
-        # Woodbury: M = (I - A_S^T K^{-1} A_S) / lam with K = A_S A_S^T + lam I (n x n)
-        kernel = A_S @ A_S.T
-        kernel.flat[:: n + 1] += lam
-        factor = cholesky_factor(kernel)
-        K_inv_A = cholesky_solve(factor, A_S)
-        MU = (U - A_S.T @ (K_inv_A @ U)) / lam
-        diag_M = (1.0 - np.einsum("ij,ij->j", A_S, K_inv_A)) / lam
-        return MU, diag_M
-    gram = A_S.T @ A_S
-    gram.flat[:: s + 1] += lam
-    factor = cholesky_factor(gram)
-    # with M = L^-T L^-1: diag(M) is the column sums of squares of L^-1
-    L_inv = scipy.linalg.solve_triangular(factor, np.eye(s), lower=True, check_finite=False)
-    MU = L_inv.T @ (L_inv @ U)
-    diag_M = np.einsum("ij,ij->j", L_inv, L_inv)
-    return MU, diag_M
+            record(system.objective)
+    return system.w, n_swaps
 
 
 def _allowed_pairs(problem, support, candidates):
