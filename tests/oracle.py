@@ -27,7 +27,9 @@ def enumerate_optimum(problem: L0RidgeProblem) -> tuple[float, np.ndarray]:
     return best_f, best_w
 
 
-def random_instance(rng: np.random.Generator, *, p: int | None = None) -> L0RidgeProblem:
+def random_instance(
+    rng: np.random.Generator, *, p: int | None = None, lams=(1e-3, 0.1, 1.0)
+) -> L0RidgeProblem:
     """Correlated design, nonzero center and linear term, n below or above p."""
     p = int(rng.integers(6, 17)) if p is None else p
     n = int(rng.choice([max(3, p // 2), p + 5, 3 * p]))
@@ -40,7 +42,11 @@ def random_instance(rng: np.random.Generator, *, p: int | None = None) -> L0Ridg
     truth = np.zeros(p)
     truth[rng.choice(p, size=k, replace=False)] = rng.standard_normal(k) * 2
     y = A @ truth + 0.5 * rng.standard_normal(n)
-    lam = float(rng.choice([1e-3, 0.1, 1.0]))
+    lam = float(rng.choice(lams))
+    if lam == 0.0:
+        # without a ridge, a support wider than n makes the fit exact and, with a linear
+        # term, the objective unbounded below: keep the optimum well defined
+        k = min(k, n - 1)
     center = rng.standard_normal(p) * float(rng.choice([0.0, 0.5]))
     linear = rng.standard_normal(p) * float(rng.choice([0.0, 0.3]))
     return L0RidgeProblem(A, y, k=k, lam=lam, center=center, linear=linear)

@@ -85,3 +85,26 @@ def test_solve_path_bad_input_names_the_argument():
         solve_path(structured, [3])
     with pytest.raises(ValueError, match="results must contain"):
         plot_path([])
+
+
+def test_double_swaps_leave_no_improving_single_or_double_swap():
+    from chita_opt.solvers.swaps import local_swaps
+
+    rng = np.random.default_rng(3)
+    n, p, k = 7, 12, 4  # underdetermined, little ridge: single-swap optima are common
+    problem = L0RidgeProblem(
+        rng.standard_normal((n, p)),
+        rng.standard_normal(n),
+        k=k,
+        lam=1e-3,
+        center=rng.standard_normal(p),
+        linear=0.3 * rng.standard_normal(p),
+    )
+    w, _ = local_swaps(problem, problem.refit(np.arange(k)), n_candidates=p, pair_candidates=p)
+    support, f = np.flatnonzero(w), problem.objective(w)
+    outside = np.setdiff1d(np.arange(p), support)
+    for size in (1, 2):
+        for out in itertools.combinations(support, size):
+            for new in itertools.combinations(outside, size):
+                trial = problem.refit(np.append(np.setdiff1d(support, out), new))
+                assert problem.objective(trial) >= f - 1e-9 * max(1.0, abs(f))

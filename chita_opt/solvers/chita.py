@@ -134,6 +134,14 @@ class ChitaSolver(Solver):
         on the start; on the Toeplitz benchmark the better of the two starts beat abess
         on instances where either alone did not, for about twice the swap time. The
         second search gets what the first left of ``max_swaps``.
+    pair_candidates : int, default 6
+        At a support no single swap improves, also try the double swaps among this many
+        coordinates on each side (C(6, 2)^2 = 225 exact refits), while their total cost
+        stays below ``pair_flops``. On small underdetermined problems (n < p, little ridge)
+        single-swap local optima are common and double swaps escape most of them.
+    pair_flops : float, default 2e8
+        Bound on the cost of one double-swap search, ``C(c, 2)^2 n k min(n, k)``; above
+        it (k = 50, n = 500 is already above) double swaps are skipped.
     swap_batch : int, default 8
         Disjoint improving swaps applied together per round (one refit for all); the
         single best is used when the batch does not lower f.
@@ -162,6 +170,8 @@ class ChitaSolver(Solver):
         swap_flops: float = 1e9,
         max_swaps: int = 200,
         second_start: bool = True,
+        pair_candidates: int = 6,
+        pair_flops: float = 2e8,
         swap_batch: int = 8,
         swap_candidates: int = 64,
     ):
@@ -185,6 +195,8 @@ class ChitaSolver(Solver):
         self.swap_flops = check_nonnegative(swap_flops, "swap_flops")
         self.max_swaps = check_budget(max_swaps, "max_swaps", 10**9)
         self.second_start = bool(second_start)
+        self.pair_candidates = check_budget(pair_candidates, "pair_candidates", 10**4)
+        self.pair_flops = check_nonnegative(pair_flops, "pair_flops")
         self.swap_batch = check_budget(swap_batch, "swap_batch", 10**6)
         self.swap_candidates = check_budget(swap_candidates, "swap_candidates", 10**9)
 
@@ -214,10 +226,12 @@ class ChitaSolver(Solver):
         if self.local_search is True or (
             self.local_search == "auto" and n * k * min(n, k) <= self.swap_flops
         ):
+            pair_cost = math.comb(self.pair_candidates, 2) ** 2 * n * k * min(n, k)
             options = dict(
                 max_swaps=self.max_swaps,
                 n_candidates=self.swap_candidates,
                 batch=self.swap_batch,
+                pair_candidates=self.pair_candidates if pair_cost <= self.pair_flops else 0,
                 tol=self._stall_tol(problem),
             )
             w, n_swaps = local_swaps(problem, current.w, record=history.record, **options)

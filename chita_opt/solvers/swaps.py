@@ -17,12 +17,13 @@ O(|S| m) for all pairs: no loop over pairs does O(n) work.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 
 import numpy as np
 import scipy.linalg
 
-from chita_opt.problems import L0RidgeProblem
+from chita_opt.problems import L0RidgeProblem, TopK
 from chita_opt.problems.linalg import cholesky_factor, cholesky_solve
 
 
@@ -181,6 +182,7 @@ def local_swaps(
     n_candidates: int = 64,
     batch: int = 8,
     first_improvement: bool = False,
+    pair_candidates: int = 0,
     tol: float = 1e-10,
     record: Callable[[float], None] | None = None,
 ) -> tuple[np.ndarray, int]:
@@ -197,6 +199,13 @@ def local_swaps(
     by more than ``tol * max(|f|, 1)`` or after ``max_swaps``. ``record`` is called with
     f after each accepted round. Where the system on a support is singular
     (``lam == 0``, rank-deficient), the search stops at the last regular support.
+
+    With ``pair_candidates = c > 1``, a support where no single swap helps is also tested
+    against double swaps: two out of the c support coordinates whose best single swap
+    costs least, two in from the c candidates whose best single swap costs least, each of
+    the C(c, 2)^2 pairs judged by an exact refit. This escapes single-swap local optima
+    (on small underdetermined problems most of the ones IHT plus swaps stops at) for
+    C(c, 2)^2 refits per such support.
     """
     try:
         system = SupportSystem(problem, np.flatnonzero(w))
@@ -223,6 +232,14 @@ def local_swaps(
         except np.linalg.LinAlgError:
             break
         attempts = [swaps, swaps[:1]] if len(swaps) > 1 else [swaps] if swaps else []
+        if not attempts and pair_candidates > 1:
+            paired = _best_double_swap(system, candidates, pair_candidates, threshold)
+            if paired is not None:
+                system = paired
+                n_swaps += 2
+                if record is not None:
+                    record(system.objective)
+                continue
         moved = None
         for chosen in attempts:
             out = [i for i, _, _ in chosen]
@@ -241,6 +258,36 @@ def local_swaps(
         if record is not None:
             record(system.objective)
     return system.w, n_swaps
+
+
+def _best_double_swap(
+    system: SupportSystem, candidates: np.ndarray, size: int, threshold: float
+) -> SupportSystem | None:
+    """The best exact double swap among the most promising coordinates, if it lowers f
+    by more than ``-threshold``."""
+    problem = system.problem
+    delta = system.swap_changes(candidates)
+    rows = np.argsort(delta.min(axis=1))[:size]
+    cols = np.argsort(delta.min(axis=0))[:size]
+    best = None
+    target = system.objective + threshold
+    check = not isinstance(problem.constraint, TopK)
+    for out in itertools.combinations(system.support[rows], 2):
+        kept = system.support[~np.isin(system.support, out)]
+        for new in itertools.combinations(candidates[cols], 2):
+            support = np.append(kept, new)
+            if check:
+                mask = np.zeros(problem.n_features)
+                mask[support] = 1.0
+                if not problem.is_feasible(mask):
+                    continue
+            try:
+                trial = SupportSystem(problem, support)
+            except np.linalg.LinAlgError:
+                continue
+            if trial.objective < (target if best is None else best.objective):
+                best = trial
+    return best
 
 
 def _allowed_pairs(problem, support, candidates):
