@@ -7,7 +7,7 @@ import numpy as np
 
 from chita_opt._jit import cached_njit
 from chita_opt.problems._validation import check_budget, check_nonnegative
-from chita_opt.solvers.base import Solver
+from chita_opt.solvers.base import Solver, stall_tolerance
 from chita_opt.solvers.registry import register_solver
 from chita_opt.solvers.swaps import local_swaps
 
@@ -103,8 +103,7 @@ class CDSolver(Solver):
             warm = ChitaSolver().solve(problem).w
         w = problem.project(warm)
         support = np.flatnonzero(w)
-        # changes below a few ulps are rounding noise, in float32 above all
-        tol = max(self.tol, 10 * float(np.finfo(problem.dtype).eps))
+        tol = stall_tolerance(self.tol, problem.dtype)
         sweeps = 0
         if support.size:
             A_S = np.asfortranarray(problem.A[:, support])

@@ -22,7 +22,7 @@ import numpy as np
 from chita_opt._jit import cached_njit
 from chita_opt.problems import L0RidgeProblem
 from chita_opt.problems._validation import check_budget, check_nonnegative
-from chita_opt.solvers.base import Solver
+from chita_opt.solvers.base import Solver, stall_tolerance
 from chita_opt.solvers.iht import LIPSCHITZ_SAFETY
 from chita_opt.solvers.magnitude import magnitude_source
 from chita_opt.solvers.registry import register_solver
@@ -200,10 +200,6 @@ class ChitaSolver(Solver):
         self.swap_batch = check_budget(swap_batch, "swap_batch", 10**6)
         self.swap_candidates = check_budget(swap_candidates, "swap_candidates", 10**9)
 
-    def _stall_tol(self, problem: L0RidgeProblem) -> float:
-        # relative decreases below a few ulps are rounding noise, in float32 above all
-        return max(self.tol, 10 * float(np.finfo(problem.dtype).eps))
-
     # ---- driver ----------------------------------------------------------------------
     def _run(self, problem, warm, history):
         source = magnitude_source(problem, warm)
@@ -232,7 +228,7 @@ class ChitaSolver(Solver):
                 n_candidates=self.swap_candidates,
                 batch=self.swap_batch,
                 pair_candidates=self.pair_candidates if pair_cost <= self.pair_flops else 0,
-                tol=self._stall_tol(problem),
+                tol=stall_tolerance(self.tol, problem.dtype),
             )
             w, n_swaps = local_swaps(problem, current.w, record=history.record, **options)
             current = _Iterate(problem, w)
@@ -297,7 +293,7 @@ class ChitaSolver(Solver):
     # ---- inner loop: CHITA's IHT on one (sub)problem -----------------------------------
     def _descend(self, it: _Iterate, history: History, offset: float):
         problem = it.problem
-        tol = self._stall_tol(problem)
+        tol = stall_tolerance(self.tol, problem.dtype)
         refitted, stable, force_search = False, 0, False
         converged, n_iter = False, 0
         for n_iter in range(1, self.max_iter + 1):  # noqa: B007 - reported
