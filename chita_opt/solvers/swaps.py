@@ -1,4 +1,5 @@
-"""Exact single swaps (one coordinate out of the support, one in) at a refitted support.
+"""Exact swaps (one coordinate out of the support, one in; and, where cheap, two for two)
+at a refitted support.
 
 At ``w`` optimal on its support S the objective is ``const - 1/2 b_S^T H_S^{-1} b_S`` with
 ``H_S = A_S^T A_S + lam I``, so every swap's effect follows from a few rank-one identities
