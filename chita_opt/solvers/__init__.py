@@ -9,6 +9,7 @@ from chita_opt.solvers.iht import IHTSolver
 from chita_opt.solvers.magnitude import MagnitudeSolver
 from chita_opt.solvers.path import plot_path, solve_path
 from chita_opt.solvers.registry import available_methods, get_solver, register_solver, solve
+from chita_opt.solvers.relax import PerspectiveRelaxationSolver, perspective_relaxation
 from chita_opt.solvers.result import SolveResult
 
 __all__ = [
@@ -17,10 +18,12 @@ __all__ = [
     "ChitaSolver",
     "IHTSolver",
     "MagnitudeSolver",
+    "PerspectiveRelaxationSolver",
     "SolveResult",
     "Solver",
     "available_methods",
     "get_solver",
+    "perspective_relaxation",
     "plot_path",
     "register_solver",
     "solve",

@@ -99,6 +99,7 @@ def finalize(
         if warm_objective < objective:
             w, objective = warm.copy(), warm_objective
             info = {**info, "returned_warm_start": True}
+    lower_bound = info.pop("lower_bound", None) if "lower_bound" in info else None
     return SolveResult(
         w=w,
         objective=objective,
@@ -108,5 +109,6 @@ def finalize(
         converged=converged,
         history=history.as_dict(),
         method=method,
+        lower_bound=lower_bound,
         info=info,
     )
