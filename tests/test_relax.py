@@ -45,3 +45,25 @@ def test_perspective_relaxation_refuses_what_it_cannot_bound():
         perspective_relaxation(L0RidgeProblem(A, y, k=2, lam=1.0), solver="MOSEK")
     with pytest.raises(ValueError, match="solver must be one of"):
         solve(L0RidgeProblem(A, y, k=2, lam=1.0), "relax-perspective", solver="nope")
+
+
+def test_certify_reports_a_valid_bound_and_gap():
+    rng = np.random.default_rng(4)
+    problem = random_instance(rng, p=12)
+    optimum, _ = enumerate_optimum(problem)
+    result = solve(problem, certify=True)
+    tol = 1e-9 * max(1.0, abs(optimum))
+    assert result.lower_bound <= optimum + tol
+    assert optimum <= result.objective + tol
+    assert 0 <= result.gap
+    assert solve(problem).lower_bound is None
+
+
+def test_certify_refuses_before_solving():
+    rng = np.random.default_rng(0)
+    A, y = rng.standard_normal((10, 8)), rng.standard_normal(10)
+    with pytest.raises(ValueError, match="lam must be > 0"):
+        solve(L0RidgeProblem(A, y, k=2), certify=True)
+    big = L0RidgeProblem(rng.standard_normal((5, 5001)), rng.standard_normal(5), k=2, lam=1.0)
+    with pytest.raises(ValueError, match="p <= 5000"):
+        solve(big, method="magnitude", certify=True)

@@ -47,6 +47,7 @@ def solve(
     problem: L0RidgeProblem,
     method: str = "chita",
     warm_start: WarmStart = None,
+    certify: bool = False,
     **options: Any,
 ) -> SolveResult:
     """Solve ``problem`` with the registered ``method``.
@@ -58,6 +59,12 @@ def solve(
         One of :func:`available_methods`: ``"chita"`` (IHT with CHITA's step sizes and an
         active set, then an exact refit), ``"iht"``, ``"backsolve"``, ``"magnitude"``.
     warm_start : SolveResult or array of shape (p,), optional
+    certify : bool, default False
+        Also solve the perspective relaxation
+        (:func:`chita_opt.solvers.relax.perspective_relaxation`) and report its value as
+        ``lower_bound``, so ``result.gap`` bounds how far the solution can be from the
+        optimum. Needs ``lam > 0`` and at most 5,000 features (a ``ValueError`` says so
+        otherwise, before any solving).
     **options
         Passed to the solver's constructor (see each solver class).
 
@@ -65,4 +72,14 @@ def solve(
     -------
     SolveResult
     """
-    return get_solver(method, **options).solve(problem, warm_start=warm_start)
+    solver = get_solver(method, **options)
+    if not certify:
+        return solver.solve(problem, warm_start=warm_start)
+    from chita_opt.solvers.relax import check_relaxable, perspective_relaxation
+
+    check_relaxable(problem)  # refuse before spending time on the solve
+    result = solver.solve(problem, warm_start=warm_start)
+    bound, _, _ = perspective_relaxation(problem)
+    if result.lower_bound is None or bound > result.lower_bound:
+        result.lower_bound = bound
+    return result

@@ -56,21 +56,10 @@ def perspective_relaxation(
     """
     import cvxpy as cp
 
-    if not isinstance(problem, L0RidgeProblem):
-        raise TypeError(f"problem must be an L0RidgeProblem; got {type(problem).__name__}")
-    if problem.lam <= 0:
-        raise ValueError(
-            "problem.lam must be > 0 for the perspective relaxation: with lam = 0 it reduces "
-            "to least squares and gives no valid lower bound"
-        )
+    check_relaxable(problem, max_features)
     if solver not in _SOLVERS:
         raise ValueError(f"solver must be one of {list(_SOLVERS)}; got {solver!r}")
     p = problem.n_features
-    if p > max_features:
-        raise ValueError(
-            f"the relaxation is limited to p <= {max_features} features (max_features); "
-            f"this problem has p = {p}"
-        )
     A = np.asarray(problem.A, dtype=np.float64)
     y = problem.y.astype(np.float64)
     c = problem.center.astype(np.float64)
@@ -92,6 +81,22 @@ def perspective_relaxation(
     # above that so it stays a bound
     bound -= _BOUND_MARGIN * max(abs(bound), 1.0)
     return bound, np.asarray(w.value), np.clip(np.asarray(z.value), 0.0, 1.0)
+
+
+def check_relaxable(problem: L0RidgeProblem, max_features: int = MAX_RELAXATION_FEATURES):
+    """Raise the error :func:`perspective_relaxation` would raise for ``problem``, cheaply."""
+    if not isinstance(problem, L0RidgeProblem):
+        raise TypeError(f"problem must be an L0RidgeProblem; got {type(problem).__name__}")
+    if problem.lam <= 0:
+        raise ValueError(
+            "problem.lam must be > 0 for the perspective relaxation: with lam = 0 it reduces "
+            "to least squares and gives no valid lower bound"
+        )
+    if problem.n_features > max_features:
+        raise ValueError(
+            f"the relaxation is limited to p <= {max_features} features (max_features); "
+            f"this problem has p = {problem.n_features}"
+        )
 
 
 def _budget_constraints(problem: L0RidgeProblem, z) -> list:
