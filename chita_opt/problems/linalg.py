@@ -73,15 +73,9 @@ def ridge_solve(
     if lam > 0 or n >= s:
         try:
             if n < s:
-                return _ridge_solve_kernel(A, columns, y, lam, center_S, linear_S)
+                return kernel_solve(A, columns, y, lam, center_S, linear_S)[1]
             A_S = np.asarray(A[:, columns], dtype=np.float64)
-            gram = A_S.T @ A_S
-            gram.flat[:: s + 1] += lam
-            rhs = A_S.T @ y + lam * center_S
-            if linear_S is not None:
-                rhs -= linear_S
-            factor = cholesky_factor(gram)
-            return cholesky_solve(factor, rhs)
+            return gram_solve(A_S, y, lam, center_S, linear_S)[1]
         except np.linalg.LinAlgError:
             pass  # numerically singular: fall through to the SVD
     A_S = np.asarray(A[:, columns], dtype=np.float64)
@@ -95,7 +89,24 @@ def _column_blocks(A: np.ndarray, columns: np.ndarray):
         yield slice(start, stop), np.asarray(A[:, columns[start:stop]], dtype=np.float64)
 
 
-def _ridge_solve_kernel(A, columns, y, lam, center_S, linear_S):
+def gram_solve(A_S, y, lam, center_S, linear_S) -> tuple[np.ndarray, np.ndarray]:
+    """The s x s normal equations ``(A_S^T A_S + lam I) v = A_S^T y + lam c - linear``
+    (float64 ``A_S``): returns the Cholesky factor of the Gram matrix and v. Raises
+    ``LinAlgError`` when singular (see :func:`cholesky_factor`)."""
+    s = A_S.shape[1]
+    gram = A_S.T @ A_S
+    gram.flat[:: s + 1] += lam
+    rhs = A_S.T @ y + lam * center_S
+    if linear_S is not None:
+        rhs -= linear_S
+    factor = cholesky_factor(gram)
+    return factor, cholesky_solve(factor, rhs)
+
+
+def kernel_solve(A, columns, y, lam, center_S, linear_S) -> tuple[np.ndarray, np.ndarray]:
+    """The kernel (Woodbury) form for ``lam > 0``, reading ``A[:, columns]`` a chunk at a
+    time: returns the Cholesky factor of ``K = A_S A_S^T + lam I_n`` and the solution
+    ``c' + A_S^T K^{-1} (y - A_S c')`` with ``c' = center_S - linear_S / lam``."""
     n = A.shape[0]
     shifted = center_S if linear_S is None else center_S - linear_S / lam
     kernel = np.zeros((n, n))
@@ -104,11 +115,12 @@ def _ridge_solve_kernel(A, columns, y, lam, center_S, linear_S):
         kernel += block @ block.T
         rhs -= block @ shifted[part]
     kernel.flat[:: n + 1] += lam
-    dual = cholesky_solve(cholesky_factor(kernel), rhs)
+    factor = cholesky_factor(kernel)
+    dual = cholesky_solve(factor, rhs)
     solution = shifted.copy()
     for part, block in _column_blocks(A, columns):
         solution[part] += block.T @ dual
-    return solution
+    return factor, solution
 
 
 def _ridge_solve_svd(A_S, y, lam, center_S, linear_S):

@@ -99,7 +99,7 @@ def finalize(
         if warm_objective < objective:
             w, objective = warm.copy(), warm_objective
             info = {**info, "returned_warm_start": True}
-    lower_bound = info.pop("lower_bound", None) if "lower_bound" in info else None
+    lower_bound = info.pop("lower_bound", None)
     return SolveResult(
         w=w,
         objective=objective,

@@ -8,6 +8,7 @@ import numpy as np
 from chita_opt._jit import cached_njit
 from chita_opt.problems._validation import check_budget, check_nonnegative
 from chita_opt.solvers.base import Solver, stall_tolerance
+from chita_opt.solvers.chita import ChitaSolver
 from chita_opt.solvers.registry import register_solver
 from chita_opt.solvers.swaps import local_swaps
 
@@ -97,9 +98,7 @@ class CDSolver(Solver):
         self.first_improvement = bool(first_improvement)
 
     def _run(self, problem, warm, history):
-        if warm is None:
-            from chita_opt.solvers.chita import ChitaSolver  # the default warm start
-
+        if warm is None:  # the default warm start
             warm = ChitaSolver().solve(problem).w
         w = problem.project(warm)
         support = np.flatnonzero(w)

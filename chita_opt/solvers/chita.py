@@ -24,7 +24,7 @@ from chita_opt.problems import L0RidgeProblem
 from chita_opt.problems._validation import check_budget, check_nonnegative
 from chita_opt.solvers.base import Solver, stall_tolerance
 from chita_opt.solvers.iht import LIPSCHITZ_SAFETY
-from chita_opt.solvers.magnitude import magnitude_source
+from chita_opt.solvers.magnitude import magnitude_source, marginal_correlations
 from chita_opt.solvers.registry import register_solver
 from chita_opt.solvers.result import History
 from chita_opt.solvers.swaps import local_swaps
@@ -236,8 +236,7 @@ class ChitaSolver(Solver):
                 # swap local optima depend on where the search starts: also search from
                 # the support of the marginal correlations (IHT's first step from zero),
                 # with what is left of the swap budget
-                zero = np.zeros(problem.n_features, dtype=problem.dtype)
-                marginal = problem.project(-problem.gradient(zero, residual=problem.y))
+                marginal = problem.project(marginal_correlations(problem))
                 options["max_swaps"] = self.max_swaps - n_swaps
                 w, more = local_swaps(problem, marginal, **options)
                 n_swaps += more

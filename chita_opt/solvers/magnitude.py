@@ -9,6 +9,12 @@ from chita_opt.solvers.base import Solver
 from chita_opt.solvers.registry import register_solver
 
 
+def marginal_correlations(problem: L0RidgeProblem) -> np.ndarray:
+    """``-g(0) = A^T y + lam c - linear``: the direction of IHT's first step from zero."""
+    zero = np.zeros(problem.n_features, dtype=problem.dtype)
+    return -problem.gradient(zero, residual=problem.y)
+
+
 def magnitude_source(problem: L0RidgeProblem, warm: np.ndarray | None) -> np.ndarray:
     """The dense vector whose largest entries magnitude-based methods keep.
 
@@ -22,8 +28,7 @@ def magnitude_source(problem: L0RidgeProblem, warm: np.ndarray | None) -> np.nda
         return warm
     if problem.center.any():
         return problem.center
-    zero = np.zeros(problem.n_features, dtype=problem.dtype)
-    direction = -problem.gradient(zero, residual=problem.y)
+    direction = marginal_correlations(problem)
     kept = problem.constraint.select(np.abs(direction))
     d_S = direction[kept]
     curvature = float(np.sum((problem.A[:, kept] @ d_S) ** 2)) + problem.lam * float(d_S @ d_S)

@@ -25,7 +25,7 @@ import numpy as np
 import scipy.linalg
 
 from chita_opt.problems import L0RidgeProblem, TopK
-from chita_opt.problems.linalg import cholesky_factor, cholesky_solve
+from chita_opt.problems.linalg import cholesky_solve, gram_solve, kernel_solve
 
 
 class SupportSystem:
@@ -48,24 +48,16 @@ class SupportSystem:
         n, s = A_S.shape
         y = problem.y.astype(np.float64)
         center_S = problem.center[self.support].astype(np.float64)
-        linear_S = None if problem.linear is None else problem.linear[self.support]
+        linear_S = (
+            None if problem.linear is None else problem.linear[self.support].astype(np.float64)
+        )
         self.A_S = A_S
         self.kernel_form = lam > 0 and n < s
         if self.kernel_form:
             # Woodbury: M = (I - A_S^T K^{-1} A_S) / lam with K = A_S A_S^T + lam I (n x n)
-            shifted = center_S if linear_S is None else center_S - linear_S / lam
-            kernel = A_S @ A_S.T
-            kernel.flat[:: n + 1] += lam
-            self.factor = cholesky_factor(kernel)
-            self.w_S = shifted + A_S.T @ cholesky_solve(self.factor, y - A_S @ shifted)
+            self.factor, self.w_S = kernel_solve(A_S, np.arange(s), y, lam, center_S, linear_S)
         elif n >= s:
-            gram = A_S.T @ A_S
-            gram.flat[:: s + 1] += lam
-            rhs = A_S.T @ y + lam * center_S
-            if linear_S is not None:
-                rhs -= linear_S
-            self.factor = cholesky_factor(gram)
-            self.w_S = cholesky_solve(self.factor, rhs)
+            self.factor, self.w_S = gram_solve(A_S, y, lam, center_S, linear_S)
         else:
             raise np.linalg.LinAlgError("lam = 0 with more columns than rows")
         self.residual = y - A_S @ self.w_S
@@ -108,7 +100,7 @@ class SupportSystem:
         g_J = -(A_J.T @ self.residual) - lam * problem.center[candidates]
         if problem.linear is not None:
             g_J = g_J + problem.linear[candidates]
-        D_J = np.einsum("ij,ij->j", A_J, A_J) + lam
+        D_J = problem.column_sqnorms()[candidates] + lam
         U = self.A_S.T @ A_J
         MU, diag_M = self.inverse_products(U)
         if np.any(diag_M <= 0):
