@@ -23,7 +23,12 @@ def _brute_projection(v, feasible):
 
 @pytest.mark.parametrize(
     "constraint",
-    [TopK(3), NM(2, 4), BlockBudget([[0, 5, 6], [1, 2, 3, 4], [7, 8, 9]], [1, 2, 2])],
+    [
+        TopK(3),
+        NM(2, 4),
+        BlockBudget([[0, 5, 6], [1, 2, 3, 4], [7, 8, 9]], [1, 2, 2]),
+        BlockBudget([[0, 5, 6], [1, 2, 3, 4], [7, 8, 9]], [2, 3, 2], total=4),
+    ],
 )
 def test_projection_is_the_euclidean_projection(constraint):
     rng = np.random.default_rng(0)
@@ -33,6 +38,20 @@ def test_projection_is_the_euclidean_projection(constraint):
         w = bound.project(v)
         assert bound.is_feasible(w)
         assert np.sum((v - w) ** 2) == pytest.approx(_brute_projection(v, bound.is_feasible))
+
+
+def test_total_caps_the_sum_of_block_budgets():
+    bound = BlockBudget([range(5), range(5, 10)], [4, 4], total=5).bind(10)
+    assert bound.max_nonzeros == 5
+    v = np.array([9.0, 8, 7, 6, 5, 1, 2, 3, 4, 0.5])
+    assert bound.select(np.abs(v)).tolist() == [0, 1, 2, 3, 8]
+    assert not bound.is_feasible(np.r_[np.ones(3), np.zeros(2), np.ones(3), np.zeros(2)])
+    # once the global budget is spent, a member of any group with room competes
+    levels, grows = bound.competitor_levels(np.abs(v), np.array([0, 1, 2, 3, 8]))
+    assert not grows
+    assert levels.tolist() == [5.0, 5.0, 5.0, 5.0, 3.0]
+    sub = bound.restrict(np.arange(6))
+    assert sub.max_nonzeros == 5 and sub.total == 5
 
 
 def test_nm_partial_last_group():

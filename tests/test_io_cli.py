@@ -3,7 +3,7 @@ import json
 import numpy as np
 import pytest
 
-from chita_opt import NM, L0RidgeProblem, load_problem, save_problem, solve
+from chita_opt import NM, BlockBudget, L0RidgeProblem, load_problem, save_problem, solve
 from chita_opt.cli import main
 from chita_opt.problems import make_pruning_like
 
@@ -26,6 +26,11 @@ def test_save_load_keeps_structured_constraints(tmp_path):
     back = load_problem(tmp_path / "nm.npz")
     assert back.k == 2
     assert not back.is_feasible(np.r_[1.0, 1.0, np.zeros(6)])
+    capped = BlockBudget([range(4), range(4, 8)], [2, 2], total=3)
+    pr = L0RidgeProblem(rng.standard_normal((5, 8)), rng.standard_normal(5), constraint=capped)
+    save_problem(tmp_path / "capped.npz", pr)
+    back = load_problem(tmp_path / "capped.npz")
+    assert back.k == 3 and back.constraint.total == 3
 
 
 def test_load_refuses_pickles_and_bad_files(tmp_path):

@@ -81,13 +81,15 @@ def test_chita_active_set_path_recovers_a_planted_support():
 
 
 @pytest.mark.parametrize("method", METHODS)
-@pytest.mark.parametrize("constraint", [NM(2, 4), "blocks"])
+@pytest.mark.parametrize("constraint", [NM(2, 4), "blocks", "capped"])
 def test_structured_constraints_are_respected(method, constraint):
     rng = np.random.default_rng(11)
     A = rng.standard_normal((30, 40))
     y = A[:, :8] @ rng.standard_normal(8) + 0.1 * rng.standard_normal(30)
     if constraint == "blocks":
         constraint = BlockBudget([np.arange(0, 10), np.arange(10, 40)], [6, 2])
+    elif constraint == "capped":  # a global budget with a cap per block
+        constraint = BlockBudget([np.arange(0, 10), np.arange(10, 40)], [4, 6], total=7)
     problem = L0RidgeProblem(A, y, lam=0.1, constraint=constraint)
     result = solve(problem, method)
     assert problem.is_feasible(result.w)

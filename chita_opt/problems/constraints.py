@@ -135,13 +135,16 @@ class TopK(SparsityConstraint):
 
 
 class GroupBudget(SparsityConstraint):
-    """At most ``caps[g]`` nonzeros among the coordinates ``i`` with ``group_of[i] == g``.
+    """At most ``caps[g]`` nonzeros among the coordinates ``i`` with ``group_of[i] == g``,
+    and, when ``total`` is given, at most ``total`` nonzeros in all.
 
     This is the general form behind :class:`BlockBudget` and :class:`NM`; use those to
-    build one. Every coordinate belongs to exactly one group.
+    build one. Every coordinate belongs to exactly one group. With a total the feasible
+    supports are the independent sets of a laminar matroid (groups nested in one global
+    group), so the greedy selection is still the exact projection.
     """
 
-    def __init__(self, group_of: np.ndarray, caps: np.ndarray):
+    def __init__(self, group_of: np.ndarray, caps: np.ndarray, total: int | None = None):
         group_of, caps = np.asarray(group_of), np.asarray(caps)
         for name, arr in (("group_of", group_of), ("caps", caps)):
             if arr.ndim != 1 or (arr.size and arr.dtype.kind not in "iu"):
@@ -157,13 +160,23 @@ class GroupBudget(SparsityConstraint):
             raise ValueError("caps must lie between 0 and the size of their group")
         if self.caps.sum() < 1:
             raise ValueError("caps must allow at least one nonzero in total")
+        if total is not None:
+            if isinstance(total, bool) or not isinstance(total, numbers.Integral) or total < 1:
+                raise ValueError(f"total must be a positive integer or None; got {total!r}")
+            total = int(total)
+        self.total = total
+        # the kernels take the binding global budget as a plain integer
+        self._limit = int(self.caps.sum()) if total is None else min(total, int(self.caps.sum()))
 
     def __repr__(self) -> str:
-        return f"GroupBudget(n_groups={self.caps.shape[0]}, max_nonzeros={self.max_nonzeros})"
+        total = "" if self.total is None else f", total={self.total}"
+        return (
+            f"GroupBudget(n_groups={self.caps.shape[0]}, max_nonzeros={self.max_nonzeros}{total})"
+        )
 
     @property
     def max_nonzeros(self) -> int:
-        return int(self.caps.sum())
+        return self._limit
 
     def bind(self, n_features: int) -> GroupBudget:
         if n_features != self.n_features:
@@ -174,7 +187,7 @@ class GroupBudget(SparsityConstraint):
 
     def select(self, scores):
         return _group_select(
-            np.ascontiguousarray(scores, dtype=np.float64), self.group_of, self.caps
+            np.ascontiguousarray(scores, dtype=np.float64), self.group_of, self.caps, self._limit
         )
 
     def competitor_levels(self, abs_gradient, support):
@@ -183,6 +196,7 @@ class GroupBudget(SparsityConstraint):
             np.ascontiguousarray(support, dtype=np.int64),
             self.group_of,
             self.caps,
+            self._limit,
         )
         return levels, bool(grows)
 
@@ -193,11 +207,11 @@ class GroupBudget(SparsityConstraint):
         caps = np.minimum(self.caps, counts)
         if caps.sum() < 1:
             raise ValueError("columns must include at least one coordinate of a group with budget")
-        return GroupBudget(sub_groups, caps)
+        return GroupBudget(sub_groups, caps, self.total)
 
     def _is_feasible_support(self, nonzeros):
         counts = np.bincount(self.group_of[nonzeros], minlength=self.caps.shape[0])
-        return bool(np.all(counts <= self.caps))
+        return bool(np.all(counts <= self.caps)) and nonzeros.shape[0] <= self._limit
 
 
 class BlockBudget(GroupBudget):
@@ -211,9 +225,17 @@ class BlockBudget(GroupBudget):
     budgets : sequence of int
         Nonzeros allowed in each block, ``0 <= budgets[b] <= len(blocks[b])``, with at
         least one nonzero in total.
+    total : int, optional
+        A global budget on top of the per-block caps (for pruning: one budget over the
+        whole network with a cap per layer). None: the caps alone.
     """
 
-    def __init__(self, blocks: Sequence[Sequence[int]], budgets: Sequence[int]):
+    def __init__(
+        self,
+        blocks: Sequence[Sequence[int]],
+        budgets: Sequence[int],
+        total: int | None = None,
+    ):
         if isinstance(blocks, np.ndarray) and blocks.ndim == 1:
             raise TypeError("blocks must be a sequence of index arrays, one per block")
         self.blocks = [np.asarray(b) for b in blocks]
@@ -240,14 +262,21 @@ class BlockBudget(GroupBudget):
         if budgets_arr.sum() < 1:
             raise ValueError("budgets must allow at least one nonzero in total")
         self.budgets = budgets_arr.astype(np.int64)
+        if total is not None and (
+            isinstance(total, bool) or not isinstance(total, numbers.Integral) or total < 1
+        ):
+            raise ValueError(f"total must be a positive integer or None; got {total!r}")
+        self.total = None if total is None else int(total)
         self.n_features = None
 
     def __repr__(self) -> str:
-        return f"BlockBudget(n_blocks={len(self.blocks)}, max_nonzeros={int(self.budgets.sum())})"
+        total = "" if self.total is None else f", total={self.total}"
+        return f"BlockBudget(n_blocks={len(self.blocks)}, max_nonzeros={self.max_nonzeros}{total})"
 
     @property
     def max_nonzeros(self) -> int:
-        return int(self.budgets.sum())
+        caps = int(self.budgets.sum())
+        return caps if self.total is None else min(caps, self.total)
 
     def bind(self, n_features: int) -> GroupBudget:
         group_of = np.full(n_features, -1, dtype=np.int64)
@@ -263,7 +292,7 @@ class BlockBudget(GroupBudget):
                 f"blocks must cover every coordinate exactly once; {missing.size} coordinates "
                 f"(first: {missing[:5].tolist()}) are in no block"
             )
-        return GroupBudget(group_of, self.budgets)
+        return GroupBudget(group_of, self.budgets, self.total)
 
 
 class NM(SparsityConstraint):
@@ -319,11 +348,11 @@ class NM(SparsityConstraint):
 
 
 @cached_njit
-def _group_select(scores, group_of, caps):
+def _group_select(scores, group_of, caps, limit):
     order = np.argsort(-scores, kind="mergesort")
     used = np.zeros(caps.shape[0], dtype=np.int64)
     keep = np.zeros(scores.shape[0], dtype=np.bool_)
-    remaining = caps.sum()
+    remaining = limit
     for idx in order:
         if remaining == 0:
             break
@@ -336,7 +365,9 @@ def _group_select(scores, group_of, caps):
 
 
 @cached_njit
-def _group_competitor_levels(abs_gradient, support, group_of, caps):
+def _group_competitor_levels(abs_gradient, support, group_of, caps, limit):
+    # A coordinate j outside the support can take the place of i in group g when j is in
+    # g, or, once the global budget is spent, when j's group still has room.
     n_groups = caps.shape[0]
     in_support = np.zeros(abs_gradient.shape[0], dtype=np.bool_)
     count = np.zeros(n_groups, dtype=np.int64)
@@ -349,13 +380,17 @@ def _group_competitor_levels(abs_gradient, support, group_of, caps):
             g = group_of[j]
             if abs_gradient[j] > best_outside[g]:
                 best_outside[g] = abs_gradient[j]
-    grows = False
+    best_open = 0.0
     for g in range(n_groups):
-        if count[g] < caps[g] and best_outside[g] > 0.0:
-            grows = True
+        if count[g] < caps[g] and best_outside[g] > best_open:
+            best_open = best_outside[g]
+    full = support.shape[0] >= limit
+    grows = (not full) and best_open > 0.0
     levels = np.zeros(support.shape[0])
     for t in range(support.shape[0]):
         g = group_of[support[t]]
-        if count[g] >= caps[g]:
+        if full:
+            levels[t] = max(best_outside[g], best_open)
+        elif count[g] >= caps[g]:
             levels[t] = best_outside[g]
     return levels, grows

@@ -33,6 +33,8 @@ def save_problem(path: str | os.PathLike, problem: L0RidgeProblem, **extra: np.n
     else:
         arrays["group_of"] = constraint.group_of
         arrays["caps"] = constraint.caps
+        if constraint.total is not None:
+            arrays["total"] = np.asarray(constraint.total)
     for name, value in extra.items():
         if name in arrays:
             raise ValueError(f"extra array name {name!r} collides with a problem field")
@@ -74,7 +76,10 @@ def load_problem(
     A, y = fields.pop("A"), fields.pop("y")
     fields.pop("format_version", None)
     if "group_of" in fields and "caps" in fields:
-        constraint = GroupBudget(fields.pop("group_of"), fields.pop("caps"))
+        total = fields.pop("total", None)
+        constraint = GroupBudget(
+            fields.pop("group_of"), fields.pop("caps"), None if total is None else int(total)
+        )
         problem = L0RidgeProblem(A, y, constraint=constraint, **kwargs)
     elif "k" in fields:
         problem = L0RidgeProblem(A, y, k=int(fields.pop("k")), **kwargs)

@@ -113,7 +113,10 @@ def _budget_constraints(problem: L0RidgeProblem, z) -> list:
         (np.ones(groups.shape[0]), (groups, np.arange(groups.shape[0]))),
         shape=(constraint.caps.shape[0], groups.shape[0]),
     )
-    return [membership @ z <= constraint.caps]
+    budgets = [membership @ z <= constraint.caps]
+    if constraint.total is not None:
+        budgets.append(cp.sum(z) <= constraint.total)
+    return budgets
 
 
 @register_solver("relax-perspective")
