@@ -1,7 +1,11 @@
 """The ``chita-opt`` command.
 
+    chita-opt demo [--sparsities 0.5,0.9,0.98] [--plot demo.png]
+    chita-opt prune MODEL DATA --sparsity 0.9 [--state-dict SD.pt] [--out pruned.pt]
     chita-opt make-problem OUT.npz --n 500 --p 5000 --k 50 [--family toeplitz|pruning]
     chita-opt solve PROBLEM.npz [--k K] [--method chita] [--out W.npy]
+
+``demo`` and ``prune`` need torch (the ``torch`` extra); it is imported only for them.
 
 Any error in the user's input (a missing or unreadable file, a missing array, a wrong
 shape, a bad option) prints one line to stderr and exits with status 2.
@@ -51,6 +55,40 @@ def _build_parser() -> argparse.ArgumentParser:
     make.add_argument("--lam", type=float, default=None, help="ridge (default 0; pruning 1e-3)")
     make.add_argument("--dtype", choices=["float32", "float64"], default="float64")
     make.add_argument("--seed", type=int, default=0)
+
+    demo = sub.add_parser(
+        "demo", help="train a small MNIST network and prune it with magnitude, CHITA, CHITA++"
+    )
+    demo.add_argument(
+        "--sparsities", default="0.5,0.7,0.8,0.9,0.95,0.98", help="comma-separated, in [0, 1)"
+    )
+    demo.add_argument("--methods", default="magnitude,chita,chita++")
+    demo.add_argument("--stages", type=int, default=10, help="CHITA++ stages")
+    demo.add_argument("--n-samples", type=int, default=1000, help="samples for the Fisher")
+    demo.add_argument("--ridge", type=float, default=1.0, help="relative to the Fisher")
+    demo.add_argument("--epochs", type=int, default=15, help="training epochs")
+    demo.add_argument("--data", choices=["auto", "mnist", "sklearn"], default="auto")
+    demo.add_argument("--plot", default="chita_demo.png", help="PNG to write ('' for none)")
+    demo.add_argument("--json", default=None, help="also write the table as JSON here")
+    demo.add_argument("--seed", type=int, default=0)
+
+    prune = sub.add_parser("prune", help="prune a PyTorch model")
+    prune.add_argument("model", help="TorchScript file, or module:factory returning the model")
+    prune.add_argument("data", help=".npz with arrays X and y, or module:callable")
+    prune.add_argument("--sparsity", required=True, help="fraction in [0, 1), or N:M")
+    prune.add_argument("--state-dict", default=None, help="weights to load into the model")
+    prune.add_argument("--loss", choices=["cross_entropy", "mse"], default="cross_entropy")
+    prune.add_argument("--method", default="chita", help=f"one of {available_methods()}")
+    prune.add_argument("--stages", type=int, default=1, help=">1: CHITA++")
+    prune.add_argument("--schedule", default="poly")
+    prune.add_argument("--n-samples", type=int, default=1000)
+    prune.add_argument("--fisher-batch-size", type=int, default=1)
+    prune.add_argument(
+        "--ridge", type=float, default=1.0, help="in units of the Fisher's mean diagonal"
+    )
+    prune.add_argument("--block-size", default=None, help="'layer' or an integer")
+    prune.add_argument("--out", default="pruned_state_dict.pt", help="pruned state dict")
+    prune.add_argument("--report", default="prune_report.json", help="JSON report")
 
     run = sub.add_parser("solve", help="solve a problem stored in a .npz file")
     run.add_argument("problem", help="problem .npz (arrays A, y, k; optional lam, center, linear)")
@@ -114,15 +152,97 @@ def _solve(args: argparse.Namespace) -> None:
         )
 
 
+def _float_list(text: str, name: str) -> list[float]:
+    try:
+        return [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise ValueError(f"{name} must be comma-separated numbers; got {text!r}") from None
+
+
+def _demo(args: argparse.Namespace) -> None:
+    from chita_opt.pruning.demo import format_table, plot_demo, run_demo
+
+    rows, dense, _ = run_demo(
+        _float_list(args.sparsities, "--sparsities"),
+        [m.strip() for m in args.methods.split(",") if m.strip()],
+        source=args.data,
+        n_samples=args.n_samples,
+        stages=args.stages,
+        ridge=args.ridge,
+        epochs=args.epochs,
+        seed=args.seed,
+    )
+    print()
+    print(format_table(rows, dense))
+    if args.plot:
+        try:
+            plot_demo(rows, dense, args.plot)
+            print(f"\nwrote {args.plot}")
+        except ImportError:
+            print("\nmatplotlib is not installed; no plot (pip install matplotlib)")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"dense_accuracy": dense, "rows": [vars(r) for r in rows]}, f, indent=1)
+
+
+def _prune(args: argparse.Namespace) -> None:
+    import torch
+
+    from chita_opt.pruning import prune
+    from chita_opt.pruning.loading import LOSSES, load_data, load_model
+
+    model = load_model(args.model, args.state_dict)
+    sparsity = args.sparsity if ":" in args.sparsity else _float_list(args.sparsity, "--sparsity")
+    if isinstance(sparsity, list):
+        if len(sparsity) != 1:
+            raise ValueError(f"--sparsity must be one number or N:M; got {args.sparsity!r}")
+        sparsity = sparsity[0]
+    block_size = args.block_size
+    if block_size is not None and block_size != "layer":
+        block_size = int(block_size)
+    result = prune(
+        model,
+        load_data(args.data),
+        LOSSES[args.loss],
+        sparsity,
+        method=args.method,
+        n_samples=args.n_samples,
+        fisher_batch_size=args.fisher_batch_size,
+        ridge=args.ridge,
+        stages=args.stages,
+        schedule=args.schedule,
+        block_size=block_size,
+        progress=sys.stderr.isatty(),
+    )
+    torch.save(model.state_dict(), args.out)
+    report = {
+        "sparsity": result.sparsity,
+        "layer_sparsity": result.layer_sparsity,
+        "objective": result.objective,
+        "method": result.method,
+        "gradient_time_s": result.gradient_time,
+        "solve_time_s": result.solve_time,
+        "total_time_s": result.total_time,
+        "stages": [
+            {k: v for k, v in vars(r).items() if k != "target"} | {"target": str(r.target)}
+            for r in result.stages
+        ],
+    }
+    with open(args.report, "w") as f:
+        json.dump(report, f, indent=1)
+    print(
+        f"pruned {len(result.masks)} tensors to sparsity {result.sparsity:.4f} in "
+        f"{result.total_time:.2f} s; wrote {args.out} and {args.report}"
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``chita-opt`` console script; returns the exit status."""
     parser = _build_parser()
     try:
         args = parser.parse_args(argv)
-        if args.command == "make-problem":
-            _make_problem(args)
-        else:
-            _solve(args)
+        commands = {"make-problem": _make_problem, "solve": _solve, "demo": _demo, "prune": _prune}
+        commands[args.command](args)
     except (_UsageError, ValueError, TypeError, FileNotFoundError, IsADirectoryError) as err:
         message = str(err).splitlines()[0] if str(err) else type(err).__name__
         print(f"chita-opt: error: {message}", file=sys.stderr)

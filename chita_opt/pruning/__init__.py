@@ -1,0 +1,31 @@
+"""The torch adapter: prune PyTorch models with CHITA and CHITA++.
+
+torch is imported only inside this subpackage, so the solvers work without it::
+
+    from chita_opt.pruning import prune, apply_masks
+    result = prune(model, (X, y), torch.nn.functional.cross_entropy, sparsity=0.9)
+    apply_masks(model, result.masks)   # pruned weights stay zero while fine-tuning
+"""
+
+from chita_opt.pruning.budgets import sparsity_constraint
+from chita_opt.pruning.gradients import FisherMemoryError, fisher_nbytes, per_sample_gradients
+from chita_opt.pruning.masks import apply_masks, current_masks, remove_masks
+from chita_opt.pruning.parameters import PrunableParameters, select_parameters
+from chita_opt.pruning.prune import PruneResult, StageRecord, prune
+from chita_opt.pruning.schedules import sparsity_schedule
+
+__all__ = [
+    "FisherMemoryError",
+    "PrunableParameters",
+    "PruneResult",
+    "StageRecord",
+    "apply_masks",
+    "current_masks",
+    "fisher_nbytes",
+    "per_sample_gradients",
+    "prune",
+    "remove_masks",
+    "select_parameters",
+    "sparsity_constraint",
+    "sparsity_schedule",
+]

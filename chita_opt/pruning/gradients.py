@@ -1,0 +1,345 @@
+"""Per-sample (or per-mini-batch) gradients of the loss: the rows of the Fisher factor G.
+
+Gradients come from :mod:`torch.func` (``vmap`` over ``grad`` of a ``functional_call``),
+a chunk of rows at a time, written straight into a preallocated array (which may be a
+``numpy.memmap``). Only the chosen parameters are differentiated.
+
+BatchNorm and dropout: the model is put in ``eval()`` mode while gradients are taken (and
+restored after). Per-sample gradients need each sample's output to depend on that sample
+alone, which batch statistics break; with eval-mode running statistics the loss is the
+one the deployed model computes. So the Fisher is that of the model as it predicts.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.func import functional_call, grad, vmap
+
+from chita_opt.pruning.parameters import PrunableParameters
+
+#: Bytes of working memory a chunk of per-sample gradients may take when ``chunk_size``
+#: is chosen automatically (the vmap intermediates are a small multiple of it).
+CHUNK_BYTES = 64 * 2**20
+
+LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+Data = Any  # (X, y) arrays, an iterable of (x, y) batches, or a callable returning one
+
+
+class FisherMemoryError(MemoryError):
+    """The gradient matrix would not fit in the memory budget (``max_fisher_bytes``)."""
+
+
+def fisher_nbytes(n_rows: int, n_weights: int, dtype: Any = np.float32) -> int:
+    """Bytes of the n_rows x n_weights gradient matrix."""
+    return int(n_rows) * int(n_weights) * np.dtype(dtype).itemsize
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available to new allocations (Linux ``MemAvailable``), or None."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def check_fisher_memory(
+    n_rows: int, n_weights: int, dtype: Any, max_fisher_bytes: int | None, fisher_batch_size: int
+) -> None:
+    """Refuse, before allocating, a gradient matrix larger than the budget.
+
+    The default budget is 60% of the memory available now (the solvers need room beside
+    G). The error says which ``n_samples`` would fit.
+    """
+    if max_fisher_bytes is None:
+        avail = available_memory()
+        if avail is None:
+            return
+        max_fisher_bytes = int(0.6 * avail)
+    need = fisher_nbytes(n_rows, n_weights, dtype)
+    if need <= max_fisher_bytes:
+        return
+    row_bytes = max(1, fisher_nbytes(1, n_weights, dtype))
+    fits = (max_fisher_bytes // row_bytes) * fisher_batch_size
+    hint = f"n_samples <= {fits}" if fits >= fisher_batch_size else "fewer pruned weights"
+    if np.dtype(dtype) == np.float64:
+        hint += ", or dtype='float32' (half the memory)"
+    raise FisherMemoryError(
+        f"the gradient matrix would take {need / 2**30:.2f} GiB ({n_rows} rows x {n_weights} "
+        f"weights, {np.dtype(dtype).name}) but max_fisher_bytes allows "
+        f"{max_fisher_bytes / 2**30:.2f} GiB; use {hint}, or raise max_fisher_bytes"
+    )
+
+
+def per_sample_gradients(
+    model: nn.Module,
+    parameters: PrunableParameters,
+    data: Data,
+    loss_fn: LossFn,
+    n_samples: int,
+    *,
+    fisher_batch_size: int = 1,
+    columns: np.ndarray | None = None,
+    dtype: Any = np.float32,
+    chunk_size: int | None = None,
+    out: np.ndarray | None = None,
+    max_fisher_bytes: int | None = None,
+    progress: bool = False,
+    backend: str = "auto",
+) -> np.ndarray:
+    """The matrix G whose rows are gradients of the loss at the model's current weights.
+
+    Row ``i`` is the gradient of the mean loss over samples ``i*m .. i*m + m - 1`` (with
+    ``m = fisher_batch_size``; ``m = 1`` gives per-sample gradients), taken with respect to
+    the chosen parameters and flattened in their order.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Left unchanged (its train/eval mode is restored).
+    parameters : PrunableParameters
+    data : tuple (X, y), iterable of (x, y) batches, or callable returning one
+        Arrays or tensors with samples along the first axis. The first ``n_samples``
+        samples in iteration order are used: shuffle beforehand for a random subset.
+    loss_fn : callable
+        ``loss_fn(outputs, targets)`` returning the *mean* loss over the batch as a scalar
+        tensor (e.g. ``torch.nn.functional.cross_entropy``).
+    n_samples : int
+        Samples to use; the matrix has ``n_samples // fisher_batch_size`` rows.
+    fisher_batch_size : int
+        Samples averaged into one row (the paper's "fisher batch size").
+    columns : array of int, optional
+        Keep only these columns of the flat gradient (e.g. the weights not yet pruned).
+    dtype : numpy dtype
+        float32 (default) or float64.
+    chunk_size : int, optional
+        Rows computed per vmap call; by default as many as fit in about 64 MiB.
+    out : ndarray, optional
+        Preallocated (n_rows, n_columns) array to write into (a memmap, say).
+    max_fisher_bytes : int, optional
+        Refuse (FisherMemoryError) when the matrix would exceed this; default 60% of the
+        available memory. Ignored when ``out`` is given.
+    progress : bool
+        Show a tqdm progress bar.
+    backend : {"auto", "vmap", "loop"}
+        ``vmap``: :mod:`torch.func`, all rows of a chunk in one vectorised call. ``loop``:
+        one autograd call per row (slow; for TorchScript modules, which torch.func cannot
+        call). ``auto`` picks ``loop`` for TorchScript and ``vmap`` otherwise.
+
+    Returns
+    -------
+    ndarray of shape (n_samples // fisher_batch_size, n_columns)
+    """
+    m = _positive_int(fisher_batch_size, "fisher_batch_size")
+    n_samples = _positive_int(n_samples, "n_samples")
+    if n_samples < m:
+        raise ValueError(f"n_samples ({n_samples}) must be at least fisher_batch_size ({m})")
+    if not callable(loss_fn):
+        raise TypeError("loss_fn must be callable as loss_fn(outputs, targets)")
+    dtype = np.dtype(dtype)
+    if dtype not in (np.float32, np.float64):
+        raise ValueError(f"dtype must be float32 or float64; got {dtype}")
+    n_rows = n_samples // m
+    n_columns = parameters.n_weights if columns is None else len(columns)
+    if out is None:
+        check_fisher_memory(n_rows, n_columns, dtype, max_fisher_bytes, m)
+        out = np.empty((n_rows, n_columns), dtype=dtype)
+    elif out.shape != (n_rows, n_columns):
+        raise ValueError(f"out must have shape {(n_rows, n_columns)}; got {out.shape}")
+    if chunk_size is None:
+        chunk_size = max(1, min(256, CHUNK_BYTES // max(1, 4 * parameters.n_weights * m)))
+    chunk_size = _positive_int(chunk_size, "chunk_size")
+
+    names = parameters.names
+    tensors = parameters.tensors(model)
+    device = tensors[0].device
+    torch_columns = None if columns is None else torch.as_tensor(columns, device=device)
+    if backend == "auto":
+        backend = "loop" if isinstance(model, torch.jit.ScriptModule) else "vmap"
+    if backend == "vmap":
+        row_gradients = _vmap_gradients(model, names, tensors, loss_fn)
+    elif backend == "loop":
+        row_gradients = _loop_gradients(model, names, tensors, loss_fn)
+    else:
+        raise ValueError(f"backend must be 'auto', 'vmap' or 'loop'; got {backend!r}")
+
+    was_training = model.training
+    _set_training(model, False)
+    bar = _progress_bar(n_rows, progress)
+    try:
+        row = 0
+        for x, t in _sample_chunks(data, n_rows * m, chunk_size * m, device):
+            rows = x.shape[0] // m
+            if row == 0:
+                _check_loss(model, loss_fn, x[:m], t[:m])
+            x = x[: rows * m].reshape(rows, m, *x.shape[1:])
+            t = t[: rows * m].reshape(rows, m, *t.shape[1:])
+            g = row_gradients(x, t)
+            flat = torch.cat([g[n].reshape(rows, -1) for n in names], dim=1)
+            if torch_columns is not None:
+                flat = flat[:, torch_columns]
+            block = flat.detach().to("cpu", torch.float64 if dtype == np.float64 else torch.float32)
+            if not torch.isfinite(block).all():
+                raise ValueError(
+                    f"the gradients of rows {row}..{row + rows - 1} are not finite; check "
+                    "loss_fn and the data for NaN or inf"
+                )
+            out[row : row + rows] = block.numpy()
+            row += rows
+            if bar is not None:
+                bar.update(rows)
+    finally:
+        _set_training(model, was_training)
+        if bar is not None:
+            bar.close()
+    return out
+
+
+def _set_training(model: nn.Module, mode: bool) -> None:
+    try:
+        model.train(mode)
+    except NotImplementedError:
+        # a torch.export module has its mode fixed when exported (export it in eval mode)
+        pass
+
+
+def _vmap_gradients(model, names, tensors, loss_fn):
+    """rows of (x, t) -> {name: per-row gradients}, vectorised with torch.func."""
+    chosen = {n: t.detach() for n, t in zip(names, tensors, strict=True)}
+    others = {n: p.detach() for n, p in model.named_parameters() if n not in chosen}
+    buffers = dict(model.named_buffers())
+
+    def row_loss(weights, x, t):
+        return loss_fn(functional_call(model, (weights, others, buffers), (x,)), t)
+
+    vectorised = vmap(grad(row_loss), in_dims=(None, 0, 0))
+    return lambda x, t: vectorised(chosen, x, t)
+
+
+def _loop_gradients(model, names, tensors, loss_fn):
+    """rows of (x, t) -> {name: per-row gradients}, one autograd call per row."""
+
+    def gradients(x, t):
+        rows = [torch.autograd.grad(loss_fn(model(x[i]), t[i]), tensors) for i in range(x.shape[0])]
+        return {n: torch.stack([r[j] for r in rows]) for j, n in enumerate(names)}
+
+    return gradients
+
+
+def _check_loss(model, loss_fn, x, t) -> None:
+    with torch.no_grad():
+        try:
+            outputs = model(x)
+        except Exception as err:  # the model rejects what data yields
+            raise ValueError(
+                f"the model cannot take the inputs data yields (shape {tuple(x.shape)}): {err}"
+            ) from err
+        try:
+            loss = loss_fn(outputs, t)
+        except Exception as err:
+            raise ValueError(
+                f"loss_fn failed on outputs of shape {tuple(outputs.shape)} and targets of "
+                f"shape {tuple(t.shape)} from data: {err}"
+            ) from err
+    if not isinstance(loss, torch.Tensor) or loss.ndim != 0:
+        shape = tuple(loss.shape) if isinstance(loss, torch.Tensor) else type(loss).__name__
+        raise ValueError(
+            f"loss_fn must return a scalar tensor (the mean loss over the batch); got {shape}"
+        )
+    if not torch.isfinite(loss):
+        raise ValueError(f"loss_fn returned a non-finite loss ({loss.item()}) on the data")
+
+
+def _sample_chunks(
+    data: Data, n_total: int, chunk: int, device: torch.device
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Yield (x, t) tensors of ``chunk`` samples (the last one may be shorter) until
+    ``n_total`` samples, re-cutting whatever batch sizes ``data`` yields."""
+    pending_x: list[torch.Tensor] = []
+    pending_t: list[torch.Tensor] = []
+    pending = 0
+    delivered = 0
+    for x, t in _batches(data):
+        if x.shape[0] != t.shape[0]:
+            raise ValueError(
+                f"data yields inputs and targets of different lengths ({x.shape[0]} and "
+                f"{t.shape[0]})"
+            )
+        pending_x.append(x)
+        pending_t.append(t)
+        pending += x.shape[0]
+        while pending >= chunk or (pending and delivered + pending >= n_total):
+            take = min(chunk, n_total - delivered)
+            xs, ts = torch.cat(pending_x), torch.cat(pending_t)
+            yield xs[:take].to(device), ts[:take].to(device)
+            delivered += take
+            if delivered >= n_total:
+                return
+            pending_x, pending_t = [xs[take:]], [ts[take:]]
+            pending = xs.shape[0] - take
+    raise ValueError(
+        f"data yields only {delivered + pending} samples but n_samples asks for {n_total}"
+        + (
+            " (an exhausted iterator? pass (X, y), a DataLoader or a callable)"
+            if not delivered and not pending
+            else ""
+        )
+    )
+
+
+def _batches(data: Data) -> Iterable[tuple[torch.Tensor, torch.Tensor]]:
+    if callable(data) and not isinstance(data, (torch.utils.data.DataLoader, tuple, list)):
+        data = data()
+    if (
+        isinstance(data, (tuple, list))
+        and len(data) == 2
+        and all(hasattr(a, "shape") for a in data)
+    ):
+        yield _as_tensor(data[0], "data X"), _as_tensor(data[1], "data y")
+        return
+    try:
+        iterator = iter(data)
+    except TypeError:
+        raise TypeError(
+            "data must be (X, y) arrays, an iterable of (x, y) batches, or a callable "
+            f"returning one; got {type(data).__name__}"
+        ) from None
+    for batch in iterator:
+        if not isinstance(batch, (tuple, list)) or len(batch) < 2:
+            raise ValueError("data must yield (inputs, targets) pairs")
+        yield _as_tensor(batch[0], "data inputs"), _as_tensor(batch[1], "data targets")
+
+
+def _as_tensor(a: Any, what: str) -> torch.Tensor:
+    t = a if isinstance(a, torch.Tensor) else torch.as_tensor(np.asarray(a))
+    if t.ndim == 0:
+        raise ValueError(f"{what} must have samples along a first axis; got a scalar")
+    return t
+
+
+def _positive_int(v: Any, name: str) -> int:
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+        raise ValueError(f"{name} must be a positive integer; got {v!r}")
+    return int(v)
+
+
+def _progress_bar(total: int, enabled: bool):
+    if not enabled:
+        return None
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        return None
+    return tqdm(total=total, desc="gradients", unit="row", leave=False)

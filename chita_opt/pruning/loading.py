@@ -1,0 +1,89 @@
+"""Loading a user's model and data for `chita-opt prune`."""
+
+from __future__ import annotations
+
+import importlib
+import os
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+LOSSES = {"cross_entropy": F.cross_entropy, "mse": F.mse_loss}
+
+
+def load_object(spec: str, what: str) -> Any:
+    """``"package.module:name"`` -> that attribute (imported from the current directory
+    too, so a user's own ``model.py`` works)."""
+    module_name, _, attr = spec.partition(":")
+    if not module_name or not attr:
+        raise ValueError(f"{what} must be 'module:name'; got {spec!r}")
+    import sys
+
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as err:
+        raise ValueError(f"{what} {spec!r}: cannot import {module_name!r}: {err}") from err
+    try:
+        return getattr(module, attr)
+    except AttributeError:
+        raise ValueError(f"{what} {spec!r}: {module_name!r} has no attribute {attr!r}") from None
+
+
+def load_model(spec: str, state_dict: str | None = None) -> nn.Module:
+    """A ``torch.export`` program (``.pt2``), a TorchScript file, or ``module:factory``
+    (a callable returning an nn.Module), with an optional state dict file loaded into it
+    (``weights_only``: no pickled code runs)."""
+    if os.path.isfile(spec) and spec.endswith(".pt2"):
+        try:
+            model = torch.export.load(spec).module()
+        except (RuntimeError, ValueError) as err:
+            raise ValueError(f"model {spec!r} is not a torch.export program: {err}") from err
+    elif os.path.isfile(spec):
+        try:
+            model = torch.jit.load(spec, map_location="cpu")
+        except RuntimeError as err:
+            raise ValueError(f"model {spec!r} is not a TorchScript file: {err}") from err
+    else:
+        factory = load_object(spec, "model")
+        model = factory() if callable(factory) and not isinstance(factory, nn.Module) else factory
+        if not isinstance(model, nn.Module):
+            raise TypeError(f"model {spec!r} must give a torch.nn.Module; got {type(model)}")
+    if state_dict is not None:
+        try:
+            state = torch.load(state_dict, map_location="cpu", weights_only=True)
+        except (OSError, RuntimeError) as err:
+            raise ValueError(f"state dict {state_dict!r} cannot be read: {err}") from err
+        try:
+            model.load_state_dict(state)
+        except RuntimeError as err:
+            first = str(err).splitlines()[0]
+            raise ValueError(f"state dict {state_dict!r} does not fit the model: {first}") from err
+    return model
+
+
+def load_data(spec: str) -> Any:
+    """A ``.npz`` file with arrays ``X`` and ``y``, or ``module:callable`` returning
+    ``(X, y)`` or an iterable of batches."""
+    if spec.endswith(".npz"):
+        try:
+            with np.load(spec, allow_pickle=False) as arrays:
+                missing = [a for a in ("X", "y") if a not in arrays.files]
+                if missing:
+                    raise ValueError(
+                        f"data file {spec!r} lacks arrays {missing} (it has {arrays.files})"
+                    )
+                X, y = arrays["X"], arrays["y"]
+        except (OSError, EOFError) as err:
+            raise ValueError(f"data file {spec!r} cannot be read: {err}") from err
+        X = torch.as_tensor(X, dtype=torch.float32)
+        y = torch.as_tensor(y)
+        if y.dtype.is_floating_point:
+            y = y.float()
+        return X, y
+    source = load_object(spec, "data")
+    return source() if callable(source) else source

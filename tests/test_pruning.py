@@ -1,0 +1,336 @@
+"""The torch adapter: parameters, per-sample gradients, budgets, prune(), masks."""
+
+import copy
+import math
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+import torch.nn.functional as F  # noqa: E402
+from torch import nn  # noqa: E402
+
+from chita_opt.pruning import (  # noqa: E402
+    FisherMemoryError,
+    apply_masks,
+    current_masks,
+    per_sample_gradients,
+    prune,
+    remove_masks,
+    select_parameters,
+    sparsity_schedule,
+)
+from chita_opt.pruning.demo import MLPNet, accuracy, load_digits_data, train  # noqa: E402
+
+
+class ConvNet(nn.Module):
+    """Conv + BatchNorm + Linear with biases: the default selection must skip BN and biases."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(1, 3, 3)
+        self.bn = nn.BatchNorm2d(3)
+        self.fc = nn.Linear(3 * 6 * 6, 10)
+
+    def forward(self, x):
+        x = F.relu(self.bn(self.conv(x.reshape(-1, 1, 8, 8))))
+        return self.fc(x.flatten(1))
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return load_digits_data("sklearn", seed=0)
+
+
+@pytest.fixture(scope="module")
+def trained(digits):
+    torch.manual_seed(0)
+    model = MLPNet(n_inputs=64)
+    return train(model, digits.X_train, digits.y_train, epochs=40, seed=0)
+
+
+def _state(model):
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def _same_state(model, state):
+    now = model.state_dict()
+    return now.keys() == state.keys() and all(torch.equal(now[k], state[k]) for k in state)
+
+
+# ---- parameters ------------------------------------------------------------------------
+def test_default_selection_takes_linear_and_conv_weights_only():
+    params = select_parameters(ConvNet())
+    assert params.names == ("conv.weight", "fc.weight")
+    assert params.n_weights == 3 * 9 + 10 * 108
+
+
+def test_selection_by_names_patterns_and_predicate():
+    model = ConvNet()
+    assert select_parameters(model, "fc.weight").names == ("fc.weight",)
+    assert select_parameters(model, [r".*\.bias"]).names == ("conv.bias", "bn.bias", "fc.bias")
+    chosen = select_parameters(model, lambda name, p: p.ndim == 4)
+    assert chosen.names == ("conv.weight",)
+    with pytest.raises(ValueError, match=r"\['nope'\] match no parameter"):
+        select_parameters(model, ["fc.weight", "nope"])
+    with pytest.raises(ValueError, match="no prunable parameters"):
+        select_parameters(nn.Sequential(nn.ReLU(), nn.BatchNorm1d(3)))
+
+
+def test_flatten_assign_and_masks_round_trip():
+    model = ConvNet()
+    params = select_parameters(model)
+    w = params.flatten(model)
+    assert w.shape == (params.n_weights,)
+    params.assign(model, 2 * w)
+    np.testing.assert_allclose(params.flatten(model), 2 * w, rtol=1e-6)
+    kept = np.arange(params.n_weights) % 3 == 0
+    masks = params.masks_from(kept)
+    assert masks["conv.weight"].shape == model.conv.weight.shape
+    np.testing.assert_array_equal(params.kept_from(masks), kept)
+
+
+# ---- gradients -------------------------------------------------------------------------
+@pytest.mark.parametrize("fisher_batch_size", [1, 3])
+def test_vmap_gradients_equal_a_per_sample_loop(digits, fisher_batch_size):
+    torch.manual_seed(1)
+    model = ConvNet().double()
+    model.train()  # BatchNorm: gradients must be taken in eval mode, and the mode restored
+    X, y = digits.X_train[:24].double(), digits.y_train[:24]
+    params = select_parameters(model)
+    G = per_sample_gradients(
+        model,
+        params,
+        (X, y),
+        F.cross_entropy,
+        24,
+        fisher_batch_size=fisher_batch_size,
+        dtype=np.float64,
+        chunk_size=5,
+    )
+    assert model.training
+    model.eval()
+    m = fisher_batch_size
+    for row in range(24 // m):
+        sl = slice(row * m, (row + 1) * m)
+        loss = F.cross_entropy(model(X[sl]), y[sl])
+        grads = torch.autograd.grad(loss, params.tensors(model))
+        expected = torch.cat([g.reshape(-1) for g in grads]).numpy()
+        np.testing.assert_allclose(G[row], expected, rtol=1e-6, atol=1e-9)
+    model.train()
+    loop = per_sample_gradients(
+        model,
+        params,
+        (X, y),
+        F.cross_entropy,
+        24,
+        fisher_batch_size=m,
+        dtype=np.float64,
+        backend="loop",
+        columns=np.arange(0, params.n_weights, 7),
+    )
+    np.testing.assert_allclose(loop, G[:, ::7], rtol=1e-6, atol=1e-9)
+
+
+def test_gradients_accept_loaders_and_recut_batches(digits):
+    model = MLPNet(n_inputs=64)
+    params = select_parameters(model)
+    X, y = digits.X_train[:50], digits.y_train[:50]
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(X, y), batch_size=7)
+    from_loader = per_sample_gradients(model, params, loader, F.cross_entropy, 40, chunk_size=6)
+    from_arrays = per_sample_gradients(model, params, (X, y), F.cross_entropy, 40)
+    np.testing.assert_allclose(from_loader, from_arrays, rtol=1e-5, atol=1e-7)
+
+
+def test_fisher_memory_is_checked_before_allocating(digits):
+    model = MLPNet(n_inputs=64)
+    params = select_parameters(model)
+    with pytest.raises(FisherMemoryError, match=r"n_samples <= 10\b"):
+        per_sample_gradients(
+            model,
+            params,
+            (digits.X_train, digits.y_train),
+            F.cross_entropy,
+            1000,
+            max_fisher_bytes=10 * params.n_weights * 4,
+        )
+
+
+# ---- schedules -------------------------------------------------------------------------
+def test_schedules_end_at_the_target_and_rise():
+    assert sparsity_schedule(0.98, 5, "poly", 0.1) == pytest.approx(
+        [0.1, 0.6087, 0.87, 0.9662, 0.98], abs=1e-4
+    )
+    assert sparsity_schedule(0.98, 5, "linear", 0.1) == pytest.approx([0.1, 0.32, 0.54, 0.76, 0.98])
+    exp = sparsity_schedule(0.98, 5, "exponential", 0.1)
+    assert exp[0] == 0.1 and exp[-1] == 0.98 and np.all(np.diff(exp) > 0)
+    assert sparsity_schedule(0.9, 3, "constant") == [0.9, 0.9, 0.9]
+    assert sparsity_schedule(0.5, 1) == [0.5]
+    with pytest.raises(ValueError, match="schedule must be one of"):
+        sparsity_schedule(0.5, 3, "cubic")
+
+
+# ---- prune -----------------------------------------------------------------------------
+@pytest.mark.parametrize("method", ["magnitude", "backsolve", "chita"])
+def test_pruned_parameters_have_exactly_the_requested_sparsity(digits, trained, method):
+    model = ConvNet()
+    biases = {n: p.detach().clone() for n, p in model.named_parameters() if "bias" in n}
+    data = (digits.X_train, digits.y_train)
+    result = prune(model, data, F.cross_entropy, 0.8, method=method, n_samples=200)
+    params = select_parameters(model)
+    w = params.flatten(model)
+    k = math.floor(0.2 * params.n_weights)
+    assert np.count_nonzero(w) == k
+    assert result.sparsity == pytest.approx(1 - k / params.n_weights)
+    np.testing.assert_array_equal(params.kept_from(result.masks), w != 0)
+    for name, before in biases.items():
+        assert torch.equal(dict(model.named_parameters())[name], before)
+
+
+def test_budget_forms_per_layer_uniform_capped_nm_and_blocks(digits, trained):
+    data = (digits.X_train, digits.y_train)
+    names = select_parameters(trained).names
+
+    model = copy.deepcopy(trained)
+    r = prune(model, data, F.cross_entropy, {names[0]: 0.9, names[2]: 0.5}, n_samples=300)
+    assert r.layer_sparsity[names[0]] == pytest.approx(0.9, abs=1e-3)
+    assert r.layer_sparsity[names[1]] == 0.0
+    assert r.layer_sparsity[names[2]] == pytest.approx(0.5)
+
+    model = copy.deepcopy(trained)
+    r = prune(model, data, F.cross_entropy, 0.75, allocation="uniform", n_samples=300)
+    assert all(s == pytest.approx(0.75, abs=0.01) for s in r.layer_sparsity.values())
+
+    model = copy.deepcopy(trained)
+    r = prune(model, data, F.cross_entropy, 0.5, layer_max_density=0.6, n_samples=300)
+    assert all(s >= 0.4 - 1e-9 for s in r.layer_sparsity.values())
+    assert r.sparsity == pytest.approx(0.5, abs=1e-3)
+
+    model = copy.deepcopy(trained)
+    prune(model, data, F.cross_entropy, "2:4", n_samples=300)
+    for layer in model.layers:
+        groups = (layer.weight.detach().reshape(-1, 4) != 0).sum(dim=1)
+        assert int(groups.max()) <= 2
+
+    for block_size in ("layer", 256):
+        model = copy.deepcopy(trained)
+        r = prune(model, data, F.cross_entropy, 0.9, block_size=block_size, n_samples=300)
+        assert r.sparsity == pytest.approx(0.9, abs=1e-3)
+
+
+def test_chita_beats_magnitude_and_chitapp_beats_one_shot(digits, trained):
+    data = (digits.X_train, digits.y_train)
+    scores = {}
+    for label, method, sparsity, stages in [
+        ("magnitude-90", "magnitude", 0.9, 1),
+        ("chita-90", "chita", 0.9, 1),
+        ("chita-95", "chita", 0.95, 1),
+        ("chita++-95", "chita", 0.95, 5),
+    ]:
+        model = copy.deepcopy(trained)
+        prune(model, data, F.cross_entropy, sparsity, method=method, stages=stages)
+        scores[label] = accuracy(model, digits.X_test, digits.y_test)
+    assert scores["chita-90"] > scores["magnitude-90"]
+    assert scores["chita++-95"] > scores["chita-95"]
+
+
+def test_multi_stage_keeps_or_revives_masks(digits, trained):
+    data = (digits.X_train, digits.y_train)
+    model = copy.deepcopy(trained)
+    r = prune(model, data, F.cross_entropy, 0.9, stages=3, n_samples=300)
+    assert [s.n_revived for s in r.stages] == [0, 0, 0]
+    assert [round(s.target, 4) for s in r.stages] == [
+        round(v, 4) for v in sparsity_schedule(0.9, 3, "poly", 0.1)
+    ]
+    assert r.stages[-1].sparsity == pytest.approx(0.9, abs=1e-3)
+    model = copy.deepcopy(trained)
+    r = prune(model, data, F.cross_entropy, 0.9, stages=3, keep_mask=False, n_samples=300)
+    assert r.sparsity == pytest.approx(0.9, abs=1e-3)
+
+
+# ---- masks -----------------------------------------------------------------------------
+def test_masks_hold_pruned_weights_at_zero_through_sgd(digits, trained):
+    model = copy.deepcopy(trained)
+    result = prune(model, (digits.X_train, digits.y_train), F.cross_entropy, 0.9, n_samples=200)
+    apply_masks(model, result.masks)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.5, momentum=0.9, weight_decay=1e-3)
+    for step in range(20):
+        idx = slice(50 * step, 50 * step + 50)
+        optimizer.zero_grad()
+        F.cross_entropy(model(digits.X_train[idx]), digits.y_train[idx]).backward()
+        optimizer.step()
+        for i, layer in enumerate(model.layers):
+            mask = result.masks[f"layers.{i}.weight"]
+            assert torch.all(layer.weight[~mask] == 0)
+    assert set(current_masks(model)) == set(result.masks)
+    remove_masks(model)
+    assert "layers.0.weight" in model.state_dict()
+    params = select_parameters(model)
+    np.testing.assert_array_equal(params.flatten(model) != 0, params.kept_from(result.masks))
+
+
+def test_apply_masks_rejects_bad_masks():
+    model = MLPNet(n_inputs=8)
+    with pytest.raises(ValueError, match="not a parameter"):
+        apply_masks(model, {"nope.weight": torch.ones(3, dtype=torch.bool)})
+    with pytest.raises(ValueError, match="has shape"):
+        apply_masks(model, {"layers.0.weight": torch.ones(3, dtype=torch.bool)})
+
+
+# ---- bad input: a named error, the model unchanged --------------------------------------
+def _nan_loss(outputs, targets):
+    return F.cross_entropy(outputs, targets) * float("nan")
+
+
+@pytest.mark.parametrize(
+    ("change", "exc", "pattern"),
+    [
+        (dict(sparsity=1.0), ValueError, r"sparsity must lie in \[0, 1\)"),
+        (dict(sparsity=-0.1), ValueError, "sparsity must lie"),
+        (dict(parameters=["missing.weight"]), ValueError, "match no parameter"),
+        (dict(data="X_wide"), ValueError, "model cannot take the inputs"),
+        (dict(data="empty"), ValueError, "data yields only 0 samples"),
+        (dict(loss_fn=lambda o, t: F.cross_entropy(o, t, reduction="none")), ValueError, "scalar"),
+        (dict(loss_fn=_nan_loss), ValueError, "non-finite loss"),
+        (dict(n_samples=10_000), ValueError, "data yields only 1437 samples"),
+        (dict(method="nope"), ValueError, "method must be one of"),
+        (dict(stages=3, data="fails_later"), RuntimeError, "second call"),
+    ],
+)
+def test_bad_input_raises_and_leaves_the_model_unchanged(digits, trained, change, exc, pattern):
+    model = copy.deepcopy(trained)
+    before = _state(model)
+    calls = []
+
+    def fails_later():
+        calls.append(1)
+        if len(calls) > 1:
+            raise RuntimeError("the data source broke on its second call")
+        return digits.X_train, digits.y_train
+
+    datasets = {
+        "X_wide": (torch.zeros(200, 65), torch.zeros(200, dtype=torch.long)),
+        "empty": (torch.zeros(0, 64), torch.zeros(0, dtype=torch.long)),
+        "fails_later": fails_later,
+    }
+    kwargs = dict(
+        data=(digits.X_train, digits.y_train),
+        loss_fn=F.cross_entropy,
+        sparsity=0.9,
+        n_samples=100,
+    )
+    kwargs.update(change)
+    kwargs["data"] = (
+        datasets.get(kwargs["data"], kwargs["data"])
+        if isinstance(kwargs["data"], str)
+        else kwargs["data"]
+    )
+    with pytest.raises(exc, match=pattern):
+        prune(model, **kwargs)
+    assert _same_state(model, before)
+
+
+def test_a_model_without_prunable_parameters_is_refused():
+    model = nn.Sequential(nn.Flatten(), nn.BatchNorm1d(4))
+    with pytest.raises(ValueError, match="no prunable parameters"):
+        prune(model, (torch.zeros(8, 4), torch.zeros(8)), F.mse_loss, 0.5)

@@ -1,0 +1,138 @@
+"""`chita-opt demo` and `chita-opt prune` end to end, on small settings."""
+
+import json
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from chita_opt.cli import main  # noqa: E402
+from chita_opt.pruning.demo import MLPNet, load_digits_data  # noqa: E402
+
+MODEL_FILE = """
+from chita_opt.pruning.demo import MLPNet
+
+def make_model():
+    return MLPNet(n_inputs=64)
+"""
+
+
+@pytest.mark.slow
+def test_demo_runs_end_to_end_on_a_reduced_setting(tmp_path, capsys):
+    plot, table = tmp_path / "demo.png", tmp_path / "demo.json"
+    status = main(
+        [
+            "demo",
+            "--data",
+            "sklearn",
+            "--sparsities",
+            "0.5,0.9",
+            "--stages",
+            "3",
+            "--epochs",
+            "10",
+            "--n-samples",
+            "300",
+            "--plot",
+            str(plot),
+            "--json",
+            str(table),
+        ]
+    )
+    assert status == 0
+    out = capsys.readouterr().out
+    assert "held-out accuracy" in out and "chita++" in out
+    assert plot.stat().st_size > 1000
+    rows = json.loads(table.read_text())["rows"]
+    assert {(r["sparsity"], r["method"]) for r in rows} == {
+        (s, m) for s in (0.5, 0.9) for m in ("magnitude", "chita", "chita++")
+    }
+    assert all(0.0 <= r["accuracy"] <= 1.0 for r in rows)
+
+
+def _data_file(tmp_path):
+    digits = load_digits_data("sklearn")
+    path = tmp_path / "data.npz"
+    np.savez(path, X=digits.X_train.numpy(), y=digits.y_train.numpy())
+    return path
+
+
+def test_prune_command_with_a_factory_and_a_state_dict(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "user_model.py").write_text(MODEL_FILE)
+    torch.manual_seed(0)
+    torch.save(MLPNet(n_inputs=64).state_dict(), tmp_path / "weights.pt")
+    data = _data_file(tmp_path)
+    status = main(
+        [
+            "prune",
+            "user_model:make_model",
+            str(data),
+            "--sparsity",
+            "0.8",
+            "--state-dict",
+            "weights.pt",
+            "--n-samples",
+            "200",
+            "--out",
+            "pruned.pt",
+            "--report",
+            "report.json",
+        ]
+    )
+    assert status == 0, capsys.readouterr().err
+    state = torch.load(tmp_path / "pruned.pt", weights_only=True)
+    weights = torch.cat([state[f"layers.{i}.weight"].reshape(-1) for i in range(3)])
+    assert int((weights != 0).sum()) == int(0.2 * weights.numel())
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["sparsity"] == pytest.approx(0.8, abs=1e-3)
+
+
+@pytest.mark.parametrize("kind", ["torchscript", "export"])
+def test_prune_command_with_a_saved_program(tmp_path, capsys, kind):
+    torch.manual_seed(0)
+    model, example = MLPNet(n_inputs=64), torch.zeros(2, 64)
+    if kind == "torchscript":
+        path = tmp_path / "model.ts"
+        torch.jit.trace(model, example).save(str(path))
+    else:
+        path = tmp_path / "model.pt2"
+        # the batch dimension must be dynamic: gradients run the model one sample at a time
+        batch = {"x": {0: torch.export.Dim.DYNAMIC}}
+        program = torch.export.export(model, (example,), dynamic_shapes=batch)
+        torch.export.save(program, str(path))
+    data = _data_file(tmp_path)
+    out = tmp_path / "pruned.pt"
+    argv = ["prune", str(path), str(data), "--sparsity", "2:4", "--n-samples", "40"]
+    status = main([*argv, "--out", str(out), "--report", str(tmp_path / "r.json")])
+    assert status == 0, capsys.readouterr().err
+    state = torch.load(out, weights_only=True)
+    groups = (state["layers.0.weight"].reshape(-1, 4) != 0).sum(dim=1)
+    assert int(groups.max()) == 2
+
+
+@pytest.mark.parametrize(
+    ("argv", "pattern"),
+    [
+        (["prune", "no_such_module:f", "DATA", "--sparsity", "0.5"], "cannot import"),
+        (["prune", "MODEL", "DATA", "--sparsity", "1.5"], r"sparsity must lie in \[0, 1\)"),
+        (
+            ["prune", "MODEL", "DATA", "--sparsity", "0.5", "--state-dict", "missing.pt"],
+            "cannot be read",
+        ),
+        (["demo", "--methods", "magnitude,obs"], "not demo methods"),
+    ],
+)
+def test_prune_command_errors_are_one_line(tmp_path, monkeypatch, capsys, argv, pattern):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "user_model.py").write_text(MODEL_FILE)
+    data = str(_data_file(tmp_path))
+    argv = [data if a == "DATA" else "user_model:make_model" if a == "MODEL" else a for a in argv]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert err.startswith("chita-opt: error:")
+    import re
+
+    assert re.search(pattern, err)
