@@ -84,6 +84,21 @@ def test_kernel_ridge_solve_is_the_same_in_column_chunks(monkeypatch):
     np.testing.assert_allclose(linalg.ridge_solve(A, columns, y, 0.1, c, None), whole, rtol=1e-12)
 
 
+def test_kernel_from_the_complement_equals_the_direct_kernel(monkeypatch):
+    import chita_opt.problems.linalg as linalg
+
+    rng = np.random.default_rng(9)
+    A = rng.standard_normal((6, 40)).astype(np.float32)
+    columns = np.sort(rng.choice(40, 31, replace=False))
+    y, c, a = rng.standard_normal(6), rng.standard_normal(31), rng.standard_normal(31)
+    direct = linalg.ridge_solve(A, columns, y, 0.1, c, a)
+    monkeypatch.setattr(linalg, "_COLUMN_CHUNK", 7)
+    gram = linalg.row_gram(A)
+    np.testing.assert_allclose(gram, A.astype(np.float64) @ A.T.astype(np.float64), rtol=1e-12)
+    complement = linalg.ridge_solve(A, columns, y, 0.1, c, a, gram)
+    np.testing.assert_allclose(complement, direct, rtol=1e-9, atol=1e-11)
+
+
 @pytest.mark.parametrize("order", ["C", "F"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_design_is_not_copied_and_never_written(order, dtype):

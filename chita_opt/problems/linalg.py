@@ -44,6 +44,7 @@ def ridge_solve(
     lam: float,
     center_S: np.ndarray,
     linear_S: np.ndarray | None,
+    row_gram: np.ndarray | None = None,
 ) -> np.ndarray:
     """Minimise ``1/2||y - A_S v||^2 + lam/2 ||v - center_S||^2 + linear_S^T v`` over v,
     where ``A_S = A[:, columns]``.
@@ -55,7 +56,9 @@ def ridge_solve(
       ``v = c' + A_S^T (A_S A_S^T + lam I_n)^{-1} (y - A_S c')``: an n x n Cholesky,
       O(n^2 s + n^3), and no cancellation between large terms. ``A_S`` is read a chunk of
       columns at a time, so the extra memory is O(n^2 + n * chunk), not a float64 copy
-      of ``A_S``.
+      of ``A_S``. Given ``row_gram = A A^T`` (float64), the kernel is formed as
+      ``A A^T - A_C A_C^T`` over the complement C of the support instead, O(n^2 (p - s)):
+      the cheap way when the support holds most columns (early pruning stages).
     - ``n >= s``: the s x s normal equations by Cholesky, O(n s^2 + s^3).
     - ``lam == 0`` with ``n < s``, or a numerically singular system: the minimum-norm
       solution of the normal
@@ -73,7 +76,7 @@ def ridge_solve(
     if lam > 0 or n >= s:
         try:
             if n < s:
-                return kernel_solve(A, columns, y, lam, center_S, linear_S)[1]
+                return kernel_solve(A, columns, y, lam, center_S, linear_S, row_gram)[1]
             A_S = np.asarray(A[:, columns], dtype=np.float64)
             return gram_solve(A_S, y, lam, center_S, linear_S)[1]
         except np.linalg.LinAlgError:
@@ -82,11 +85,22 @@ def ridge_solve(
     return _ridge_solve_svd(A_S, y, lam, center_S, linear_S)
 
 
-def _column_blocks(A: np.ndarray, columns: np.ndarray):
-    """(positions, float64 copy of those columns) for consecutive chunks of ``columns``."""
-    for start in range(0, columns.shape[0], _COLUMN_CHUNK):
-        stop = min(start + _COLUMN_CHUNK, columns.shape[0])
-        yield slice(start, stop), np.asarray(A[:, columns[start:stop]], dtype=np.float64)
+def _column_blocks(A: np.ndarray, columns: np.ndarray | None = None):
+    """(positions, float64 copy of those columns) for consecutive chunks of ``columns``
+    (of all columns, read as contiguous slices, when None)."""
+    count = A.shape[1] if columns is None else columns.shape[0]
+    for start in range(0, count, _COLUMN_CHUNK):
+        stop = min(start + _COLUMN_CHUNK, count)
+        chosen = slice(start, stop) if columns is None else columns[start:stop]
+        yield slice(start, stop), np.asarray(A[:, chosen], dtype=np.float64)
+
+
+def row_gram(A: np.ndarray) -> np.ndarray:
+    """``A A^T`` in float64 (n x n), read a chunk of columns at a time."""
+    gram = np.zeros((A.shape[0], A.shape[0]))
+    for _, block in _column_blocks(A):
+        gram += block @ block.T
+    return gram
 
 
 def gram_solve(A_S, y, lam, center_S, linear_S) -> tuple[np.ndarray, np.ndarray]:
@@ -103,23 +117,48 @@ def gram_solve(A_S, y, lam, center_S, linear_S) -> tuple[np.ndarray, np.ndarray]
     return factor, cholesky_solve(factor, rhs)
 
 
-def kernel_solve(A, columns, y, lam, center_S, linear_S) -> tuple[np.ndarray, np.ndarray]:
+def kernel_solve(
+    A, columns, y, lam, center_S, linear_S, row_gram=None
+) -> tuple[np.ndarray, np.ndarray]:
     """The kernel (Woodbury) form for ``lam > 0``, reading ``A[:, columns]`` a chunk at a
     time: returns the Cholesky factor of ``K = A_S A_S^T + lam I_n`` and the solution
-    ``c' + A_S^T K^{-1} (y - A_S c')`` with ``c' = center_S - linear_S / lam``."""
+    ``c' + A_S^T K^{-1} (y - A_S c')`` with ``c' = center_S - linear_S / lam``.
+
+    With ``row_gram = A A^T``, K comes from the complement of the support, and the two
+    products with ``A_S`` from contiguous slices of all of A (zero outside S), which is
+    faster than gathering most of the columns."""
     n = A.shape[0]
     shifted = center_S if linear_S is None else center_S - linear_S / lam
-    kernel = np.zeros((n, n))
-    rhs = y.copy()
-    for part, block in _column_blocks(A, columns):
-        kernel += block @ block.T
-        rhs -= block @ shifted[part]
+    solution = shifted.copy()
+    if row_gram is None:
+        kernel = np.zeros((n, n))
+        rhs = y.copy()
+        for part, block in _column_blocks(A, columns):
+            kernel += block @ block.T
+            rhs -= block @ shifted[part]
+        kernel.flat[:: n + 1] += lam
+        factor = cholesky_factor(kernel)
+        dual = cholesky_solve(factor, rhs)
+        for part, block in _column_blocks(A, columns):
+            solution[part] += block.T @ dual
+        return factor, solution
+    padded = np.zeros(A.shape[1])
+    padded[columns] = shifted
+    in_support = np.zeros(A.shape[1], dtype=bool)
+    in_support[columns] = True
+    kernel = row_gram.copy()
+    for _, block in _column_blocks(A, np.flatnonzero(~in_support)):
+        kernel -= block @ block.T
     kernel.flat[:: n + 1] += lam
+    rhs = y.copy()
+    for part, block in _column_blocks(A):
+        rhs -= block @ padded[part]
     factor = cholesky_factor(kernel)
     dual = cholesky_solve(factor, rhs)
-    solution = shifted.copy()
-    for part, block in _column_blocks(A, columns):
-        solution[part] += block.T @ dual
+    correction = np.empty(A.shape[1])
+    for part, block in _column_blocks(A):
+        correction[part] = block.T @ dual
+    solution += correction[columns]
     return factor, solution
 
 

@@ -11,7 +11,7 @@ from chita_opt.problems._validation import (
     check_vector,
 )
 from chita_opt.problems.constraints import SparsityConstraint, TopK
-from chita_opt.problems.linalg import largest_singular_value, ridge_solve
+from chita_opt.problems.linalg import largest_singular_value, ridge_solve, row_gram
 
 # Below this fraction of nonzeros a product A @ w is cheaper through the support's columns.
 _SPARSE_PRODUCT_FRACTION = 0.25
@@ -87,6 +87,7 @@ class L0RidgeProblem:
         self.A.flags.writeable = False
         self._lipschitz: float | None = None
         self._column_sqnorms: np.ndarray | None = None
+        self._row_gram: np.ndarray | None = None
         self._center_sqnorm = float(np.dot(self.center, self.center))
         # what a subproblem's objective leaves out of the full problem's (see subproblem)
         self.objective_offset = 0.0
@@ -100,6 +101,7 @@ class L0RidgeProblem:
         problem.constraint = constraint
         problem._lipschitz = None
         problem._column_sqnorms = None
+        problem._row_gram = None
         problem._center_sqnorm = float(np.dot(center, center))
         problem.objective_offset = 0.0
         return problem
@@ -198,8 +200,16 @@ class L0RidgeProblem:
         w = np.zeros(self.n_features, dtype=self.dtype)
         if support.size:
             linear_S = None if self.linear is None else self.linear[support]
+            gram = None
+            n, p = self.A.shape
+            if self.lam > 0 and n < support.size and 2 * support.size > p:
+                # most columns are in the support: the kernel is cheaper as A A^T minus
+                # the complement's part, and A A^T serves every later refit
+                if self._row_gram is None:
+                    self._row_gram = row_gram(self.A)
+                gram = self._row_gram
             w[support] = ridge_solve(
-                self.A, support, self.y, self.lam, self.center[support], linear_S
+                self.A, support, self.y, self.lam, self.center[support], linear_S, gram
             )
         return w
 
@@ -217,9 +227,13 @@ class L0RidgeProblem:
         constraint = (
             k if isinstance(k, SparsityConstraint) else TopK(check_budget(k, "k", self.n_features))
         )
-        return L0RidgeProblem._trusted(
+        other = L0RidgeProblem._trusted(
             self.A, self.y, constraint.bind(self.n_features), self.lam, self.center, self.linear
         )
+        # the caches depend on the data only
+        other._lipschitz, other._column_sqnorms = self._lipschitz, self._column_sqnorms
+        other._row_gram = self._row_gram
+        return other
 
     def subproblem(self, columns: np.ndarray) -> L0RidgeProblem:
         """The problem restricted to ``w[columns]`` (other coordinates held at zero).

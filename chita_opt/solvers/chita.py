@@ -391,12 +391,23 @@ def _cg_polish(it: _Iterate, n_steps: int) -> _Iterate:
     stand-in for an exact refit, O(n |S|) per step, never worse than ``it``."""
     problem = it.problem
     support = it.support
-    A_S = problem.A[:, support]
-    v = it.w[support].copy()
+    if 3 * support.size >= problem.n_features:
+        # gathering most columns of A costs more than a few products with all of A
+        # (zero outside the support): work in full length and mask
+        A_S, v, lam_center = problem.A, it.w.copy(), problem.center
+        outside = np.ones(problem.n_features, dtype=bool)
+        outside[support] = False
+        linear = problem.linear
+    else:
+        A_S, v, lam_center = problem.A[:, support], it.w[support].copy(), problem.center[support]
+        outside = None
+        linear = None if problem.linear is None else problem.linear[support]
     r = it.r.copy()
-    grad = -(A_S.T @ r) + problem.lam * (v - problem.center[support])
-    if problem.linear is not None:
-        grad += problem.linear[support]
+    grad = -(A_S.T @ r) + problem.lam * (v - lam_center)
+    if linear is not None:
+        grad += linear
+    if outside is not None:
+        grad[outside] = 0
     direction = -grad
     grad_sq = float(np.dot(grad, grad))
     for _ in range(n_steps):
@@ -410,11 +421,16 @@ def _cg_polish(it: _Iterate, n_steps: int) -> _Iterate:
         v += step * direction
         r -= step * A_d
         grad += step * (A_S.T @ A_d + problem.lam * direction)
+        if outside is not None:
+            grad[outside] = 0
         new_grad_sq = float(np.dot(grad, grad))
         direction = -grad + (new_grad_sq / grad_sq) * direction
         grad_sq = new_grad_sq
-    w = np.zeros_like(it.w)
-    w[support] = v
+    if outside is None:
+        w = np.zeros_like(it.w)
+        w[support] = v
+    else:
+        w = v
     polished = _Iterate(problem, w, r)
     return polished if polished.f < it.f else it
 
