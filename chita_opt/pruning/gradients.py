@@ -177,7 +177,7 @@ def per_sample_gradients(
 
     was_training = model.training
     _set_training(model, False)
-    bar = _progress_bar(n_rows, progress)
+    bar = progress_bar(n_rows, progress, "gradients", "row")
     try:
         row = 0
         for x, t in _sample_chunks(data, n_rows * m, chunk_size * m, device):
@@ -335,11 +335,12 @@ def _positive_int(v: Any, name: str) -> int:
     return int(v)
 
 
-def _progress_bar(total: int, enabled: bool):
+def progress_bar(total: int, enabled: bool, desc: str, unit: str):
+    """A tqdm bar, or None when disabled or tqdm is missing."""
     if not enabled:
         return None
     try:
         from tqdm.auto import tqdm
     except ImportError:
         return None
-    return tqdm(total=total, desc="gradients", unit="row", leave=False)
+    return tqdm(total=total, desc=desc, unit=unit, leave=False)

@@ -24,7 +24,7 @@ from chita_opt.pruning.fisher import (
     mean_fisher_diagonal,
     predicted_increase,
 )
-from chita_opt.pruning.gradients import Data, LossFn, per_sample_gradients
+from chita_opt.pruning.gradients import Data, LossFn, per_sample_gradients, progress_bar
 from chita_opt.pruning.parameters import ParameterSelector, PrunableParameters, select_parameters
 from chita_opt.solvers import available_methods, solve
 
@@ -165,8 +165,10 @@ def prune(
         weights.
     dtype : float32 or float64
         Of the gradient matrix.
-    chunk_size, max_fisher_bytes, progress
+    chunk_size, max_fisher_bytes
         Passed to :func:`per_sample_gradients`.
+    progress : bool
+        tqdm progress bars for the gradients and, with several stages, the stages.
     solver_options : dict, optional
         Options of the solver (``chita_opt.get_solver(method, **solver_options)``).
 
@@ -191,6 +193,7 @@ def prune(
     snapshot = [t.detach().clone() for t in params.tensors(model)]
     kept = np.ones(params.n_weights, dtype=bool)
     records: list[StageRecord] = []
+    stage_bar = progress_bar(len(targets), progress and len(targets) > 1, "stages", "stage")
     try:
         for stage, target in enumerate(targets):
             constraint = sparsity_constraint(params, target, allocation, layer_max_density)
@@ -248,11 +251,16 @@ def prune(
                 )
             )
             kept = kept_new
+            if stage_bar is not None:
+                stage_bar.update(1)
     except BaseException:
         with torch.no_grad():
             for t, saved in zip(params.tensors(model), snapshot, strict=True):
                 t.copy_(saved)
         raise
+    finally:
+        if stage_bar is not None:
+            stage_bar.close()
 
     slices = params.layer_slices()
     return PruneResult(
