@@ -29,6 +29,7 @@ from chita_opt.problems import (
 from chita_opt.solvers import available_methods, solve
 
 EXIT_USAGE = 2
+DEMO_SPARSITIES = "0.5,0.7,0.8,0.9,0.95,0.98"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -59,9 +60,7 @@ def _build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser(
         "demo", help="train a small MNIST network and prune it with magnitude, CHITA, CHITA++"
     )
-    demo.add_argument(
-        "--sparsities", default="0.5,0.7,0.8,0.9,0.95,0.98", help="comma-separated, in [0, 1)"
-    )
+    demo.add_argument("--sparsities", default=DEMO_SPARSITIES, help="comma-separated, in [0, 1)")
     demo.add_argument("--methods", default="magnitude,chita,chita++")
     demo.add_argument("--stages", type=int, default=10, help="CHITA++ stages")
     demo.add_argument("--n-samples", type=int, default=1000, help="samples for the Fisher")
@@ -71,6 +70,14 @@ def _build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--plot", default="chita_demo.png", help="PNG to write ('' for none)")
     demo.add_argument("--json", default=None, help="also write the table as JSON here")
     demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument(
+        "--gradual",
+        action="store_true",
+        help="gradual pruning with fine-tuning to 95%% and 98%% beside one-shot and CHITA++",
+    )
+    demo.add_argument(
+        "--fine-tune-epochs", type=int, default=10, help="--gradual: epochs of fine-tuning"
+    )
 
     prune = sub.add_parser("prune", help="prune a PyTorch model")
     prune.add_argument("model", help="TorchScript file, or module:factory returning the model")
@@ -160,18 +167,31 @@ def _float_list(text: str, name: str) -> list[float]:
 
 
 def _demo(args: argparse.Namespace) -> None:
-    from chita_opt.pruning.demo import format_table, plot_demo, run_demo
+    from chita_opt.pruning.demo import format_table, plot_demo, run_demo, run_gradual_demo
 
-    rows, dense, _ = run_demo(
-        _float_list(args.sparsities, "--sparsities"),
-        [m.strip() for m in args.methods.split(",") if m.strip()],
-        source=args.data,
-        n_samples=args.n_samples,
-        stages=args.stages,
-        ridge=args.ridge,
-        epochs=args.epochs,
-        seed=args.seed,
-    )
+    if args.gradual:
+        sparsities = args.sparsities if args.sparsities != DEMO_SPARSITIES else "0.95,0.98"
+        rows, dense, _ = run_gradual_demo(
+            _float_list(sparsities, "--sparsities"),
+            source=args.data,
+            epochs=args.fine_tune_epochs,
+            n_samples=args.n_samples,
+            stages=args.stages,
+            ridge=args.ridge,
+            train_epochs=args.epochs,
+            seed=args.seed,
+        )
+    else:
+        rows, dense, _ = run_demo(
+            _float_list(args.sparsities, "--sparsities"),
+            [m.strip() for m in args.methods.split(",") if m.strip()],
+            source=args.data,
+            n_samples=args.n_samples,
+            stages=args.stages,
+            ridge=args.ridge,
+            epochs=args.epochs,
+            seed=args.seed,
+        )
     print()
     print(format_table(rows, dense))
     if args.plot:

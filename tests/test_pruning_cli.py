@@ -51,6 +51,15 @@ def test_demo_runs_end_to_end_on_a_reduced_setting(tmp_path, capsys):
     assert all(0.0 <= r["accuracy"] <= 1.0 for r in rows)
 
 
+@pytest.mark.slow
+def test_gradual_demo_runs_on_a_reduced_setting(capsys):
+    argv = ["demo", "--gradual", "--data", "sklearn", "--sparsities", "0.9", "--stages", "2"]
+    status = main([*argv, "--epochs", "10", "--fine-tune-epochs", "4", "--plot", ""])
+    assert status == 0
+    out = capsys.readouterr().out
+    assert all(m in out for m in ("chita", "chita++", "gradual"))
+
+
 def _data_file(tmp_path):
     digits = load_digits_data("sklearn")
     path = tmp_path / "data.npz"

@@ -9,6 +9,7 @@ torch is imported only inside this subpackage, so the solvers work without it::
 
 from chita_opt.pruning.budgets import sparsity_constraint
 from chita_opt.pruning.gradients import FisherMemoryError, fisher_nbytes, per_sample_gradients
+from chita_opt.pruning.gradual import GradualPruner
 from chita_opt.pruning.masks import apply_masks, current_masks, remove_masks
 from chita_opt.pruning.parameters import PrunableParameters, select_parameters
 from chita_opt.pruning.prune import PruneResult, StageRecord, prune
@@ -16,6 +17,7 @@ from chita_opt.pruning.schedules import sparsity_schedule
 
 __all__ = [
     "FisherMemoryError",
+    "GradualPruner",
     "PrunableParameters",
     "PruneResult",
     "StageRecord",

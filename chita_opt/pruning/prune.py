@@ -93,6 +93,7 @@ def prune(
     schedule: str = "poly",
     start_sparsity: float = 0.1,
     keep_mask: bool = True,
+    masks: dict[str, torch.Tensor] | None = None,
     allocation: str = "global",
     layer_max_density: float | None = None,
     block_size: int | str | None = None,
@@ -153,6 +154,9 @@ def prune(
     keep_mask : bool
         Keep weights pruned by an earlier stage pruned (default). False lets a later
         stage revive them, as the published code does.
+    masks : dict of str to bool tensor, optional
+        Weights already pruned before this call (False entries), e.g. by an earlier
+        pruning event; with ``keep_mask`` they stay pruned. Default: none.
     allocation : {"global", "uniform"}
         For a float sparsity: one budget over all layers, or the same sparsity per layer.
     layer_max_density : float, optional
@@ -191,7 +195,7 @@ def prune(
         sparsity_constraint(params, target, allocation, layer_max_density)
 
     snapshot = [t.detach().clone() for t in params.tensors(model)]
-    kept = np.ones(params.n_weights, dtype=bool)
+    kept = np.ones(params.n_weights, dtype=bool) if masks is None else params.kept_from(masks)
     records: list[StageRecord] = []
     stage_bar = progress_bar(len(targets), progress and len(targets) > 1, "stages", "stage")
     try:
