@@ -1,0 +1,274 @@
+"""Best-subset regression as a scikit-learn estimator.
+
+:class:`L0Regressor` fits ``min 1/2 ||y - X b - b0||^2 + ridge/2 ||b||^2`` subject to
+``||b||_0 <= k`` with any registered solver; :class:`L0RegressorCV` chooses ``k`` by
+cross-validation over a warm-started path. Both behave like any scikit-learn regressor:
+``fit/predict/score``, ``get_params/set_params``, ``Pipeline`` and ``GridSearchCV``.
+
+Scaling: as in scikit-learn's linear models, the features are used as given (an intercept
+is handled by centering X and y). The l0 budget does not care about scale, but a ridge
+does, so with ``ridge > 0`` put a ``StandardScaler`` in front in a ``Pipeline``.
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.model_selection import check_cv
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from chita_opt.problems import L0RidgeProblem
+from chita_opt.solvers import available_methods, solve, solve_path
+
+SCORINGS = ("r2", "neg_mean_squared_error")
+RULES = ("best", "one_standard_error")
+
+
+class L0Regressor(RegressorMixin, BaseEstimator):
+    """Linear regression with at most ``k`` nonzero coefficients (best subset), plus an
+    optional ridge.
+
+    Parameters
+    ----------
+    k : int, default=10
+        Largest number of nonzero coefficients. When it is at least the number of
+        features, no feature is dropped.
+    ridge : float, default=0.0
+        Ridge strength ``lam`` on the coefficients (not the intercept).
+    method : str, default="chita"
+        Solver (``chita_opt.available_methods()``).
+    fit_intercept : bool, default=True
+        Fit an unpenalised intercept (by centering X and y).
+    warm_start : bool, default=False
+        Start from the previous fit's coefficients when refitting.
+    solver_options : dict, optional
+        Options of the solver.
+
+    Attributes
+    ----------
+    coef_ : ndarray of shape (n_features,)
+    intercept_ : float
+    support_ : ndarray of bool, shape (n_features,)
+        The features with a nonzero coefficient.
+    n_iter_ : int
+        Iterations of the solver.
+    objective_ : float
+        The fitted objective (on centered data when ``fit_intercept``).
+    n_features_in_ : int
+    feature_names_in_ : ndarray of str
+        Only when X has feature names.
+
+    Examples
+    --------
+    >>> from chita_opt import L0Regressor
+    >>> from chita_opt.problems import make_toeplitz_regression
+    >>> inst = make_toeplitz_regression(n=200, p=50, k=5, snr=10, seed=0)
+    >>> model = L0Regressor(k=5).fit(inst.problem.A, inst.problem.y)
+    >>> int(model.support_.sum())
+    5
+    """
+
+    def __init__(
+        self,
+        k: int = 10,
+        ridge: float = 0.0,
+        method: str = "chita",
+        fit_intercept: bool = True,
+        warm_start: bool = False,
+        solver_options: dict[str, Any] | None = None,
+    ):
+        self.k = k
+        self.ridge = ridge
+        self.method = method
+        self.fit_intercept = fit_intercept
+        self.warm_start = warm_start
+        self.solver_options = solver_options
+
+    def fit(self, X, y) -> L0Regressor:
+        """Fit the model.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+
+        Returns
+        -------
+        self
+        """
+        _check_params(self.k, self.ridge, self.method)
+        X, y = validate_data(self, X, y, y_numeric=True, dtype=[np.float64, np.float32])
+        problem, x_mean, y_mean = _centered_problem(
+            X, y, min(self.k, X.shape[1]), self.ridge, self.fit_intercept
+        )
+        warm = None
+        if self.warm_start and getattr(self, "coef_", None) is not None:
+            if self.coef_.shape == (X.shape[1],) and problem.is_feasible(self.coef_):
+                warm = self.coef_.astype(problem.dtype)
+        result = solve(problem, self.method, warm_start=warm, **(self.solver_options or {}))
+        self._set_fitted(result.w, x_mean, y_mean, result.n_iter, result.objective)
+        return self
+
+    def predict(self, X) -> np.ndarray:
+        """Predictions ``X @ coef_ + intercept_``."""
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
+        return X @ self.coef_.astype(X.dtype) + self.intercept_
+
+    def _set_fitted(self, w, x_mean, y_mean, n_iter, objective) -> None:
+        self.coef_ = np.asarray(w, dtype=np.float64)
+        self.intercept_ = float(y_mean - x_mean @ self.coef_) if self.fit_intercept else 0.0
+        self.support_ = self.coef_ != 0
+        self.n_iter_ = int(n_iter)
+        self.objective_ = float(objective)
+
+
+class L0RegressorCV(RegressorMixin, BaseEstimator):
+    """:class:`L0Regressor` with ``k`` chosen by cross-validation.
+
+    In every fold the path over ``ks`` is solved in increasing order, each k warm-started
+    from its neighbour (:func:`chita_opt.solve_path`); the k with the best mean
+    validation score is then refitted on all the data.
+
+    Parameters
+    ----------
+    ks : sequence of int, optional
+        Candidate budgets; default ``1 .. min(n_features, 20)``. Budgets above
+        n_features count as n_features.
+    cv : int, cross-validation generator or iterable, default=5
+        As in scikit-learn (``KFold`` for an int).
+    ridge, method, fit_intercept, solver_options
+        As in :class:`L0Regressor`.
+    scoring : {"r2", "neg_mean_squared_error"}, default="r2"
+    rule : {"best", "one_standard_error"}, default="best"
+        ``best``: the k of highest mean score (as ``GridSearchCV``).
+        ``one_standard_error``: the smallest k whose mean score is within one standard
+        error (across folds) of the best; sparser models at a statistically
+        indistinguishable score.
+
+    Attributes
+    ----------
+    k_ : int
+        The chosen budget.
+    best_score_ : float
+    cv_results_ : dict of arrays
+        ``k``, ``split<i>_test_score``, ``mean_test_score``, ``std_test_score``,
+        ``rank_test_score`` (as in ``GridSearchCV``).
+    coef_, intercept_, support_, n_iter_, n_features_in_
+        Of the refitted model.
+    """
+
+    def __init__(
+        self,
+        ks: Sequence[int] | None = None,
+        cv: Any = 5,
+        ridge: float = 0.0,
+        method: str = "chita",
+        fit_intercept: bool = True,
+        scoring: str = "r2",
+        rule: str = "best",
+        solver_options: dict[str, Any] | None = None,
+    ):
+        self.rule = rule
+        self.ks = ks
+        self.cv = cv
+        self.ridge = ridge
+        self.method = method
+        self.fit_intercept = fit_intercept
+        self.scoring = scoring
+        self.solver_options = solver_options
+
+    def fit(self, X, y) -> L0RegressorCV:
+        """Cross-validate over ``ks``, then refit the best k on all of X, y."""
+        _check_params(1, self.ridge, self.method)
+        if self.scoring not in SCORINGS:
+            raise ValueError(f"scoring must be one of {SCORINGS}; got {self.scoring!r}")
+        if self.rule not in RULES:
+            raise ValueError(f"rule must be one of {RULES}; got {self.rule!r}")
+        X, y = validate_data(self, X, y, y_numeric=True, dtype=[np.float64, np.float32])
+        p = X.shape[1]
+        ks = list(range(1, min(p, 20) + 1)) if self.ks is None else list(self.ks)
+        if not ks or any(
+            isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1 for k in ks
+        ):
+            raise ValueError(f"ks must be positive integers; got {ks!r}")
+        # as for L0Regressor, a budget of n_features or more keeps every feature
+        ks = sorted({min(int(k), p) for k in ks})
+        splits = list(check_cv(self.cv, y, classifier=False).split(X, y))
+        scores = np.empty((len(splits), len(ks)))
+        options = self.solver_options or {}
+        for fold, (train, test) in enumerate(splits):
+            problem, x_mean, y_mean = _centered_problem(
+                X[train], y[train], ks[0], self.ridge, self.fit_intercept
+            )
+            results = solve_path(problem, ks, method=self.method, **options)
+            for j, result in enumerate(results):
+                intercept = y_mean - x_mean @ result.w if self.fit_intercept else 0.0
+                scores[fold, j] = _score(self.scoring, y[test], X[test] @ result.w + intercept)
+        mean = scores.mean(axis=0)
+        order = np.argsort(-mean, kind="stable")
+        rank = np.empty(len(ks), dtype=np.int64)
+        rank[order] = np.arange(1, len(ks) + 1)
+        self.cv_results_ = {
+            "k": np.array(ks),
+            **{f"split{i}_test_score": scores[i] for i in range(len(splits))},
+            "mean_test_score": mean,
+            "std_test_score": scores.std(axis=0),
+            "rank_test_score": rank,
+        }
+        best = int(order[0])
+        if self.rule == "one_standard_error":
+            standard_error = scores[:, best].std() / np.sqrt(len(splits))
+            best = int(np.flatnonzero(mean >= mean[best] - standard_error)[0])
+        self.k_ = ks[best]
+        self.best_score_ = float(mean[best])
+        final = L0Regressor(
+            k=self.k_,
+            ridge=self.ridge,
+            method=self.method,
+            fit_intercept=self.fit_intercept,
+            solver_options=self.solver_options,
+        ).fit(X, y)
+        self.coef_, self.intercept_ = final.coef_, final.intercept_
+        self.support_, self.n_iter_ = final.support_, final.n_iter_
+        return self
+
+    def predict(self, X) -> np.ndarray:
+        """Predictions of the refitted model."""
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
+        return X @ self.coef_.astype(X.dtype) + self.intercept_
+
+
+def _check_params(k, ridge, method) -> None:
+    if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1:
+        raise ValueError(f"k must be a positive integer; got {k!r}")
+    if isinstance(ridge, bool) or not isinstance(ridge, numbers.Real) or not ridge >= 0:
+        raise ValueError(f"ridge must be a number >= 0; got {ridge!r}")
+    if method not in available_methods():
+        raise ValueError(f"method must be one of {available_methods()}; got {method!r}")
+
+
+def _centered_problem(X, y, k, ridge, fit_intercept):
+    """The problem on centered data when fitting an intercept; and the means."""
+    if fit_intercept:
+        x_mean = X.mean(axis=0, dtype=np.float64)
+        y_mean = float(y.mean(dtype=np.float64))
+        X = X - x_mean.astype(X.dtype)
+        y = y - y_mean
+    else:
+        x_mean, y_mean = np.zeros(X.shape[1]), 0.0
+    problem = L0RidgeProblem(X, np.asarray(y, dtype=X.dtype), k=k, lam=float(ridge))
+    return problem, x_mean, y_mean
+
+
+def _score(scoring: str, y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    residual = float(np.sum((y_true - y_pred) ** 2))
+    if scoring == "neg_mean_squared_error":
+        return -residual / y_true.shape[0]
+    total = float(np.sum((y_true - y_true.mean()) ** 2))
+    return 1.0 - residual / total if total > 0 else 0.0

@@ -1,0 +1,89 @@
+"""L0Regressor and L0RegressorCV behave like scikit-learn regressors."""
+
+import numpy as np
+import pytest
+from sklearn.exceptions import NotFittedError
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils.estimator_checks import check_estimator
+
+from chita_opt import L0Regressor, L0RegressorCV
+from chita_opt.problems import make_toeplitz_regression
+
+
+@pytest.mark.parametrize(
+    "estimator",
+    [L0Regressor(), L0Regressor(k=2, ridge=0.1, method="cd"), L0RegressorCV(ks=[1, 2, 3], cv=3)],
+    ids=["default", "cd-ridge", "cv"],
+)
+def test_passes_check_estimator(estimator):
+    check_estimator(estimator)
+
+
+def _data(seed=0, n=200, p=40, k=5, snr=20.0):
+    inst = make_toeplitz_regression(n=n, p=p, k=k, rho=0.5, snr=snr, seed=seed)
+    rng = np.random.default_rng(seed)
+    X = inst.problem.A * rng.uniform(0.5, 3.0, p) + rng.normal(0, 2, p)  # scales and offsets
+    y = inst.problem.y + 7.5
+    return X, y, np.flatnonzero(inst.true_w)
+
+
+def test_recovers_the_support_and_the_intercept():
+    X, y, truth = _data()
+    model = L0Regressor(k=5).fit(X, y)
+    assert set(np.flatnonzero(model.support_)) == set(truth)
+    assert model.coef_.shape == (40,) and model.n_features_in_ == 40
+    assert model.score(X, y) > 0.9
+    refit = np.linalg.lstsq(np.c_[X[:, truth], np.ones(200)], y, rcond=None)[0]
+    np.testing.assert_allclose(model.coef_[truth], refit[:-1], rtol=1e-6)
+    assert model.intercept_ == pytest.approx(refit[-1], rel=1e-6)
+
+
+def test_works_in_pipelines_and_grid_search():
+    X, y, truth = _data(seed=1)
+    pipe = make_pipeline(StandardScaler(), L0Regressor(ridge=1e-3))
+    search = GridSearchCV(pipe, {"l0regressor__k": [2, 5, 10]}, cv=3).fit(X, y)
+    assert search.best_params_["l0regressor__k"] == 5
+    assert set(np.flatnonzero(search.best_estimator_[-1].support_)) == set(truth)
+
+
+def test_cv_picks_the_true_k_on_a_high_snr_instance():
+    X, y, truth = _data(seed=2, snr=100.0, n=300)
+    assert L0RegressorCV(ks=range(1, 11), rule="one_standard_error").fit(X, y).k_ == 5
+    cv = L0RegressorCV(ks=range(1, 11), cv=5).fit(X, y)
+    assert cv.k_ == 5
+    assert set(np.flatnonzero(cv.support_)) == set(truth)
+    results = cv.cv_results_
+    assert list(results["k"]) == list(range(1, 11))
+    assert results["rank_test_score"][4] == 1
+    assert {"split0_test_score", "mean_test_score", "std_test_score"} <= set(results)
+    mse = L0RegressorCV(ks=[3, 5], cv=3, scoring="neg_mean_squared_error").fit(X, y)
+    assert mse.k_ == 5 and mse.best_score_ < 0
+
+
+def test_warm_start_reuses_the_previous_solution():
+    X, y, _ = _data(seed=3)
+    model = L0Regressor(k=5, warm_start=True).fit(X, y)
+    first = model.objective_
+    model.fit(X, y)
+    assert model.objective_ <= first + 1e-9 * abs(first)
+
+
+def test_bad_input_follows_scikit_learn_conventions():
+    X, y, _ = _data()
+    with pytest.raises(NotFittedError):
+        L0Regressor().predict(X)
+    model = L0Regressor(k=3).fit(X, y)
+    with pytest.raises(ValueError, match="features"):
+        model.predict(X[:, :10])
+    with pytest.raises(ValueError, match="k must be a positive integer"):
+        L0Regressor(k=0).fit(X, y)
+    with pytest.raises(ValueError, match="method must be one of"):
+        L0Regressor(method="lasso").fit(X, y)
+    with pytest.raises(ValueError, match="ks must be positive integers"):
+        L0RegressorCV(ks=[0, 3]).fit(X, y)
+    with pytest.raises(ValueError, match="rule must be one of"):
+        L0RegressorCV(rule="min").fit(X, y)
+    with pytest.raises(ValueError, match="scoring must be one of"):
+        L0RegressorCV(scoring="mae").fit(X, y)
