@@ -23,51 +23,20 @@ import csv
 import statistics
 import time
 import warnings
+from functools import partial
 
 import numpy as np
 
 from chita_opt import solve
 from chita_opt.problems import make_toeplitz_regression
-
-
-def _support(coef: np.ndarray, k: int) -> np.ndarray:
-    """At most k indices of the largest |coef| among the nonzeros."""
-    nz = np.flatnonzero(coef)
-    if nz.size > k:
-        nz = nz[np.argsort(-np.abs(coef[nz]))[:k]]
-    return np.sort(nz)
+from chita_opt.study import PEERS, available_peers, largest_support
 
 
 def peers(problem, k: int, p: int) -> dict:
-    """name -> callable returning a support, for the peers that are installed."""
+    """name -> callable returning a support, for the peers that are installed (the
+    adapters of :mod:`chita_opt.study`, plus l0bnb here)."""
     A, y, lam = np.ascontiguousarray(problem.A), problem.y, problem.lam
-    out = {}
-    try:
-        import abess
-
-        def run_abess():
-            model = abess.LinearRegression(support_size=k, fit_intercept=False, alpha=lam or None)
-            model.fit(A, y, is_normal=False)
-            return _support(model.coef_, k)
-
-        out["abess"] = run_abess
-    except ImportError:
-        pass
-    from sklearn.linear_model import OrthogonalMatchingPursuit, lars_path
-
-    def run_omp():
-        model = OrthogonalMatchingPursuit(n_nonzero_coefs=k, fit_intercept=False)
-        return _support(model.fit(A, y).coef_, k)
-
-    def run_lasso():
-        # the lasso path (LARS) up to the last point with at most k nonzeros
-        _, _, coefs = lars_path(A, y, method="lasso", max_iter=4 * k)
-        counts = np.count_nonzero(coefs, axis=0)
-        last = int(np.flatnonzero(counts <= k)[-1])
-        return _support(coefs[:, last], k)
-
-    out["omp"] = run_omp
-    out["lasso"] = run_lasso
+    out = {name: partial(PEERS[name][1], problem) for name in available_peers()}
     if p <= 1000:
         try:
             from l0bnb import fit_path
@@ -88,7 +57,7 @@ def peers(problem, k: int, p: int) -> dict:
                     (s for s in sols if np.count_nonzero(s["B"]) <= k),
                     key=lambda s: np.count_nonzero(s["B"]),
                 )
-                return _support(best["B"], k)
+                return largest_support(best["B"], k)
 
             out["l0bnb"] = run_l0bnb
         except ImportError:

@@ -2,6 +2,7 @@
 
     chita-opt demo [--sparsities 0.5,0.9,0.98] [--plot demo.png]
     chita-opt prune MODEL DATA --sparsity 0.9 [--state-dict SD.pt] [--out pruned.pt]
+    chita-opt compare --family toeplitz --p 1000 --methods chita,cd,iht,magnitude
     chita-opt make-problem OUT.npz --n 500 --p 5000 --k 50 [--family toeplitz|pruning]
     chita-opt solve PROBLEM.npz [--k K] [--method chita] [--out W.npy]
 
@@ -96,6 +97,20 @@ def _build_parser() -> argparse.ArgumentParser:
     prune.add_argument("--block-size", default=None, help="'layer' or an integer")
     prune.add_argument("--out", default="pruned_state_dict.pt", help="pruned state dict")
     prune.add_argument("--report", default="prune_report.json", help="JSON report")
+
+    cmp_ = sub.add_parser("compare", help="compare solvers on generated instances")
+    cmp_.add_argument("--family", default="toeplitz", help="toeplitz or pruning")
+    cmp_.add_argument("--methods", default="chita,cd,iht,magnitude", help="comma-separated")
+    cmp_.add_argument("--instances", type=int, default=3, help="instances (seeds) to generate")
+    cmp_.add_argument("--n", type=int, default=500)
+    cmp_.add_argument("--p", type=int, default=1000)
+    cmp_.add_argument("--k", type=int, default=50)
+    cmp_.add_argument("--lam", type=float, default=None, help="ridge (family default if unset)")
+    cmp_.add_argument("--repeats", type=int, default=3, help="runs per cell (median time)")
+    cmp_.add_argument("--certify", action="store_true", help="add perspective lower bounds")
+    cmp_.add_argument("--csv", default=None, help="write the table here")
+    cmp_.add_argument("--plot", default="performance_profile.png", help="'' for none")
+    cmp_.add_argument("--seed", type=int, default=0)
 
     run = sub.add_parser("solve", help="solve a problem stored in a .npz file")
     run.add_argument("problem", help="problem .npz (arrays A, y, k; optional lam, center, linear)")
@@ -256,12 +271,45 @@ def _prune(args: argparse.Namespace) -> None:
     )
 
 
+def _compare(args: argparse.Namespace) -> None:
+    from chita_opt import study
+
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    family_options = {} if args.lam is None else {"lam": args.lam}
+    instances = study.make_instances(
+        args.family,
+        args.instances,
+        n=args.n,
+        p=args.p,
+        k=args.k,
+        seed=args.seed,
+        **family_options,
+    )
+    table = study.compare(methods, instances, repeats=args.repeats, certify=args.certify)
+    print(table)
+    if args.csv:
+        table.to_csv(args.csv)
+        print(f"\nwrote {args.csv}")
+    if args.plot:
+        try:
+            table.performance_profile(args.plot)
+            print(f"wrote {args.plot}")
+        except ImportError:
+            print("matplotlib is not installed; no plot (pip install matplotlib)")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``chita-opt`` console script; returns the exit status."""
     parser = _build_parser()
     try:
         args = parser.parse_args(argv)
-        commands = {"make-problem": _make_problem, "solve": _solve, "demo": _demo, "prune": _prune}
+        commands = {
+            "make-problem": _make_problem,
+            "solve": _solve,
+            "demo": _demo,
+            "prune": _prune,
+            "compare": _compare,
+        }
         commands[args.command](args)
     except (_UsageError, ValueError, TypeError, FileNotFoundError, IsADirectoryError) as err:
         message = str(err).splitlines()[0] if str(err) else type(err).__name__

@@ -1,0 +1,72 @@
+"""Solver comparison studies: the table, its CSV, the performance profile, the CLI."""
+
+import csv
+
+import numpy as np
+import pytest
+
+from chita_opt import study
+from chita_opt.cli import main
+
+
+@pytest.fixture(scope="module")
+def table():
+    instances = study.make_instances("toeplitz", 3, n=80, p=120, k=6, snr=5.0)
+    return study.compare(["chita", "iht", "magnitude", "omp"], instances, repeats=2)
+
+
+def test_relative_gaps_are_nonnegative_and_zero_for_the_best(table):
+    assert len(table.rows) == 12
+    for name in {r["instance"] for r in table.rows}:
+        rows = [r for r in table.rows if r["instance"] == name]
+        gaps = [r["relative_gap"] for r in rows]
+        assert min(gaps) == 0.0 and all(g >= 0 for g in gaps)
+        best = min(rows, key=lambda r: r["objective"])
+        assert best["relative_gap"] == 0.0
+        assert all(0.0 <= r["support_f1"] <= 1.0 for r in rows)
+        assert all(r["time_s"] >= 0 and r["lower_bound"] is None for r in rows)
+
+
+def test_the_best_method_never_loses_to_magnitude(table):
+    by = {(r["instance"], r["method"]): r["objective"] for r in table.rows}
+    for name in {r["instance"] for r in table.rows}:
+        assert by[name, "chita"] <= by[name, "magnitude"]
+
+
+def test_csv_and_performance_profile(table, tmp_path):
+    table.to_csv(tmp_path / "t.csv")
+    with open(tmp_path / "t.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert list(rows[0]) == list(study.COLUMNS) and len(rows) == 12
+    ax = table.performance_profile(tmp_path / "profile.png")
+    assert (tmp_path / "profile.png").stat().st_size > 1000
+    lines = ax.get_lines()
+    assert len(lines) == 4
+    for line in lines:  # fractions of instances, reaching 1 once tau covers every gap
+        y = np.asarray(line.get_ydata())
+        assert np.all(np.diff(y) >= 0) and y[-1] == 1.0
+
+
+def test_certify_adds_a_lower_bound_below_every_objective():
+    instances = study.make_instances("toeplitz", 1, n=40, p=30, k=4, lam=0.1)
+    rows = study.compare(["chita", "magnitude"], instances, repeats=1, certify=True).rows
+    assert all(r["lower_bound"] <= r["objective"] + 1e-9 for r in rows)
+
+
+def test_bad_names_list_the_valid_choices():
+    instances = study.make_instances("toeplitz", 1, n=20, p=30, k=3)
+    with pytest.raises(ValueError, match=r"\['lars'\] are not among the valid choices \[.*chita"):
+        study.compare(["chita", "lars"], instances)
+    with pytest.raises(ValueError, match=r"family must be one of \('toeplitz', 'pruning'\)"):
+        study.make_instances("gaussian")
+
+
+def test_compare_command(tmp_path, capsys):
+    argv = ["compare", "--family", "pruning", "--n", "60", "--p", "200", "--k", "10"]
+    argv += ["--methods", "chita,backsolve,magnitude", "--instances", "2", "--repeats", "1"]
+    argv += ["--csv", str(tmp_path / "c.csv"), "--plot", str(tmp_path / "c.png")]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "backsolve" in out and (tmp_path / "c.csv").exists() and (tmp_path / "c.png").exists()
+    assert main(["compare", "--methods", "chita,nope", "--plot", ""]) == 2
+    assert "valid choices" in capsys.readouterr().err
