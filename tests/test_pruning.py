@@ -334,3 +334,35 @@ def test_a_model_without_prunable_parameters_is_refused():
     model = nn.Sequential(nn.Flatten(), nn.BatchNorm1d(4))
     with pytest.raises(ValueError, match="no prunable parameters"):
         prune(model, (torch.zeros(8, 4), torch.zeros(8)), F.mse_loss, 0.5)
+
+
+def test_gradients_over_the_memory_budget_stream_to_disk(digits, trained, tmp_path):
+    data = (digits.X_train, digits.y_train)
+    in_memory = copy.deepcopy(trained)
+    expected = prune(in_memory, data, F.cross_entropy, 0.9, n_samples=300, block_size="layer")
+    on_disk = copy.deepcopy(trained)
+    small = 1000  # bytes: far below the 300 x 3,560 float32 gradient matrix
+    result = prune(
+        on_disk,
+        data,
+        F.cross_entropy,
+        0.9,
+        n_samples=300,
+        block_size="layer",
+        max_fisher_bytes=small,
+        memmap_dir=str(tmp_path),
+        n_jobs=2,
+    )
+    for name, mask in expected.masks.items():
+        assert torch.equal(result.masks[name], mask)
+    assert list(tmp_path.iterdir()) == []  # the memmap file is gone
+    with pytest.raises(FisherMemoryError, match="spill_to_disk"):
+        prune(
+            copy.deepcopy(trained),
+            data,
+            F.cross_entropy,
+            0.9,
+            n_samples=300,
+            max_fisher_bytes=small,
+            spill_to_disk=False,
+        )

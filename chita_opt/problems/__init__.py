@@ -1,5 +1,6 @@
 """The objective and its data: problems, sparsity constraints, generators, save/load."""
 
+from chita_opt.problems.block import BlockDiagonalProblem
 from chita_opt.problems.constraints import NM, BlockBudget, GroupBudget, SparsityConstraint, TopK
 from chita_opt.problems.generators import (
     SyntheticInstance,
@@ -12,6 +13,7 @@ from chita_opt.problems.problem import L0RidgeProblem
 __all__ = [
     "NM",
     "BlockBudget",
+    "BlockDiagonalProblem",
     "GroupBudget",
     "L0RidgeProblem",
     "SparsityConstraint",

@@ -93,6 +93,24 @@ class L0RidgeProblem:
         self.objective_offset = 0.0
 
     @classmethod
+    def centered(
+        cls,
+        A: np.ndarray,
+        center: np.ndarray,
+        *,
+        k: int | None = None,
+        lam: float = 0.0,
+        linear: np.ndarray | None = None,
+        constraint: SparsityConstraint | None = None,
+    ) -> L0RidgeProblem:
+        """The problem with response ``y = A center``: up to a constant,
+        ``1/2||A(w - center)||^2 + lam/2||w - center||^2 + linear^T w``, the local model
+        of a loss around pretrained weights ``center`` (pruning)."""
+        A = check_design(A, "A")
+        center = check_vector(center, "center", A.shape[1], A.dtype)
+        return cls(A, A @ center, k=k, lam=lam, center=center, linear=linear, constraint=constraint)
+
+    @classmethod
     def _trusted(cls, A, y, constraint, lam, center, linear) -> L0RidgeProblem:
         """Build a problem from already validated pieces (for sub-problems)."""
         problem = cls.__new__(cls)

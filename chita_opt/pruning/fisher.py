@@ -16,7 +16,7 @@ import math
 
 import numpy as np
 
-from chita_opt.problems import L0RidgeProblem, SparsityConstraint
+from chita_opt.problems import BlockDiagonalProblem, L0RidgeProblem
 
 
 def fisher_design(
@@ -46,18 +46,6 @@ def mean_fisher_diagonal(A: np.ndarray, chunk: int = 4096) -> float:
     return total / A.shape[1]
 
 
-def fisher_problem(
-    A: np.ndarray,
-    weights: np.ndarray,
-    constraint: SparsityConstraint,
-    ridge: float,
-    linear: np.ndarray | None = None,
-) -> L0RidgeProblem:
-    """The pruning problem over the columns of ``A`` (its weights ``weights``)."""
-    y = A @ weights.astype(A.dtype)
-    return L0RidgeProblem(A, y, lam=ridge, center=weights, linear=linear, constraint=constraint)
-
-
-def predicted_increase(problem: L0RidgeProblem, w: np.ndarray) -> float:
+def predicted_increase(problem: L0RidgeProblem | BlockDiagonalProblem, w: np.ndarray) -> float:
     """``f(w) - f(w_bar)``: the modelled increase of the loss (plus ridge) from pruning."""
     return float(problem.objective(w) - problem.objective(problem.center))

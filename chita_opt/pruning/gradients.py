@@ -55,6 +55,21 @@ def available_memory() -> int | None:
         return None
 
 
+def fisher_budget(max_fisher_bytes: int | None) -> int | None:
+    """The memory budget for the gradient matrix: as given, or 60% of what is available
+    now (the solvers need room beside it); None when the available memory is unknown."""
+    if max_fisher_bytes is not None:
+        return max_fisher_bytes
+    avail = available_memory()
+    return None if avail is None else int(0.6 * avail)
+
+
+def fits_in_memory(n_rows: int, n_weights: int, dtype: Any, max_fisher_bytes: int | None) -> bool:
+    """Whether the n_rows x n_weights gradient matrix fits in the budget."""
+    budget = fisher_budget(max_fisher_bytes)
+    return budget is None or fisher_nbytes(n_rows, n_weights, dtype) <= budget
+
+
 def check_fisher_memory(
     n_rows: int, n_weights: int, dtype: Any, max_fisher_bytes: int | None, fisher_batch_size: int
 ) -> None:
@@ -63,14 +78,10 @@ def check_fisher_memory(
     The default budget is 60% of the memory available now (the solvers need room beside
     G). The error says which ``n_samples`` would fit.
     """
-    if max_fisher_bytes is None:
-        avail = available_memory()
-        if avail is None:
-            return
-        max_fisher_bytes = int(0.6 * avail)
-    need = fisher_nbytes(n_rows, n_weights, dtype)
-    if need <= max_fisher_bytes:
+    if fits_in_memory(n_rows, n_weights, dtype, max_fisher_bytes):
         return
+    max_fisher_bytes = fisher_budget(max_fisher_bytes)
+    need = fisher_nbytes(n_rows, n_weights, dtype)
     row_bytes = max(1, fisher_nbytes(1, n_weights, dtype))
     fits = (max_fisher_bytes // row_bytes) * fisher_batch_size
     hint = f"n_samples <= {fits}" if fits >= fisher_batch_size else "fewer pruned weights"
@@ -79,7 +90,8 @@ def check_fisher_memory(
     raise FisherMemoryError(
         f"the gradient matrix would take {need / 2**30:.2f} GiB ({n_rows} rows x {n_weights} "
         f"weights, {np.dtype(dtype).name}) but max_fisher_bytes allows "
-        f"{max_fisher_bytes / 2**30:.2f} GiB; use {hint}, or raise max_fisher_bytes"
+        f"{max_fisher_bytes / 2**30:.2f} GiB; use {hint}, raise max_fisher_bytes, or let "
+        "prune() stream it to disk (spill_to_disk=True)"
     )
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import tempfile
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -10,7 +13,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from chita_opt.problems import SparsityConstraint
+from chita_opt.problems import BlockDiagonalProblem, L0RidgeProblem, SparsityConstraint
 from chita_opt.pruning.blocks import block_constraints, block_partition
 from chita_opt.pruning.budgets import (
     SparsitySpec,
@@ -18,13 +21,14 @@ from chita_opt.pruning.budgets import (
     sparsity_constraint,
     stage_sparsities,
 )
-from chita_opt.pruning.fisher import (
-    fisher_design,
-    fisher_problem,
-    mean_fisher_diagonal,
-    predicted_increase,
+from chita_opt.pruning.fisher import fisher_design, mean_fisher_diagonal, predicted_increase
+from chita_opt.pruning.gradients import (
+    Data,
+    LossFn,
+    fits_in_memory,
+    per_sample_gradients,
+    progress_bar,
 )
-from chita_opt.pruning.gradients import Data, LossFn, per_sample_gradients, progress_bar
 from chita_opt.pruning.parameters import ParameterSelector, PrunableParameters, select_parameters
 from chita_opt.solvers import available_methods, solve
 
@@ -97,10 +101,14 @@ def prune(
     allocation: str = "global",
     layer_max_density: float | None = None,
     block_size: int | str | None = None,
+    n_jobs: int | None = 1,
+    backend: str | None = None,
     parameters: ParameterSelector = None,
     dtype: Any = np.float32,
     chunk_size: int | None = None,
     max_fisher_bytes: int | None = None,
+    spill_to_disk: bool = True,
+    memmap_dir: str | None = None,
     solver_options: dict[str, Any] | None = None,
     progress: bool = False,
 ) -> PruneResult:
@@ -164,13 +172,24 @@ def prune(
     block_size : None, "layer" or int
         None: the full Fisher. Otherwise the block approximation: blocks per layer or of
         at most ``block_size`` weights, solved independently (:mod:`.blocks`).
+    n_jobs, backend : int, str
+        With blocks: joblib workers and backend for the block solves (1: serial; None:
+        local processes; "dask": a Dask cluster), see :mod:`chita_opt.solvers.blocks`.
     parameters : None, names/patterns, or predicate
         Which weights to prune (:func:`select_parameters`); default all Linear and Conv
         weights.
     dtype : float32 or float64
         Of the gradient matrix.
     chunk_size, max_fisher_bytes
-        Passed to :func:`per_sample_gradients`.
+        Passed to :func:`per_sample_gradients`. ``max_fisher_bytes`` is the memory budget
+        of the gradient matrix (default 60% of the available memory).
+    spill_to_disk : bool
+        When the gradient matrix exceeds the budget, stream it into a disk-backed
+        ``numpy.memmap`` (deleted after the stage) instead of refusing with
+        :class:`FisherMemoryError`. Use it with ``block_size``: each block then reads only
+        its columns from the file.
+    memmap_dir : str, optional
+        Folder of that file (default: the system's temporary folder).
     progress : bool
         tqdm progress bars for the gradients and, with several stages, the stages.
     solver_options : dict, optional
@@ -195,6 +214,7 @@ def prune(
         sparsity_constraint(params, target, allocation, layer_max_density)
 
     snapshot = [t.detach().clone() for t in params.tensors(model)]
+    stack = contextlib.ExitStack()  # removes the memmap files, whatever happens
     kept = np.ones(params.n_weights, dtype=bool) if masks is None else params.kept_from(masks)
     records: list[StageRecord] = []
     stage_bar = progress_bar(len(targets), progress and len(targets) > 1, "stages", "stage")
@@ -208,6 +228,15 @@ def prune(
                 w_alive, objective = _magnitude(constraint, alive, w_bar), None
                 t1 = t0
             else:
+                out = _disk_matrix(
+                    n_samples // fisher_batch_size,
+                    alive.shape[0],
+                    dtype,
+                    max_fisher_bytes,
+                    spill_to_disk,
+                    memmap_dir,
+                    stack,
+                )
                 gradients = per_sample_gradients(
                     model,
                     params,
@@ -218,6 +247,7 @@ def prune(
                     columns=None if alive.shape[0] == params.n_weights else alive,
                     dtype=dtype,
                     chunk_size=chunk_size,
+                    out=out,
                     max_fisher_bytes=max_fisher_bytes,
                     progress=progress,
                 )
@@ -235,8 +265,11 @@ def prune(
                     method,
                     solver_options or {},
                     block_size,
+                    n_jobs,
+                    backend,
                 )
-                del gradients, A
+                del gradients, A, out
+                stack.close()  # this stage's memmap file, if any
             t2 = time.perf_counter()
             w_new = np.zeros(params.n_weights)
             w_new[alive] = w_alive
@@ -263,6 +296,7 @@ def prune(
                 t.copy_(saved)
         raise
     finally:
+        stack.close()
         if stage_bar is not None:
             stage_bar.close()
 
@@ -277,6 +311,20 @@ def prune(
         gradient_time=sum(r.gradient_time for r in records),
         solve_time=sum(r.solve_time for r in records),
         total_time=time.perf_counter() - start,
+    )
+
+
+def _disk_matrix(n_rows, n_columns, dtype, max_fisher_bytes, spill, folder, stack):
+    """A disk-backed array for the gradients when they exceed the memory budget (and
+    spilling is allowed), else None (per_sample_gradients then allocates, or refuses)."""
+    if not spill or fits_in_memory(n_rows, n_columns, dtype, max_fisher_bytes):
+        return None
+    directory = stack.enter_context(tempfile.TemporaryDirectory(dir=folder, prefix="chita-"))
+    return np.lib.format.open_memmap(
+        os.path.join(directory, "gradients.npy"),
+        mode="w+",
+        dtype=dtype,
+        shape=(n_rows, n_columns),
     )
 
 
@@ -306,27 +354,23 @@ def _solve_stage(
     method: str,
     solver_options: dict[str, Any],
     block_size: int | str | None,
+    n_jobs: int | None,
+    backend: str | None,
 ) -> tuple[np.ndarray, float]:
-    """Solve the stage's problem (whole, or block by block); the new weights of the
+    """Solve the stage's problem (whole, or block-diagonal); the new weights of the
     surviving coordinates and the modelled loss increase."""
     if block_size is None:
-        problem = fisher_problem(A, w_bar, constraint, ridge, linear)
+        problem = L0RidgeProblem.centered(A, w_bar, lam=ridge, linear=linear, constraint=constraint)
         result = solve(problem, method, **solver_options)
         return np.asarray(result.w, dtype=np.float64), predicted_increase(problem, result.w)
     blocks = block_partition(params, alive, block_size)
-    w = np.zeros_like(w_bar)
-    total = 0.0
-    for cols, block_constraint in zip(
-        blocks, block_constraints(constraint, blocks, np.abs(w_bar)), strict=True
-    ):
-        A_b, w_b = np.ascontiguousarray(A[:, cols]), w_bar[cols]
-        linear_b = None if linear is None else linear[cols]
-        if block_constraint is None:  # the block is pruned entirely: f(0) - f(w_bar)
-            drop = 0.5 * float(np.sum((A_b @ w_b.astype(A.dtype)) ** 2)) + 0.5 * ridge * (w_b @ w_b)
-            total += drop - (0.0 if linear_b is None else float(linear_b @ w_b))
-            continue
-        problem = fisher_problem(A_b, w_b, block_constraint, ridge, linear_b)
-        result = solve(problem, method, **solver_options)
-        w[cols] = result.w
-        total += predicted_increase(problem, result.w)
-    return w, total
+    problem = BlockDiagonalProblem(
+        A,
+        blocks,
+        constraints=block_constraints(constraint, blocks, np.abs(w_bar)),
+        lam=ridge,
+        center=w_bar,
+        linear=linear,
+    )
+    result = solve(problem, method, n_jobs=n_jobs, backend=backend, **solver_options)
+    return np.asarray(result.w, dtype=np.float64), predicted_increase(problem, result.w)

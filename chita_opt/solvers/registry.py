@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from chita_opt.problems import L0RidgeProblem
+from chita_opt.problems import BlockDiagonalProblem, L0RidgeProblem
 from chita_opt.solvers.base import Solver, WarmStart
 from chita_opt.solvers.result import SolveResult
 
@@ -44,17 +44,22 @@ def get_solver(method: str, **options: Any) -> Solver:
 
 
 def solve(
-    problem: L0RidgeProblem,
+    problem: L0RidgeProblem | BlockDiagonalProblem,
     method: str = "chita",
     warm_start: WarmStart = None,
     certify: bool = False,
+    *,
+    n_jobs: int | None = 1,
+    backend: str | None = None,
     **options: Any,
 ) -> SolveResult:
     """Solve ``problem`` with the registered ``method``.
 
     Parameters
     ----------
-    problem : L0RidgeProblem
+    problem : L0RidgeProblem or BlockDiagonalProblem
+        A block-diagonal problem is solved block by block with ``method``
+        (:func:`chita_opt.solvers.blocks.solve_blocks`), on ``n_jobs`` joblib workers.
     method : str, default "chita"
         One of :func:`available_methods`: ``"chita"`` (IHT with CHITA's step sizes and an
         active set, then an exact refit), ``"iht"``, ``"backsolve"``, ``"magnitude"``.
@@ -65,6 +70,9 @@ def solve(
         ``lower_bound``, so ``result.gap`` bounds how far the solution can be from the
         optimum. Needs ``lam > 0`` and at most 5,000 features (a ``ValueError`` says so
         otherwise, before any solving).
+    n_jobs, backend
+        For a block-diagonal problem: joblib's number of workers and backend (None:
+        local processes; "dask" for a Dask cluster). Ignored otherwise.
     **options
         Passed to the solver's constructor (see each solver class).
 
@@ -72,6 +80,12 @@ def solve(
     -------
     SolveResult
     """
+    if isinstance(problem, BlockDiagonalProblem):
+        if warm_start is not None or certify:
+            raise ValueError("warm_start and certify are not available for block problems")
+        from chita_opt.solvers.blocks import solve_blocks
+
+        return solve_blocks(problem, method, n_jobs=n_jobs, backend=backend, **options)
     solver = get_solver(method, **options)
     if not certify:
         return solver.solve(problem, warm_start=warm_start)
