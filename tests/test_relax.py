@@ -3,7 +3,7 @@ import pytest
 from oracle import enumerate_optimum, random_instance
 
 from chita_opt import BlockBudget, L0RidgeProblem, solve
-from chita_opt.solvers.relax import perspective_relaxation
+from chita_opt.solvers.relax import coefficient_bound, perspective_relaxation
 
 
 def test_perspective_bound_sits_below_the_optimum_and_rounding_is_feasible():
@@ -67,3 +67,66 @@ def test_certify_refuses_before_solving():
     big = L0RidgeProblem(rng.standard_normal((5, 5001)), rng.standard_normal(5), k=2, lam=1.0)
     with pytest.raises(ValueError, match="p <= 5000"):
         solve(big, method="magnitude", certify=True)
+
+
+# ---- the l1 relaxation and the exact MIQP --------------------------------------------
+def test_l1_bound_sits_below_the_optimum_and_rounds_to_a_feasible_point():
+    rng = np.random.default_rng(5)
+    for _ in range(10):
+        problem = random_instance(rng)
+        optimum, _ = enumerate_optimum(problem)
+        result = solve(problem, "relax-l1")
+        assert result.lower_bound <= optimum + 1e-9 * max(1.0, abs(optimum))
+        assert problem.is_feasible(result.w) and result.gap >= 0
+        assert result.objective >= optimum - 1e-9 * max(1.0, abs(optimum))
+        assert solve(problem, "cd", warm_start=result).objective <= result.objective
+
+
+def test_coefficient_bound_contains_the_optimum():
+    rng = np.random.default_rng(6)
+    for _ in range(10):
+        problem = random_instance(rng)
+        _, w_star = enumerate_optimum(problem)
+        upper = solve(problem, "magnitude").objective  # any feasible point's objective
+        assert np.all(np.abs(w_star) <= coefficient_bound(problem, upper))
+
+
+@pytest.mark.slow
+def test_exact_equals_enumeration():
+    pytest.importorskip("pyscipopt")
+    rng = np.random.default_rng(7)
+    for _ in range(6):
+        problem = random_instance(rng, p=int(rng.integers(8, 15)))
+        optimum, _ = enumerate_optimum(problem)
+        result = solve(problem, "exact", time_limit=30)
+        assert result.converged
+        assert result.objective == pytest.approx(optimum, rel=1e-6, abs=1e-9)
+        assert result.lower_bound <= optimum + 1e-9 * max(1.0, abs(optimum))
+        assert result.gap < 1e-5
+
+
+def test_exact_with_block_budgets_and_lam_zero_with_a_given_big_m():
+    pytest.importorskip("pyscipopt")
+    rng = np.random.default_rng(8)
+    A, y = rng.standard_normal((20, 10)), rng.standard_normal(20)
+    constraint = BlockBudget([np.arange(0, 4), np.arange(4, 10)], [1, 2])
+    problem = L0RidgeProblem(A, y, lam=0.3, constraint=constraint, center=rng.standard_normal(10))
+    optimum, _ = enumerate_optimum(problem)
+    assert solve(problem, "exact").objective == pytest.approx(optimum, rel=1e-6)
+    plain = L0RidgeProblem(A, y, k=3, lam=0.0)
+    with pytest.raises(ValueError, match="pass big_m"):
+        solve(plain, "exact")
+    optimum, _ = enumerate_optimum(plain)
+    assert solve(plain, "exact", big_m=100.0).objective == pytest.approx(optimum, rel=1e-6)
+
+
+def test_exact_refuses_large_problems_and_reports_the_bound_at_the_time_limit():
+    pytest.importorskip("pyscipopt")
+    rng = np.random.default_rng(9)
+    big = L0RidgeProblem(rng.standard_normal((30, 61)), rng.standard_normal(30), k=5, lam=0.1)
+    with pytest.raises(ValueError, match="limited to p <= 60"):
+        solve(big, "exact")
+    problem = L0RidgeProblem(rng.standard_normal((30, 45)), rng.standard_normal(30), k=8, lam=1e-3)
+    result = solve(problem, "exact", time_limit=0.5)
+    assert result.lower_bound <= result.objective
+    assert result.objective <= solve(problem, "chita").objective

@@ -5,24 +5,33 @@ from chita_opt.solvers.backsolve import BacksolveSolver
 from chita_opt.solvers.base import Solver
 from chita_opt.solvers.cd import CDSolver
 from chita_opt.solvers.chita import ChitaSolver
+from chita_opt.solvers.exact import ExactSolver
 from chita_opt.solvers.iht import IHTSolver
 from chita_opt.solvers.magnitude import MagnitudeSolver
 from chita_opt.solvers.path import plot_path, solve_path
 from chita_opt.solvers.registry import available_methods, get_solver, register_solver, solve
-from chita_opt.solvers.relax import PerspectiveRelaxationSolver, perspective_relaxation
+from chita_opt.solvers.relax import (
+    L1RelaxationSolver,
+    PerspectiveRelaxationSolver,
+    l1_relaxation,
+    perspective_relaxation,
+)
 from chita_opt.solvers.result import SolveResult
 
 __all__ = [
     "BacksolveSolver",
     "CDSolver",
     "ChitaSolver",
+    "ExactSolver",
     "IHTSolver",
+    "L1RelaxationSolver",
     "MagnitudeSolver",
     "PerspectiveRelaxationSolver",
     "SolveResult",
     "Solver",
     "available_methods",
     "get_solver",
+    "l1_relaxation",
     "perspective_relaxation",
     "plot_path",
     "register_solver",

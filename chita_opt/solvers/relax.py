@@ -1,5 +1,5 @@
-"""Convex relaxations posed with cvxpy: the perspective (Boolean) relaxation, which gives
-a proven lower bound on the l0 problem and a warm start.
+"""Convex relaxations posed with cvxpy: the perspective (Boolean) relaxation and an l1
+relaxation, each a proven lower bound on the l0 problem and a warm start.
 
 With binary indicators z (``z_i = 0`` forces ``w_i = 0``) the ridge term of coordinate i
 is ``lam/2 (w_i - c_i)^2 = lam/2 (w_i^2 - 2 c_i w_i + c_i^2)``. Replacing ``w_i^2`` by its
@@ -13,6 +13,14 @@ the per-block sums of a :class:`~chita_opt.problems.BlockBudget`) gives a convex
 whose optimum is at most the l0 optimum: a valid lower bound whenever ``lam > 0``. With
 ``lam = 0`` the relaxation is the unconstrained least squares and says nothing, so it is
 refused. N:M constraints are group budgets too and are relaxed the same way.
+
+The l1 relaxation needs a box: every optimal w has ``|w_i - c_i| <= r`` where, from an
+upper bound U on the optimum (any feasible point's objective),
+``lam/2 r^2 - ||linear|| r + linear^T c <= U`` (:func:`coefficient_bound`). With
+``M_i = |c_i| + r``, every feasible point of the l0 problem inside the box has
+``||w||_1 <= R``, R the largest sum of M over a feasible support; so minimising f over
+``{||w||_1 <= R, |w| <= M}`` also gives a lower bound (weaker than the perspective's, and
+cheaper: no cones).
 """
 
 from __future__ import annotations
@@ -71,7 +79,7 @@ def perspective_relaxation(
     objective = 0.5 * cp.sum_squares(y - A @ w) + 0.5 * lam * (cp.sum(t) - 2 * c @ w + float(c @ c))
     if problem.linear is not None:
         objective = objective + problem.linear.astype(np.float64) @ w
-    constraints = [perspective, z >= 0, z <= 1, *_budget_constraints(problem, z)]
+    constraints = [perspective, z >= 0, z <= 1, *budget_constraints(problem, z)]
     relaxation = cp.Problem(cp.Minimize(objective), constraints)
     relaxation.solve(solver=solver)
     if relaxation.status not in ("optimal", "optimal_inaccurate") or w.value is None:
@@ -81,6 +89,54 @@ def perspective_relaxation(
     # above that so it stays a bound
     bound -= _BOUND_MARGIN * max(abs(bound), 1.0)
     return bound, np.asarray(w.value), np.clip(np.asarray(z.value), 0.0, 1.0)
+
+
+def coefficient_bound(problem: L0RidgeProblem, upper: float) -> np.ndarray:
+    """Per-coordinate bounds M with ``|w_i| <= M_i`` for every w with ``f(w) <= upper``
+    (so for every optimal w when ``upper`` is a feasible point's objective); needs
+    ``lam > 0``. See the module docstring for the derivation."""
+    if problem.lam <= 0:
+        raise ValueError("problem.lam must be > 0 to bound the coefficients (big-M)")
+    c = problem.center.astype(np.float64)
+    if problem.linear is None:
+        radius = np.sqrt(max(2.0 * upper / problem.lam, 0.0))
+    else:
+        a = problem.linear.astype(np.float64)
+        norm_a = float(np.linalg.norm(a))
+        disc = norm_a**2 + 2.0 * problem.lam * (upper - float(a @ c))
+        radius = (norm_a + np.sqrt(max(disc, 0.0))) / problem.lam
+    # a relative margin for the rounding in f and in the solvers downstream
+    return (np.abs(c) + radius) * (1.0 + 1e-6) + 1e-12
+
+
+def l1_relaxation(
+    problem: L0RidgeProblem, upper: float, *, solver: str = "CLARABEL"
+) -> tuple[float, np.ndarray]:
+    """Minimise f over ``{||w||_1 <= R, |w| <= M}`` (M from :func:`coefficient_bound` and
+    ``upper``); returns the value (lowered by the same margin as the perspective's) and
+    the relaxed w."""
+    import cvxpy as cp
+
+    check_relaxable(problem)
+    if solver not in _SOLVERS:
+        raise ValueError(f"solver must be one of {list(_SOLVERS)}; got {solver!r}")
+    bound_m = coefficient_bound(problem, upper)
+    radius = float(bound_m[problem.constraint.select(bound_m)].sum())
+    w = cp.Variable(problem.n_features)
+    c = problem.center.astype(np.float64)
+    objective = 0.5 * cp.sum_squares(
+        problem.y.astype(np.float64) - problem.A.astype(np.float64) @ w
+    )
+    objective = objective + 0.5 * problem.lam * cp.sum_squares(w - c)
+    if problem.linear is not None:
+        objective = objective + problem.linear.astype(np.float64) @ w
+    relaxation = cp.Problem(cp.Minimize(objective), [cp.norm1(w) <= radius, cp.abs(w) <= bound_m])
+    relaxation.solve(solver=solver)
+    if relaxation.status not in ("optimal", "optimal_inaccurate") or w.value is None:
+        raise RuntimeError(f"the conic solver {solver} failed: status {relaxation.status}")
+    bound = float(relaxation.value)
+    bound -= _BOUND_MARGIN * max(abs(bound), 1.0)
+    return bound, np.asarray(w.value)
 
 
 def check_relaxable(problem: L0RidgeProblem, max_features: int = MAX_RELAXATION_FEATURES):
@@ -99,7 +155,7 @@ def check_relaxable(problem: L0RidgeProblem, max_features: int = MAX_RELAXATION_
         )
 
 
-def _budget_constraints(problem: L0RidgeProblem, z) -> list:
+def budget_constraints(problem: L0RidgeProblem, z) -> list:
     import cvxpy as cp
 
     constraint = problem.constraint
@@ -150,3 +206,38 @@ class PerspectiveRelaxationSolver(Solver):
         w = problem.refit(problem.constraint.select(np.maximum(scores, 0.0)))
         history.record(problem.objective(w))
         return w, 0, True, {"lower_bound": bound}
+
+
+@register_solver("relax-l1")
+class L1RelaxationSolver(Solver):
+    """Round the l1 relaxation: keep the k largest ``|w|`` of its solution (the
+    projection), refit exactly. Its value is reported as ``lower_bound``. The box it needs
+    comes from an upper bound on the optimum: the objective of the warm start, or of a
+    ``chita`` solve when none is given.
+
+    Parameters
+    ----------
+    solver : {"CLARABEL", "SCS"}, default "CLARABEL"
+    """
+
+    def __init__(self, solver: str = "CLARABEL"):
+        if solver not in _SOLVERS:
+            raise ValueError(f"solver must be one of {list(_SOLVERS)}; got {solver!r}")
+        self.solver = solver
+
+    def _run(self, problem, warm, history):
+        check_relaxable(problem)
+        upper = _incumbent(problem, warm)
+        bound, w_relaxed = l1_relaxation(problem, problem.objective(upper), solver=self.solver)
+        w = problem.refit(problem.constraint.select(np.abs(w_relaxed)))
+        history.record(problem.objective(w))
+        return w, 0, True, {"lower_bound": bound}
+
+
+def _incumbent(problem: L0RidgeProblem, warm: np.ndarray | None) -> np.ndarray:
+    """A feasible point: the projected warm start, or chita's solution."""
+    if warm is not None:
+        return problem.project(warm)
+    from chita_opt.solvers.chita import ChitaSolver
+
+    return ChitaSolver().solve(problem).w

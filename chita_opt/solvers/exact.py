@@ -1,0 +1,141 @@
+"""Exact solutions for small problems: a mixed-integer quadratic program solved by SCIP.
+
+With binary indicators z and a box ``|w_i| <= M_i z_i``,
+
+    minimise   1/2 ||y - A w||^2 + lam/2 ||w - c||^2 + linear^T w
+    subject to -M z <= w <= M z,   z in {0, 1}^p,   z within the budget (sum, or per group)
+
+is the l0 problem exactly, provided no optimal w leaves the box. The box is proven, not
+guessed: from the objective U of a feasible point (the ``chita`` solution), every w with
+``f(w) <= U`` has ``lam/2 ||w - c||^2 - ||linear|| ||w - c|| + linear^T c <= U``, which
+bounds ``||w - c||`` by a radius r, so ``M_i = |c_i| + r``
+(:func:`chita_opt.solvers.relax.coefficient_bound`). This needs ``lam > 0``; with
+``lam = 0`` pass your own ``big_m`` (and its validity is then yours to vouch for).
+
+Measured with SCIP through cvxpy on this kind of machine: p = 20 in about 2 s, p = 50 in
+about 7 s, p = 100 not closed in 60 s; so problems above ``max_features`` (default 60) are
+refused before any work. At the time limit the best solution found and SCIP's proven
+bound come back (``converged=False``, ``lower_bound`` and ``gap`` set).
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+from chita_opt.problems._validation import check_budget
+from chita_opt.solvers.base import Solver
+from chita_opt.solvers.registry import register_solver
+from chita_opt.solvers.relax import budget_constraints, coefficient_bound
+
+MAX_EXACT_FEATURES = 60
+
+
+@register_solver("exact")
+class ExactSolver(Solver):
+    """The certified optimum by mixed-integer programming (cvxpy + SCIP, the ``exact``
+    extra: ``pip install pyscipopt``).
+
+    Parameters
+    ----------
+    time_limit : float, default 60
+        Seconds for SCIP; when reached, the best solution and the proven bound return.
+    max_features : int, default 60
+        Refuse larger problems (see the module docstring for measured times).
+    big_m : float, optional
+        A bound on every ``|w_i|`` at the optimum; by default derived (needs lam > 0).
+    """
+
+    def __init__(
+        self,
+        time_limit: float = 60.0,
+        max_features: int = MAX_EXACT_FEATURES,
+        big_m: float | None = None,
+    ):
+        if not time_limit > 0:
+            raise ValueError(f"time_limit must be > 0 seconds; got {time_limit!r}")
+        if big_m is not None and not big_m > 0:
+            raise ValueError(f"big_m must be > 0; got {big_m!r}")
+        self.time_limit = float(time_limit)
+        self.max_features = check_budget(max_features, "max_features", 10**6)
+        self.big_m = big_m
+
+    def _run(self, problem, warm, history):
+        import cvxpy as cp
+
+        if problem.n_features > self.max_features:
+            raise ValueError(
+                f"exact is limited to p <= {self.max_features} features (max_features; SCIP "
+                f"does not close p = 100 in a minute); this problem has p = {problem.n_features}"
+            )
+        if problem.lam <= 0 and self.big_m is None:
+            raise ValueError(
+                "exact needs problem.lam > 0 to derive a valid big-M; with lam = 0 pass "
+                "big_m (a bound on every |w_i| at the optimum)"
+            )
+        if "SCIP" not in cp.installed_solvers():
+            raise ImportError("exact needs SCIP: pip install pyscipopt")
+        incumbent = _best_start(problem, warm)
+        upper = problem.objective(incumbent)
+        if self.big_m is None:
+            bound_m = coefficient_bound(problem, upper)
+        else:
+            bound_m = np.full(problem.n_features, float(self.big_m))
+
+        p = problem.n_features
+        w = cp.Variable(p)
+        z = cp.Variable(p, boolean=True)
+        c = problem.center.astype(np.float64)
+        objective = 0.5 * cp.sum_squares(
+            problem.y.astype(np.float64) - problem.A.astype(np.float64) @ w
+        )
+        objective = objective + 0.5 * problem.lam * cp.sum_squares(w - c)
+        if problem.linear is not None:
+            objective = objective + problem.linear.astype(np.float64) @ w
+        constraints = [w <= cp.multiply(bound_m, z), w >= -cp.multiply(bound_m, z)]
+        constraints += budget_constraints(problem, z)
+        mip = cp.Problem(cp.Minimize(objective), constraints)
+        with warnings.catch_warnings():
+            # at the time limit cvxpy warns of an inaccurate solution; the status and the
+            # proven bound reported below say exactly how good it is
+            warnings.simplefilter("ignore", UserWarning)
+            mip.solve(solver="SCIP", scip_params={"limits/time": self.time_limit})
+        model = mip.solver_stats.extra_stats["model"]
+        status = model.getStatus()
+        w_best = incumbent
+        offset = 0.0
+        if z.value is not None and mip.value is not None and np.isfinite(mip.value):
+            # cvxpy's value = SCIP's objective + a constant it moved out of the model
+            offset = float(mip.value) - float(model.getObjVal())
+            support = np.flatnonzero(np.asarray(z.value) > 0.5)
+            if support.size:
+                candidate = problem.refit(support)
+                if problem.is_feasible(candidate) and problem.objective(candidate) < upper:
+                    w_best = candidate
+        lower_bound = float(model.getDualbound()) + offset
+        # SCIP's bound is up to its feasibility tolerance: lower it by a matching margin
+        lower_bound -= 1e-6 * max(abs(lower_bound), 1.0)
+        history.record(problem.objective(w_best))
+        return (
+            w_best,
+            int(model.getNNodes()),
+            status == "optimal",
+            {
+                "lower_bound": min(lower_bound, problem.objective(w_best)),
+                "scip_status": status,
+                "big_m": float(bound_m.max()),
+            },
+        )
+
+
+def _best_start(problem, warm):
+    """The better of the projected warm start and chita's solution."""
+    from chita_opt.solvers.chita import ChitaSolver
+
+    start = ChitaSolver().solve(problem).w
+    if warm is not None:
+        projected = problem.project(warm)
+        if problem.objective(projected) < problem.objective(start):
+            start = projected
+    return start
