@@ -15,16 +15,26 @@ def test_registry_lists_the_core_methods():
 
 @pytest.mark.slow
 def test_chita_reaches_the_global_optimum_on_most_small_instances():
+    # varied shapes (n below and above p), rho in {0, 0.6, 0.95}, nonzero center and
+    # linear term, lam from 0 to 1
     rng = np.random.default_rng(2026)
-    n_instances, hits = 200, 0
-    for _ in range(n_instances):
-        problem = random_instance(rng)
+    n_instances, hits = 300, 0
+    for i in range(n_instances):
+        problem = random_instance(rng, lams=(0.0, 1e-3, 0.1, 1.0))
         optimum, _ = enumerate_optimum(problem)
         result = solve(problem, "chita")
         assert problem.is_feasible(result.w)
+        assert result.objective == pytest.approx(problem.objective(result.w), rel=1e-9)
         assert result.objective >= optimum - 1e-9 * max(1.0, abs(optimum))
         hits += result.objective <= optimum + 1e-9 * max(1.0, abs(optimum))
-    assert hits / n_instances >= 0.90, hits
+        if i % 3:
+            continue
+        # cd from a weaker start never ends above it
+        start = solve(problem, "backsolve")
+        polished = solve(problem, "cd", warm_start=start)
+        assert polished.objective <= start.objective
+        assert polished.objective == pytest.approx(problem.objective(polished.w), rel=1e-9)
+    assert hits / n_instances >= 0.98, hits
 
 
 @pytest.mark.parametrize("method", METHODS)

