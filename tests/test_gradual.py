@@ -9,18 +9,7 @@ torch = pytest.importorskip("torch")
 import torch.nn.functional as F  # noqa: E402
 
 from chita_opt.pruning import GradualPruner, prune, select_parameters  # noqa: E402
-from chita_opt.pruning.demo import MLPNet, accuracy, load_digits_data, train  # noqa: E402
-
-
-@pytest.fixture(scope="module")
-def digits():
-    return load_digits_data("sklearn", seed=0)
-
-
-@pytest.fixture(scope="module")
-def trained(digits):
-    torch.manual_seed(0)
-    return train(MLPNet(n_inputs=64), digits.X_train, digits.y_train, epochs=40, seed=0)
+from chita_opt.pruning.demo import accuracy  # noqa: E402
 
 
 def _epoch(model, optimizer, X, y, check=None):

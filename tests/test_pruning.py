@@ -20,7 +20,7 @@ from chita_opt.pruning import (  # noqa: E402
     select_parameters,
     sparsity_schedule,
 )
-from chita_opt.pruning.demo import MLPNet, accuracy, load_digits_data, train  # noqa: E402
+from chita_opt.pruning.demo import MLPNet, accuracy  # noqa: E402
 
 
 class ConvNet(nn.Module):
@@ -35,18 +35,6 @@ class ConvNet(nn.Module):
     def forward(self, x):
         x = F.relu(self.bn(self.conv(x.reshape(-1, 1, 8, 8))))
         return self.fc(x.flatten(1))
-
-
-@pytest.fixture(scope="module")
-def digits():
-    return load_digits_data("sklearn", seed=0)
-
-
-@pytest.fixture(scope="module")
-def trained(digits):
-    torch.manual_seed(0)
-    model = MLPNet(n_inputs=64)
-    return train(model, digits.X_train, digits.y_train, epochs=40, seed=0)
 
 
 def _state(model):

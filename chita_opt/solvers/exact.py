@@ -27,7 +27,7 @@ import numpy as np
 from chita_opt.problems._validation import check_budget
 from chita_opt.solvers.base import Solver
 from chita_opt.solvers.registry import register_solver
-from chita_opt.solvers.relax import budget_constraints, coefficient_bound
+from chita_opt.solvers.relax import budget_constraints, coefficient_bound, cvxpy_objective
 
 MAX_EXACT_FEATURES = 60
 
@@ -86,16 +86,9 @@ class ExactSolver(Solver):
         p = problem.n_features
         w = cp.Variable(p)
         z = cp.Variable(p, boolean=True)
-        c = problem.center.astype(np.float64)
-        objective = 0.5 * cp.sum_squares(
-            problem.y.astype(np.float64) - problem.A.astype(np.float64) @ w
-        )
-        objective = objective + 0.5 * problem.lam * cp.sum_squares(w - c)
-        if problem.linear is not None:
-            objective = objective + problem.linear.astype(np.float64) @ w
         constraints = [w <= cp.multiply(bound_m, z), w >= -cp.multiply(bound_m, z)]
         constraints += budget_constraints(problem, z)
-        mip = cp.Problem(cp.Minimize(objective), constraints)
+        mip = cp.Problem(cp.Minimize(cvxpy_objective(problem, w)), constraints)
         with warnings.catch_warnings():
             # at the time limit cvxpy warns of an inaccurate solution; the status and the
             # proven bound reported below say exactly how good it is

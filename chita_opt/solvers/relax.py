@@ -123,20 +123,29 @@ def l1_relaxation(
     bound_m = coefficient_bound(problem, upper)
     radius = float(bound_m[problem.constraint.select(bound_m)].sum())
     w = cp.Variable(problem.n_features)
-    c = problem.center.astype(np.float64)
-    objective = 0.5 * cp.sum_squares(
-        problem.y.astype(np.float64) - problem.A.astype(np.float64) @ w
+    relaxation = cp.Problem(
+        cp.Minimize(cvxpy_objective(problem, w)), [cp.norm1(w) <= radius, cp.abs(w) <= bound_m]
     )
-    objective = objective + 0.5 * problem.lam * cp.sum_squares(w - c)
-    if problem.linear is not None:
-        objective = objective + problem.linear.astype(np.float64) @ w
-    relaxation = cp.Problem(cp.Minimize(objective), [cp.norm1(w) <= radius, cp.abs(w) <= bound_m])
     relaxation.solve(solver=solver)
     if relaxation.status not in ("optimal", "optimal_inaccurate") or w.value is None:
         raise RuntimeError(f"the conic solver {solver} failed: status {relaxation.status}")
     bound = float(relaxation.value)
     bound -= _BOUND_MARGIN * max(abs(bound), 1.0)
     return bound, np.asarray(w.value)
+
+
+def cvxpy_objective(problem: L0RidgeProblem, w):
+    """f(w) as a cvxpy expression of the variable ``w`` (in float64)."""
+    import cvxpy as cp
+
+    A, y = problem.A.astype(np.float64), problem.y.astype(np.float64)
+    objective = 0.5 * cp.sum_squares(y - A @ w)
+    objective = objective + 0.5 * problem.lam * cp.sum_squares(
+        w - problem.center.astype(np.float64)
+    )
+    if problem.linear is not None:
+        objective = objective + problem.linear.astype(np.float64) @ w
+    return objective
 
 
 def check_relaxable(problem: L0RidgeProblem, max_features: int = MAX_RELAXATION_FEATURES):
