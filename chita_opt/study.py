@@ -219,7 +219,7 @@ def compare(
     repeats : int
         Runs per method and instance; the time is the median.
     certify : bool
-        Add each instance's perspective lower bound (needs ``lam > 0``).
+        Add each instance's perspective lower bound (needs ``lam > 0`` or n >= p).
     options : dict, optional
         method -> solver options.
 
@@ -242,9 +242,8 @@ def compare(
     for index, inst in enumerate(_as_instances(instances)):
         bound = None
         if certify:
-            from chita_opt.solvers.relax import check_relaxable, perspective_relaxation
+            from chita_opt.solvers.relax import perspective_relaxation
 
-            check_relaxable(inst.problem)
             bound = float(perspective_relaxation(inst.problem)[0])
         rows = []
         for method in methods:

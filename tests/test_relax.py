@@ -38,7 +38,14 @@ def test_perspective_relaxation_refuses_what_it_cannot_bound():
     rng = np.random.default_rng(0)
     A, y = rng.standard_normal((10, 8)), rng.standard_normal(10)
     with pytest.raises(ValueError, match="lam must be > 0"):
-        perspective_relaxation(L0RidgeProblem(A, y, k=2))
+        perspective_relaxation(L0RidgeProblem(A[:6], y[:6], k=2))  # n < p
+    with pytest.raises(ValueError, match="lam must be > 0"):
+        perspective_relaxation(L0RidgeProblem(A, y, k=2), shift=False)
+    rank_deficient = np.column_stack([A[:, :7], A[:, 0]])  # n >= p, A^T A singular
+    with pytest.raises(ValueError, match="A\\^T A is singular"):
+        perspective_relaxation(L0RidgeProblem(rank_deficient, y, k=2))
+    with pytest.raises(ValueError, match="shift_rounds must be between 0"):
+        perspective_relaxation(L0RidgeProblem(A, y, k=2, lam=1.0), shift_rounds=-1)
     with pytest.raises(ValueError, match=r"max_features.*p = 8"):
         perspective_relaxation(L0RidgeProblem(A, y, k=2, lam=1.0), max_features=5)
     with pytest.raises(ValueError, match="solver must be one of"):
@@ -63,7 +70,7 @@ def test_certify_refuses_before_solving():
     rng = np.random.default_rng(0)
     A, y = rng.standard_normal((10, 8)), rng.standard_normal(10)
     with pytest.raises(ValueError, match="lam must be > 0"):
-        solve(L0RidgeProblem(A, y, k=2), certify=True)
+        solve(L0RidgeProblem(A[:6], y[:6], k=2), certify=True)  # lam = 0 and n < p
     big = L0RidgeProblem(rng.standard_normal((5, 5001)), rng.standard_normal(5), k=2, lam=1.0)
     with pytest.raises(ValueError, match="p <= 5000"):
         solve(big, method="magnitude", certify=True)
@@ -130,3 +137,64 @@ def test_exact_refuses_large_problems_and_reports_the_bound_at_the_time_limit():
     result = solve(problem, "exact", time_limit=0.5)
     assert result.lower_bound <= result.objective
     assert result.objective <= solve(problem, "chita").objective
+
+
+def test_diagonal_shift_strengthens_the_bound_and_keeps_it_valid():
+    rng = np.random.default_rng(5)
+    strictly_better = 0
+    for _ in range(12):
+        problem = random_instance(rng, lams=(0.0, 1e-3, 0.1))
+        optimum, _ = enumerate_optimum(problem)
+        tol = 1e-7 * max(1.0, abs(optimum))
+        n, p = problem.A.shape
+        if problem.lam > 0:
+            plain, _, _ = perspective_relaxation(problem, shift=False)
+        elif n < p:
+            continue  # no valid bound without a ridge or a shift
+        else:
+            plain = -np.inf
+        uniform, _, _ = perspective_relaxation(problem, shift_rounds=0)
+        climbed, _, _ = perspective_relaxation(problem, shift_rounds=3)
+        assert plain - tol <= uniform <= climbed + tol
+        assert climbed <= optimum + tol
+        if n < p:
+            assert uniform == pytest.approx(plain, rel=1e-6, abs=1e-6)
+        strictly_better += climbed > plain + 1e-3 * abs(optimum)
+    assert strictly_better >= 3
+
+
+def test_lam_zero_certificate_when_the_design_has_full_column_rank():
+    rng = np.random.default_rng(8)
+    A = rng.standard_normal((40, 12))
+    y = A[:, :3] @ np.array([3.0, -2.0, 1.5]) + 0.1 * rng.standard_normal(40)
+    problem = L0RidgeProblem(A, y, k=3)
+    optimum, _ = enumerate_optimum(problem)
+    result = solve(problem, certify=True)
+    assert result.lower_bound <= optimum + 1e-9 * optimum
+    assert result.objective == pytest.approx(optimum, rel=1e-9)
+    # strong signal, n >> p: the shifted relaxation certifies optimality
+    assert result.gap < 0.05
+
+
+def test_shift_steps_stay_admissible():
+    from chita_opt.solvers.diagonal_shift import (
+        ascent_candidates,
+        gram_matrix,
+        largest_step,
+        uniform_shift,
+    )
+
+    rng = np.random.default_rng(3)
+    gram = gram_matrix(rng.standard_normal((30, 10)))
+    d = uniform_shift(gram)
+    smallest = np.linalg.eigvalsh(gram)[0]
+    assert d == pytest.approx(np.full(10, smallest), rel=1e-4)
+    direction = rng.random(10)
+    step = largest_step(gram, 0.5 * d, direction)
+    assert np.linalg.eigvalsh(gram - np.diag(0.5 * d + step * direction))[0] > -1e-9
+    # the bisection is tight: 1% further is not admissible
+    assert np.linalg.eigvalsh(gram - np.diag(0.5 * d + 1.01 * step * direction))[0] < 0
+    for candidate in ascent_candidates(gram, d, direction):
+        assert np.linalg.eigvalsh(gram - np.diag(candidate))[0] > -1e-9
+    assert ascent_candidates(gram, d, np.zeros(10)) == []
+    assert not uniform_shift(gram_matrix(rng.standard_normal((5, 10)))).any()  # n < p

@@ -63,16 +63,16 @@ def check_vector(
     return np.ascontiguousarray(arr, dtype=dtype)
 
 
-def check_budget(k: object, name: str, upper: int) -> int:
-    """Return ``k`` as an int in [1, upper]."""
+def check_budget(k: object, name: str, upper: int, lower: int = 1) -> int:
+    """Return ``k`` as an int in [lower, upper]."""
     if isinstance(k, bool) or not isinstance(k, numbers.Integral):
         if isinstance(k, numbers.Real) and float(k).is_integer():
             k = int(k)
         else:
             raise TypeError(f"{name} must be an integer; got {k!r}")
     k = int(k)
-    if not 1 <= k <= upper:
-        raise ValueError(f"{name} must be between 1 and {upper}; got {k}")
+    if not lower <= k <= upper:
+        raise ValueError(f"{name} must be between {lower} and {upper}; got {k}")
     return k
 
 

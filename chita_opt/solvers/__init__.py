@@ -3,6 +3,7 @@
 
 from chita_opt.solvers.backsolve import BacksolveSolver
 from chita_opt.solvers.base import Solver
+from chita_opt.solvers.branch_and_bound import BranchAndBoundSolver
 from chita_opt.solvers.cd import CDSolver
 from chita_opt.solvers.chita import ChitaSolver
 from chita_opt.solvers.exact import ExactSolver
@@ -20,6 +21,7 @@ from chita_opt.solvers.result import SolveResult
 
 __all__ = [
     "BacksolveSolver",
+    "BranchAndBoundSolver",
     "CDSolver",
     "ChitaSolver",
     "ExactSolver",

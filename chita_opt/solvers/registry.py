@@ -68,8 +68,8 @@ def solve(
         Also solve the perspective relaxation
         (:func:`chita_opt.solvers.relax.perspective_relaxation`) and report its value as
         ``lower_bound``, so ``result.gap`` bounds how far the solution can be from the
-        optimum. Needs ``lam > 0`` and at most 5,000 features (a ``ValueError`` says so
-        otherwise, before any solving).
+        optimum. Needs ``lam > 0`` or a full-column-rank design (n >= p), and at most
+        5,000 features (a ``ValueError`` says so otherwise, before any solving).
     n_jobs, backend
         For a block-diagonal problem: joblib's number of workers and backend (None:
         local processes; "dask" for a Dask cluster). Ignored otherwise.
@@ -91,7 +91,7 @@ def solve(
         return solver.solve(problem, warm_start=warm_start)
     from chita_opt.solvers.relax import check_relaxable, perspective_relaxation
 
-    check_relaxable(problem)  # refuse before spending time on the solve
+    check_relaxable(problem, shift=True)  # refuse before spending time on the solve
     result = solver.solve(problem, warm_start=warm_start)
     bound, _, _ = perspective_relaxation(problem)
     if result.lower_bound is None or bound > result.lower_bound:
