@@ -4,7 +4,7 @@
     chita-opt prune MODEL DATA --sparsity 0.9 [--state-dict SD.pt] [--out pruned.pt]
     chita-opt compare --family toeplitz --p 1000 --methods chita,cd,iht,magnitude
     chita-opt make-problem OUT.npz --n 500 --p 5000 --k 50 [--family toeplitz|pruning]
-    chita-opt solve PROBLEM.npz [--k K] [--method chita] [--out W.npy]
+    chita-opt solve PROBLEM.npz [--k K] [--method chita] [--certify] [--out W.npy]
 
 ``demo`` and ``prune`` need torch (the ``torch`` extra); it is imported only for them.
 
@@ -117,6 +117,7 @@ def _build_parser() -> argparse.ArgumentParser:
     run.add_argument("--k", type=int, default=None, help="override the stored budget")
     run.add_argument("--method", default="chita", help=f"one of {available_methods()}")
     run.add_argument("--out", default=None, help="write the solution w to this .npy file")
+    run.add_argument("--certify", action="store_true", help="also report a lower bound and the gap")
     run.add_argument("--json", action="store_true", help="print the summary as JSON")
     return parser
 
@@ -147,7 +148,7 @@ def _solve(args: argparse.Namespace) -> None:
     problem, extra = load_problem(args.problem, return_extra=True)
     if args.k is not None:
         problem = problem.with_budget(args.k)
-    result = solve(problem, method=args.method)
+    result = solve(problem, method=args.method, certify=args.certify)
     summary = {
         "method": result.method,
         "objective": result.objective,
@@ -157,6 +158,9 @@ def _solve(args: argparse.Namespace) -> None:
         "time_s": round(result.time, 4),
         "converged": result.converged,
     }
+    if result.lower_bound is not None:
+        summary["lower_bound"] = result.lower_bound
+        summary["gap"] = result.gap
     if "true_w" in extra and extra["true_w"].shape == (problem.n_features,):
         truth = np.flatnonzero(extra["true_w"])
         hits = np.intersect1d(truth, result.support).shape[0]

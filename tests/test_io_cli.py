@@ -58,6 +58,19 @@ def test_cli_make_and_solve(tmp_path, capsys):
     assert "nnz=3" in capsys.readouterr().out
 
 
+def test_cli_solve_certifies(tmp_path, capsys):
+    problem_path = tmp_path / "p.npz"
+    argv = ["make-problem", str(problem_path), "--n", "80", "--p", "30", "--k", "3"]
+    assert main([*argv, "--snr", "10"]) == 0
+    # lam = 0 with n >= p: the shifted relaxation still bounds it
+    assert main(["solve", str(problem_path), "--certify", "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["lower_bound"] <= summary["objective"] and 0 <= summary["gap"] < 0.05
+    assert main(["solve", str(problem_path), "--method", "bnb", "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["converged"] and summary["gap"] <= 1e-3
+
+
 @pytest.mark.parametrize(
     ("setup", "argv_tail", "pattern"),
     [

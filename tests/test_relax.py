@@ -3,6 +3,7 @@ import pytest
 from oracle import enumerate_optimum, random_instance
 
 from chita_opt import BlockBudget, L0RidgeProblem, solve
+from chita_opt.problems import make_toeplitz_regression
 from chita_opt.solvers.relax import coefficient_bound, perspective_relaxation
 
 
@@ -89,13 +90,32 @@ def test_l1_bound_sits_below_the_optimum_and_rounds_to_a_feasible_point():
         assert solve(problem, "cd", warm_start=result).objective <= result.objective
 
 
-def test_coefficient_bound_contains_the_optimum():
+def test_coefficient_bound_contains_the_optimum_and_every_better_point():
     rng = np.random.default_rng(6)
-    for _ in range(10):
-        problem = random_instance(rng)
+    for _ in range(16):
+        problem = random_instance(rng, lams=(0.0, 1e-3, 0.1, 1.0))
+        n, p = problem.A.shape
+        if problem.lam == 0 and n < p:
+            with pytest.raises(ValueError, match="full column rank"):
+                coefficient_bound(problem, 1.0)
+            continue
         _, w_star = enumerate_optimum(problem)
         upper = solve(problem, "magnitude").objective  # any feasible point's objective
-        assert np.all(np.abs(w_star) <= coefficient_bound(problem, upper))
+        box = coefficient_bound(problem, upper)
+        assert np.all(np.abs(w_star) <= box)
+        # dense points on the segment from the full refit toward far away, kept while
+        # f <= upper: all inside the box
+        center = problem.refit(np.arange(p))
+        for _ in range(20):
+            direction = rng.standard_normal(p)
+            for scale in np.geomspace(1e-3, 1e3, 25):
+                point = center + scale * direction
+                if problem.objective(point) <= upper:
+                    assert np.all(np.abs(point) <= box)
+    # n >= p: the strong-convexity box is far inside the ridge-only one
+    problem = make_toeplitz_regression(200, 50, 5, rho=0.5, snr=5, lam=0.01, seed=0).problem
+    upper = solve(problem).objective
+    assert coefficient_bound(problem, upper).max() < 0.05 * np.sqrt(2 * upper / problem.lam)
 
 
 @pytest.mark.slow
@@ -120,11 +140,16 @@ def test_exact_with_block_budgets_and_lam_zero_with_a_given_big_m():
     problem = L0RidgeProblem(A, y, lam=0.3, constraint=constraint, center=rng.standard_normal(10))
     optimum, _ = enumerate_optimum(problem)
     assert solve(problem, "exact").objective == pytest.approx(optimum, rel=1e-6)
-    plain = L0RidgeProblem(A, y, k=3, lam=0.0)
+    wide = L0RidgeProblem(A[:8], y[:8], k=3, lam=0.0)  # n < p: no big-M is implied
     with pytest.raises(ValueError, match="pass big_m"):
-        solve(plain, "exact")
+        solve(wide, "exact")
+    optimum, _ = enumerate_optimum(wide)
+    assert solve(wide, "exact", big_m=100.0).objective == pytest.approx(optimum, rel=1e-6)
+    # n >= p: strong convexity gives the big-M without a ridge
+    plain = L0RidgeProblem(A, y, k=3, lam=0.0)
     optimum, _ = enumerate_optimum(plain)
-    assert solve(plain, "exact", big_m=100.0).objective == pytest.approx(optimum, rel=1e-6)
+    result = solve(plain, "exact")
+    assert result.converged and result.objective == pytest.approx(optimum, rel=1e-6)
 
 
 def test_exact_refuses_large_problems_and_reports_the_bound_at_the_time_limit():

@@ -8,9 +8,11 @@ With binary indicators z and a box ``|w_i| <= M_i z_i``,
 is the l0 problem exactly, provided no optimal w leaves the box. The box is proven, not
 guessed: from the objective U of a feasible point (the ``chita`` solution), every w with
 ``f(w) <= U`` has ``lam/2 ||w - c||^2 - ||linear|| ||w - c|| + linear^T c <= U``, which
-bounds ``||w - c||`` by a radius r, so ``M_i = |c_i| + r``
-(:func:`chita_opt.solvers.relax.coefficient_bound`). This needs ``lam > 0``; with
-``lam = 0`` pass your own ``big_m`` (and its validity is then yours to vouch for).
+bounds ``||w - c||`` by a radius r, so ``M_i = |c_i| + r``; when n >= p the strong
+convexity of f gives a second, tighter box around the unconstrained minimiser
+(:func:`chita_opt.solvers.relax.coefficient_bound`). This needs ``lam > 0`` or n >= p with
+a full-column-rank A; otherwise pass your own ``big_m`` (its validity is then yours to
+vouch for).
 
 Measured with SCIP through cvxpy on this kind of machine: p = 20 in about 2 s, p = 50 in
 about 7 s, p = 100 not closed in 60 s; so problems above ``max_features`` (default 60) are
@@ -44,7 +46,7 @@ class ExactSolver(Solver):
     max_features : int, default 60
         Refuse larger problems (see the module docstring for measured times).
     big_m : float, optional
-        A bound on every ``|w_i|`` at the optimum; by default derived (needs lam > 0).
+        A bound on every ``|w_i|`` at the optimum; by default derived (needs lam > 0 or n >= p).
     """
 
     def __init__(
@@ -69,10 +71,10 @@ class ExactSolver(Solver):
                 f"exact is limited to p <= {self.max_features} features (max_features; SCIP "
                 f"does not close p = 100 in a minute); this problem has p = {problem.n_features}"
             )
-        if problem.lam <= 0 and self.big_m is None:
+        if problem.lam <= 0 and self.big_m is None and problem.A.shape[0] < problem.A.shape[1]:
             raise ValueError(
-                "exact needs problem.lam > 0 to derive a valid big-M; with lam = 0 pass "
-                "big_m (a bound on every |w_i| at the optimum)"
+                "exact needs problem.lam > 0 (or n >= p) to derive a valid big-M; otherwise "
+                "pass big_m (a bound on every |w_i| at the optimum)"
             )
         if "SCIP" not in cp.installed_solvers():
             raise ImportError("exact needs SCIP: pip install pyscipopt")

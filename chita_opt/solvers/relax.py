@@ -11,16 +11,18 @@ perspective ``w_i^2 / z_i`` changes nothing for binary z (``z_i = 1`` leaves it 
 is jointly convex in (w_i, z_i). Relaxing ``z`` to ``[0, 1]^p`` with ``sum(z) <= k`` (or
 the per-block sums of a :class:`~chita_opt.problems.BlockBudget`) gives a convex problem
 whose optimum is at most the l0 optimum: a valid lower bound whenever ``lam > 0``. With
-``lam = 0`` the relaxation is the unconstrained least squares and says nothing, so it is
-refused. N:M constraints are group budgets too and are relaxed the same way.
+``lam = 0`` it is the unconstrained least squares and says nothing, unless part of
+``A^T A`` moves into the perspective terms too (:mod:`chita_opt.solvers.diagonal_shift`,
+n >= p), which also strengthens the bound for ``lam > 0``. N:M constraints are group
+budgets too and are relaxed the same way.
 
 The l1 relaxation needs a box: every optimal w has ``|w_i - c_i| <= r`` where, from an
 upper bound U on the optimum (any feasible point's objective),
-``lam/2 r^2 - ||linear|| r + linear^T c <= U`` (:func:`coefficient_bound`). With
-``M_i = |c_i| + r``, every feasible point of the l0 problem inside the box has
-``||w||_1 <= R``, R the largest sum of M over a feasible support; so minimising f over
-``{||w||_1 <= R, |w| <= M}`` also gives a lower bound (weaker than the perspective's, and
-cheaper: no cones).
+``lam/2 r^2 - ||linear|| r + linear^T c <= U``, ``M_i = |c_i| + r``; when n >= p a box
+from the strong convexity of f is intersected with it (:func:`coefficient_bound`). Every
+feasible point of the l0 problem inside the box has ``||w||_1 <= R``, R the largest sum
+of M over a feasible support; so minimising f over ``{||w||_1 <= R, |w| <= M}`` also
+gives a lower bound (weaker than the perspective's, and cheaper: no cones).
 """
 
 from __future__ import annotations
@@ -222,20 +224,48 @@ def _safe_bound(problem: L0RidgeProblem, relaxation) -> float:
 
 def coefficient_bound(problem: L0RidgeProblem, upper: float) -> np.ndarray:
     """Per-coordinate bounds M with ``|w_i| <= M_i`` for every w with ``f(w) <= upper``
-    (so for every optimal w when ``upper`` is a feasible point's objective); needs
-    ``lam > 0``. See the module docstring for the derivation."""
-    if problem.lam <= 0:
-        raise ValueError("problem.lam must be > 0 to bound the coefficients (big-M)")
+    (so for every optimal w when ``upper`` is a feasible point's objective).
+
+    Two proven boxes, intersected:
+
+    - the ridge alone (``lam > 0``): ``lam/2 ||w - c||^2 - ||linear|| ||w - c|| +
+      linear^T c <= f(w)`` bounds ``||w - c||`` (see the module docstring);
+    - strong convexity: f is mu-convex with ``mu = lam + lambda_min(A^T A)`` (the second
+      term only when n >= p), so with ``w_u`` the full refit, ``g`` the gradient there and
+      ``f_* >= f(w_u) - ||g||^2 / (2 mu)``, every such w has ``||w - w_u|| <=
+      sqrt(2 (upper - f_*) / mu) + ||g|| / mu``. This also covers ``lam = 0`` with a
+      full-column-rank design, and is far tighter when n >= p.
+
+    Raises
+    ------
+    ValueError
+        If ``mu = 0`` (``lam = 0`` and ``A^T A`` singular): no box is implied.
+    """
+    n, p = problem.A.shape
+    lam = problem.lam
+    smallest = float(uniform_shift(gram_matrix(problem.A))[0]) if n >= p else 0.0
+    mu = lam + smallest
+    if mu <= 0:
+        raise ValueError(
+            "problem.lam must be > 0, or A have full column rank, to bound the coefficients (big-M)"
+        )
+    A, y = np.asarray(problem.A, dtype=np.float64), problem.y.astype(np.float64)
     c = problem.center.astype(np.float64)
-    if problem.linear is None:
-        radius = np.sqrt(max(2.0 * upper / problem.lam, 0.0))
-    else:
-        a = problem.linear.astype(np.float64)
-        norm_a = float(np.linalg.norm(a))
-        disc = norm_a**2 + 2.0 * problem.lam * (upper - float(a @ c))
-        radius = (norm_a + np.sqrt(max(disc, 0.0))) / problem.lam
+    linear = np.zeros(p) if problem.linear is None else problem.linear.astype(np.float64)
+    w_u = problem.refit(np.arange(p)).astype(np.float64)
+    residual = y - A @ w_u
+    f_u = 0.5 * residual @ residual + 0.5 * lam * np.sum((w_u - c) ** 2) + linear @ w_u
+    g_norm = float(np.linalg.norm(-A.T @ residual + lam * (w_u - c) + linear))
+    f_floor = f_u - g_norm**2 / (2.0 * mu)
+    radius = np.sqrt(max(2.0 * (upper - f_floor) / mu, 0.0)) + g_norm / mu
+    bound_m = np.abs(w_u) + radius
+    if lam > 0:
+        norm_a = float(np.linalg.norm(linear))
+        disc = norm_a**2 + 2.0 * lam * (upper - float(linear @ c))
+        ridge_radius = (norm_a + np.sqrt(max(disc, 0.0))) / lam
+        bound_m = np.minimum(bound_m, np.abs(c) + ridge_radius)
     # a relative margin for the rounding in f and in the solvers downstream
-    return (np.abs(c) + radius) * (1.0 + 1e-6) + 1e-12
+    return bound_m * (1.0 + 1e-6) + 1e-12
 
 
 def l1_relaxation(
@@ -246,7 +276,7 @@ def l1_relaxation(
     the relaxed w."""
     import cvxpy as cp
 
-    check_relaxable(problem)
+    check_relaxable(problem, shift=True)
     if solver not in _SOLVERS:
         raise ValueError(f"solver must be one of {list(_SOLVERS)}; got {solver!r}")
     bound_m = coefficient_bound(problem, upper)
@@ -411,7 +441,7 @@ class L1RelaxationSolver(Solver):
         self.solver = solver
 
     def _run(self, problem, warm, history):
-        check_relaxable(problem)
+        check_relaxable(problem, shift=True)
         upper = _incumbent(problem, warm)
         bound, w_relaxed = l1_relaxation(problem, problem.objective(upper), solver=self.solver)
         w = problem.refit(problem.constraint.select(np.abs(w_relaxed)))
