@@ -8,7 +8,8 @@ gap its proven bound certifies for chita's solution; and the relative gap
 and with n = 2p: the shift needs ``A^T A`` nonsingular (n >= p), so below that the plain
 and shifted columns agree.
 
-    .venv/bin/python benchmarks/bench_certify.py [--sizes 100,1000] [--bnb-seconds 30]
+    .venv/bin/python benchmarks/bench_certify.py [--sizes 100,1000] [--samples 500,2p]
+        [--bnb-seconds 30]
 """
 
 from __future__ import annotations
@@ -45,6 +46,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="100,1000")
     parser.add_argument("--bnb-seconds", type=float, default=30.0)
+    parser.add_argument(
+        "--samples", default="500,2p", help="values of n; '2p' means twice the size p"
+    )
     args = parser.parse_args()
     print(
         f"{'family':<17} {'n':>5} {'p':>5} {'chita':>10} {'plain_s':>7} {'plain_gap':>9} "
@@ -52,7 +56,8 @@ def main() -> None:
         f"{'best_gap':>8}"
     )
     for p in [int(v) for v in args.sizes.split(",")]:
-        for n in sorted({500, 2 * p}):
+        samples = {2 * p if v.strip() == "2p" else int(v) for v in args.samples.split(",")}
+        for n in sorted(samples):
             for name, problem in families(n, p):
                 objective = solve(problem, "chita").objective
                 (plain, _, _), plain_s = timed(perspective_relaxation, problem, shift=False)

@@ -30,9 +30,9 @@ from chita_opt.solvers.base import Solver
 from chita_opt.solvers.diagonal_shift import extend_shift, gram_matrix
 from chita_opt.solvers.registry import register_solver
 from chita_opt.solvers.relax import (
-    _SOLVERS,
     MAX_RELAXATION_FEATURES,
     ShiftedRelaxation,
+    check_conic_solver,
     check_relaxable,
     shifted_relaxation,
     strongest_relaxation,
@@ -64,9 +64,10 @@ class BranchAndBoundSolver(Solver):
         Seconds; the search then returns the incumbent and the bound proven so far.
     max_nodes : int, default 10000
         Relaxations solved, the root's ascent counted as one.
-    shift_rounds : int, default 1
+    shift_rounds : int, default 3
         Ascent rounds on the root's shift (see
-        :func:`~chita_opt.solvers.relax.perspective_relaxation`); nodes inherit it.
+        :func:`~chita_opt.solvers.relax.perspective_relaxation`); nodes inherit it. At
+        p = 1,000 a round costs about as much as four nodes and gains more.
     solver : {"CLARABEL", "SCS"}, default "CLARABEL"
     max_features : int, default 5000
     """
@@ -76,17 +77,15 @@ class BranchAndBoundSolver(Solver):
         rel_gap: float = 1e-4,
         time_limit: float = 60.0,
         max_nodes: int = 10000,
-        shift_rounds: int = 1,
+        shift_rounds: int = 3,
         solver: str = "CLARABEL",
         max_features: int = MAX_RELAXATION_FEATURES,
     ):
-        if solver not in _SOLVERS:
-            raise ValueError(f"solver must be one of {list(_SOLVERS)}; got {solver!r}")
+        self.solver = check_conic_solver(solver)
         self.rel_gap = check_nonnegative(rel_gap, "rel_gap")
         self.time_limit = check_nonnegative(time_limit, "time_limit")
         self.max_nodes = check_budget(max_nodes, "max_nodes", 10**9)
         self.shift_rounds = check_budget(shift_rounds, "shift_rounds", 10**6, lower=0)
-        self.solver = solver
         self.max_features = check_budget(max_features, "max_features", 10**9)
 
     def _run(self, problem, warm, history):

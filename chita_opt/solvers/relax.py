@@ -48,6 +48,15 @@ from chita_opt.solvers.registry import register_solver
 MAX_RELAXATION_FEATURES = 5000
 
 _SOLVERS = ("CLARABEL", "SCS")
+
+
+def check_conic_solver(solver: str) -> str:
+    """Return ``solver`` if it is a conic solver the relaxations use, else a ValueError."""
+    if solver not in _SOLVERS:
+        raise ValueError(f"solver must be one of {list(_SOLVERS)}; got {solver!r}")
+    return solver
+
+
 _BOUND_MARGIN = 1e-6
 _LOOSE_BOUND_MARGIN = 1e-3
 
@@ -121,8 +130,7 @@ def strongest_relaxation(
 ) -> ShiftedRelaxation:
     """:func:`perspective_relaxation`, returning the best solve with its shift."""
     check_relaxable(problem, max_features, shift=shift)
-    if solver not in _SOLVERS:
-        raise ValueError(f"solver must be one of {list(_SOLVERS)}; got {solver!r}")
+    check_conic_solver(solver)
     shift_rounds = check_budget(shift_rounds, "shift_rounds", 10**6, lower=0)
     n, p = problem.A.shape
     gram = gram_matrix(problem.A) if shift and n >= p else None
@@ -277,8 +285,7 @@ def l1_relaxation(
     import cvxpy as cp
 
     check_relaxable(problem, shift=True)
-    if solver not in _SOLVERS:
-        raise ValueError(f"solver must be one of {list(_SOLVERS)}; got {solver!r}")
+    check_conic_solver(solver)
     bound_m = coefficient_bound(problem, upper)
     radius = float(bound_m[problem.constraint.select(bound_m)].sum())
     w = cp.Variable(problem.n_features)
@@ -400,11 +407,9 @@ class PerspectiveRelaxationSolver(Solver):
         solver: str = "CLARABEL",
         max_features: int = MAX_RELAXATION_FEATURES,
     ):
-        if solver not in _SOLVERS:
-            raise ValueError(f"solver must be one of {list(_SOLVERS)}; got {solver!r}")
+        self.solver = check_conic_solver(solver)
         self.shift = bool(shift)
         self.shift_rounds = check_budget(shift_rounds, "shift_rounds", 10**6, lower=0)
-        self.solver = solver
         self.max_features = check_budget(max_features, "max_features", 10**9)
 
     def _run(self, problem, warm, history):
@@ -436,9 +441,7 @@ class L1RelaxationSolver(Solver):
     """
 
     def __init__(self, solver: str = "CLARABEL"):
-        if solver not in _SOLVERS:
-            raise ValueError(f"solver must be one of {list(_SOLVERS)}; got {solver!r}")
-        self.solver = solver
+        self.solver = check_conic_solver(solver)
 
     def _run(self, problem, warm, history):
         check_relaxable(problem, shift=True)
