@@ -6,7 +6,8 @@ l1 relaxation's time; the branch-and-bound (``bnb``, stopped at ``--bnb-seconds`
 gap its proven bound certifies for chita's solution; and the relative gap
 ``(objective - bound) / objective`` of the best bound. Each family is run with n = 500
 and with n = 2p: the shift needs ``A^T A`` nonsingular (n >= p), so below that the plain
-and shifted columns agree.
+and shifted columns agree. "pruning ridge=1" is the pruning-like family at the ridge
+``prune`` uses by default (``lam = trace(A^T A) / p``).
 
     .venv/bin/python benchmarks/bench_certify.py [--sizes 100,1000] [--samples 500,2p]
         [--bnb-seconds 30]
@@ -16,6 +17,8 @@ from __future__ import annotations
 
 import argparse
 import time
+
+import numpy as np
 
 from chita_opt import solve
 from chita_opt.problems import make_pruning_like, make_toeplitz_regression
@@ -30,6 +33,10 @@ def families(n: int, p: int):
             make_toeplitz_regression(n, p, k, rho=0.5, snr=snr, lam=0.1, seed=0).problem,
         )
     yield "pruning-like", make_pruning_like(n, p, k, lam=1e-2, dtype="float64", seed=0).problem
+    # the ridge prune() uses by default: relative ridge 1, lam = trace(A^T A) / p
+    A = make_pruning_like(n, p, k, dtype="float64", seed=0).problem.A
+    lam = float(np.einsum("ij,ij->", A, A)) / p
+    yield "pruning ridge=1", make_pruning_like(n, p, k, lam=lam, dtype="float64", seed=0).problem
 
 
 def gap(objective: float, bound: float) -> float:
@@ -49,6 +56,7 @@ def main() -> None:
     parser.add_argument(
         "--samples", default="500,2p", help="values of n; '2p' means twice the size p"
     )
+    parser.add_argument("--families", default="", help="comma-separated names (default: all)")
     args = parser.parse_args()
     print(
         f"{'family':<17} {'n':>5} {'p':>5} {'chita':>10} {'plain_s':>7} {'plain_gap':>9} "
@@ -59,6 +67,8 @@ def main() -> None:
         samples = {2 * p if v.strip() == "2p" else int(v) for v in args.samples.split(",")}
         for n in sorted(samples):
             for name, problem in families(n, p):
+                if args.families and name not in args.families.split(","):
+                    continue
                 objective = solve(problem, "chita").objective
                 (plain, _, _), plain_s = timed(perspective_relaxation, problem, shift=False)
                 (shifted, _, _), shift_s = timed(perspective_relaxation, problem)

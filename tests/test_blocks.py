@@ -2,9 +2,11 @@
 
 import numpy as np
 import pytest
+from oracle import enumerate_optimum
 
 from chita_opt import solve
 from chita_opt.problems import BlockDiagonalProblem, L0RidgeProblem, TopK, make_pruning_like
+from chita_opt.solvers.relax import perspective_relaxation
 
 
 def _block_problem(dtype=np.float64, A=None, p=600, block=150, k=60):
@@ -96,6 +98,28 @@ def test_bad_block_problems_are_refused():
     with pytest.raises(ValueError, match="one entry per block"):
         BlockDiagonalProblem(A, [np.arange(3), np.arange(3, 6)], constraints=[TopK(2)])
     problem = BlockDiagonalProblem(A, [np.arange(6)], k=2, center=np.arange(6.0))
-    with pytest.raises(ValueError, match="warm_start and certify"):
-        solve(problem, certify=True)
+    with pytest.raises(ValueError, match="warm_start is not available"):
+        solve(problem, warm_start=np.zeros(6))
+    with pytest.raises(ValueError, match="every block at most n columns"):
+        solve(problem, certify=True)  # lam = 0, a block of 6 columns, n = 3
     assert isinstance(problem.block_problem(0), L0RidgeProblem)
+
+
+def test_certify_adds_up_valid_block_bounds():
+    inst = make_pruning_like(40, 24, 6, lam=0.5, dtype=np.float64, seed=5)
+    blocks = [np.arange(s, s + 8) for s in range(0, 24, 8)]
+    problem = BlockDiagonalProblem(inst.problem.A, blocks, k=6, lam=0.5, center=inst.problem.center)
+    result = solve(problem, certify=True)
+    optimum, bounds = 0.0, 0.0
+    for b in range(len(blocks)):
+        block = problem.block_problem(b)
+        if block is None:  # no budget there: its objective at zero is exact
+            optimum += result.info["blocks"][b]["objective"]
+            bounds += result.info["blocks"][b]["objective"]
+            continue
+        optimum += enumerate_optimum(block)[0]
+        bounds += perspective_relaxation(block)[0]
+        assert result.info["blocks"][b]["lower_bound"] <= enumerate_optimum(block)[0] + 1e-9
+    assert result.lower_bound == pytest.approx(bounds, rel=1e-6)
+    assert result.lower_bound <= optimum + 1e-9 <= result.objective + 2e-9
+    assert 0 <= result.gap < 1

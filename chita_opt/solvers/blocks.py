@@ -34,6 +34,7 @@ def solve_blocks(
     *,
     n_jobs: int | None = 1,
     backend: str | None = None,
+    certify: bool = False,
     **options: Any,
 ) -> SolveResult:
     """Solve every block of ``problem`` with ``method`` and assemble the solution.
@@ -47,6 +48,11 @@ def solve_blocks(
         joblib's ``n_jobs`` (1: serial in this process; -1: all workers).
     backend : str, optional
         joblib backend: None (loky processes), "threading", "dask", "ray", ...
+    certify : bool, default False
+        Also bound every block from below (the perspective relaxation, in the block's
+        task); the blocks are independent, so the sum is a lower bound on the whole
+        problem and ``result.gap`` is available. Each block must be relaxable (``lam >
+        0`` or n >= its width, and at most 5,000 columns); checked before any work.
     **options
         The solver's options.
 
@@ -55,15 +61,22 @@ def solve_blocks(
     SolveResult
         ``objective`` is the block-diagonal objective; ``n_iter`` the sum over blocks;
         ``converged`` whether every block converged; ``info["blocks"]`` the per-block
-        objectives and times.
+        objectives, times (and lower bounds with ``certify``).
     """
     from joblib import Parallel, delayed, parallel_config
 
     get_solver(method, **options)  # fail on a bad method or option before any work
+    if certify:
+        _check_blocks_relaxable(problem)
     start = time.perf_counter()
     tasks = (
         delayed(_solve_block)(
-            problem.block_columns(b), *problem.block_data(b), constraint, method, options
+            problem.block_columns(b),
+            *problem.block_data(b),
+            constraint,
+            method,
+            options,
+            certify,
         )
         for b, constraint in enumerate(problem.constraints)
         if constraint is not None
@@ -75,18 +88,23 @@ def solve_blocks(
         solved = Parallel()(tasks)
     w = np.zeros(problem.n_features, dtype=problem.dtype)
     objective, n_iter, converged, per_block = 0.0, 0, True, []
+    lower_bound = 0.0 if certify else None
     solved_iter = iter(solved)
     for b, constraint in enumerate(problem.constraints):
         cols = problem.blocks[b]
         if constraint is None:
-            f_b = _zero_block_objective(problem, b)
+            # nothing to choose: its objective is exact, so it is its own bound
+            f_b = bound_b = _zero_block_objective(problem, b)
             per_block.append({"objective": f_b, "time": 0.0, "n_iter": 0})
         else:
-            w_b, f_b, iters, ok, seconds = next(solved_iter)
+            w_b, f_b, bound_b, iters, ok, seconds = next(solved_iter)
             w[cols] = w_b
             n_iter += iters
             converged &= ok
             per_block.append({"objective": f_b, "time": seconds, "n_iter": iters})
+        if certify:
+            per_block[-1]["lower_bound"] = bound_b
+            lower_bound += bound_b
         objective += f_b
     support = np.flatnonzero(w)
     return SolveResult(
@@ -98,17 +116,43 @@ def solve_blocks(
         converged=bool(converged),
         history={"objective": [objective], "time": [time.perf_counter() - start]},
         method=method,
+        lower_bound=lower_bound,
         info={"blocks": per_block, "n_jobs": n_jobs, "backend": backend},
     )
 
 
-def _solve_block(A_b, center_b, linear_b, lam, constraint, method, options):
+def _solve_block(A_b, center_b, linear_b, lam, constraint, method, options, certify):
     """One block, in whatever process joblib chose; returns only small arrays."""
     problem = L0RidgeProblem.centered(
         A_b, center_b, lam=lam, linear=linear_b, constraint=constraint
     )
     result = get_solver(method, **options).solve(problem)
-    return result.w, float(result.objective), result.n_iter, result.converged, result.time
+    bound = None
+    if certify:
+        from chita_opt.solvers.relax import perspective_relaxation
+
+        bound = perspective_relaxation(problem)[0]
+        if result.lower_bound is not None:
+            bound = max(bound, result.lower_bound)
+    return result.w, float(result.objective), bound, result.n_iter, result.converged, result.time
+
+
+def _check_blocks_relaxable(problem: BlockDiagonalProblem) -> None:
+    """The refusal :func:`perspective_relaxation` would give inside some block, up front."""
+    from chita_opt.solvers.relax import MAX_RELAXATION_FEATURES
+
+    n = problem.A.shape[0]
+    widest = max(len(cols) for cols in problem.blocks)
+    if widest > MAX_RELAXATION_FEATURES:
+        raise ValueError(
+            f"certify relaxes each block, limited to {MAX_RELAXATION_FEATURES} columns; the "
+            f"widest block has {widest} (use smaller blocks)"
+        )
+    if problem.lam <= 0 and widest > n:
+        raise ValueError(
+            "certify needs problem.lam > 0, or every block at most n columns wide (its A^T A "
+            "nonsingular), for a valid lower bound"
+        )
 
 
 def _zero_block_objective(problem: BlockDiagonalProblem, b: int) -> float:

@@ -69,7 +69,8 @@ def solve(
         (:func:`chita_opt.solvers.relax.perspective_relaxation`) and report its value as
         ``lower_bound``, so ``result.gap`` bounds how far the solution can be from the
         optimum. Needs ``lam > 0`` or a full-column-rank design (n >= p), and at most
-        5,000 features (a ``ValueError`` says so otherwise, before any solving).
+        5,000 features (a ``ValueError`` says so otherwise, before any solving). For a
+        block-diagonal problem every block is bounded and the bounds add up.
     n_jobs, backend
         For a block-diagonal problem: joblib's number of workers and backend (None:
         local processes; "dask" for a Dask cluster). Ignored otherwise.
@@ -81,11 +82,13 @@ def solve(
     SolveResult
     """
     if isinstance(problem, BlockDiagonalProblem):
-        if warm_start is not None or certify:
-            raise ValueError("warm_start and certify are not available for block problems")
+        if warm_start is not None:
+            raise ValueError("warm_start is not available for block problems")
         from chita_opt.solvers.blocks import solve_blocks
 
-        return solve_blocks(problem, method, n_jobs=n_jobs, backend=backend, **options)
+        return solve_blocks(
+            problem, method, n_jobs=n_jobs, backend=backend, certify=certify, **options
+        )
     solver = get_solver(method, **options)
     if not certify:
         return solver.solve(problem, warm_start=warm_start)
