@@ -206,6 +206,29 @@ def test_budget_forms_per_layer_uniform_capped_nm_and_blocks(digits, trained):
         assert r.sparsity == pytest.approx(0.9, abs=1e-3)
 
 
+def test_certify_bounds_the_modelled_increase(digits, trained):
+    data = (digits.X_train, digits.y_train)
+    whole = prune(copy.deepcopy(trained), data, F.cross_entropy, 0.9, n_samples=200, certify=True)
+    assert whole.lower_bound is not None and 0 <= whole.gap < 0.2
+    assert whole.lower_bound <= whole.objective
+    # blocks: each relaxed and the bounds added; CHITA++ certifies its last stage only
+    blocks = prune(
+        copy.deepcopy(trained),
+        data,
+        F.cross_entropy,
+        0.9,
+        n_samples=200,
+        block_size=256,
+        stages=2,
+        certify=True,
+    )
+    assert blocks.stages[0].lower_bound is None
+    assert blocks.lower_bound <= blocks.objective and 0 <= blocks.gap < 0.2
+    assert prune(copy.deepcopy(trained), data, F.cross_entropy, 0.9, n_samples=200).gap is None
+    with pytest.raises(ValueError, match="certify needs a solver method"):
+        prune(copy.deepcopy(trained), data, F.cross_entropy, 0.9, method="magnitude", certify=True)
+
+
 def test_chita_beats_magnitude_and_chitapp_beats_one_shot(digits, trained):
     data = (digits.X_train, digits.y_train)
     scores = {}

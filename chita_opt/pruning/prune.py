@@ -49,6 +49,17 @@ class StageRecord:
     solve_time: float
     #: weights kept by this stage that an earlier stage had pruned (keep_mask=False only)
     n_revived: int
+    #: a proven lower bound on the smallest modelled loss increase this stage's problem
+    #: allows (``certify=True``, last stage only; else None)
+    lower_bound: float | None = None
+
+    @property
+    def gap(self) -> float | None:
+        """``(objective - lower_bound) / |objective|``: how far the stage's solution can be
+        from the best one its problem allows (None without a bound)."""
+        if self.lower_bound is None or self.objective is None:
+            return None
+        return max(self.objective - self.lower_bound, 0.0) / max(abs(self.objective), 1e-12)
 
 
 @dataclass
@@ -68,6 +79,9 @@ class PruneResult:
     stages : list of StageRecord
     gradient_time, solve_time, total_time : float
         Seconds, summed over stages.
+    lower_bound, gap : float or None
+        With ``certify=True``: the last stage's proven lower bound on the modelled
+        increase, and the relative gap of ``objective`` to it.
     """
 
     masks: dict[str, torch.Tensor]
@@ -79,6 +93,16 @@ class PruneResult:
     gradient_time: float = 0.0
     solve_time: float = 0.0
     total_time: float = 0.0
+
+    @property
+    def lower_bound(self) -> float | None:
+        """The last stage's proven lower bound on the modelled increase (``certify``)."""
+        return self.stages[-1].lower_bound if self.stages else None
+
+    @property
+    def gap(self) -> float | None:
+        """The last stage's relative optimality gap (``certify``; else None)."""
+        return self.stages[-1].gap if self.stages else None
 
 
 def prune(
@@ -110,6 +134,7 @@ def prune(
     spill_to_disk: bool = True,
     memmap_dir: str | None = None,
     solver_options: dict[str, Any] | None = None,
+    certify: bool = False,
     progress: bool = False,
 ) -> PruneResult:
     """Prune ``model`` in place with CHITA (``stages=1``) or CHITA++ (``stages > 1``).
@@ -194,6 +219,11 @@ def prune(
         tqdm progress bars for the gradients and, with several stages, the stages.
     solver_options : dict, optional
         Options of the solver (``chita_opt.get_solver(method, **solver_options)``).
+    certify : bool, default False
+        Also bound the last stage's problem from below (``solve(..., certify=True)``):
+        its :class:`StageRecord` gets ``lower_bound`` and ``gap``, how far the pruned
+        weights can be from the best the quadratic model allows at that budget. The
+        relaxation takes at most 5,000 weights per problem: pass ``block_size`` beyond.
 
     Returns
     -------
@@ -208,6 +238,8 @@ def prune(
         raise ValueError(f"ridge must be a number >= 0; got {ridge!r}")
     if block_size is not None:
         block_partition(params, np.arange(1), block_size)  # validates block_size early
+    if certify:
+        _check_certifiable(method, block_size, params.n_weights)
     targets = stage_sparsities(spec, stages, schedule, start_sparsity)
     # validate every stage's budget before any work
     for target in targets:
@@ -224,6 +256,7 @@ def prune(
             alive = np.flatnonzero(kept) if keep_mask else np.arange(params.n_weights)
             w_bar = params.flatten(model)
             t0 = time.perf_counter()
+            lower_bound = None
             if method == "magnitude":
                 w_alive, objective = _magnitude(constraint, alive, w_bar), None
                 t1 = t0
@@ -254,7 +287,7 @@ def prune(
                 t1 = time.perf_counter()
                 A, linear = fisher_design(gradients, first_order, fisher_batch_size)
                 lam = ridge * mean_fisher_diagonal(A) if relative_ridge else ridge
-                w_alive, objective = _solve_stage(
+                w_alive, objective, lower_bound = _solve_stage(
                     params,
                     A,
                     w_bar[alive],
@@ -267,6 +300,7 @@ def prune(
                     block_size,
                     n_jobs,
                     backend,
+                    certify and stage == len(targets) - 1,
                 )
                 del gradients, A, out
                 stack.close()  # this stage's memmap file, if any
@@ -285,6 +319,7 @@ def prune(
                     gradient_time=t1 - t0,
                     solve_time=t2 - t1,
                     n_revived=int(np.sum(kept_new & ~kept)),
+                    lower_bound=lower_bound,
                 )
             )
             kept = kept_new
@@ -356,21 +391,42 @@ def _solve_stage(
     block_size: int | str | None,
     n_jobs: int | None,
     backend: str | None,
-) -> tuple[np.ndarray, float]:
+    certify: bool = False,
+) -> tuple[np.ndarray, float, float | None]:
     """Solve the stage's problem (whole, or block-diagonal); the new weights of the
-    surviving coordinates and the modelled loss increase."""
+    surviving coordinates, the modelled loss increase and (``certify``) a lower bound on
+    the smallest increase."""
     if block_size is None:
         problem = L0RidgeProblem.centered(A, w_bar, lam=ridge, linear=linear, constraint=constraint)
-        result = solve(problem, method, **solver_options)
-        return np.asarray(result.w, dtype=np.float64), predicted_increase(problem, result.w)
-    blocks = block_partition(params, alive, block_size)
-    problem = BlockDiagonalProblem(
-        A,
-        blocks,
-        constraints=block_constraints(constraint, blocks, np.abs(w_bar)),
-        lam=ridge,
-        center=w_bar,
-        linear=linear,
-    )
-    result = solve(problem, method, n_jobs=n_jobs, backend=backend, **solver_options)
-    return np.asarray(result.w, dtype=np.float64), predicted_increase(problem, result.w)
+        result = solve(problem, method, certify=certify, **solver_options)
+    else:
+        blocks = block_partition(params, alive, block_size)
+        problem = BlockDiagonalProblem(
+            A,
+            blocks,
+            constraints=block_constraints(constraint, blocks, np.abs(w_bar)),
+            lam=ridge,
+            center=w_bar,
+            linear=linear,
+        )
+        result = solve(
+            problem, method, n_jobs=n_jobs, backend=backend, certify=certify, **solver_options
+        )
+    increase = predicted_increase(problem, result.w)
+    bound = None
+    if result.lower_bound is not None:
+        # the bound is on f; the increase is f minus f(w_bar)
+        bound = result.lower_bound - (result.objective - increase)
+    return np.asarray(result.w, dtype=np.float64), increase, bound
+
+
+def _check_certifiable(method: str, block_size: int | str | None, n_weights: int) -> None:
+    from chita_opt.solvers.relax import MAX_RELAXATION_FEATURES
+
+    if method == "magnitude":
+        raise ValueError("certify needs a solver method; magnitude pruning poses no problem")
+    if block_size is None and n_weights > MAX_RELAXATION_FEATURES:
+        raise ValueError(
+            f"certify relaxes the whole problem, at most {MAX_RELAXATION_FEATURES} weights; "
+            f"this model prunes {n_weights}: pass block_size (e.g. 2000)"
+        )
