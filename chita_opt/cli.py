@@ -95,6 +95,9 @@ def _build_parser() -> argparse.ArgumentParser:
         "--ridge", type=float, default=1.0, help="in units of the Fisher's mean diagonal"
     )
     prune.add_argument("--block-size", default=None, help="'layer' or an integer")
+    prune.add_argument(
+        "--certify", action="store_true", help="report a lower bound and the gap (last stage)"
+    )
     prune.add_argument("--out", default="pruned_state_dict.pt", help="pruned state dict")
     prune.add_argument("--report", default="prune_report.json", help="JSON report")
 
@@ -251,6 +254,7 @@ def _prune(args: argparse.Namespace) -> None:
         stages=args.stages,
         schedule=args.schedule,
         block_size=block_size,
+        certify=args.certify,
         progress=sys.stderr.isatty(),
     )
     torch.save(model.state_dict(), args.out)
@@ -258,6 +262,8 @@ def _prune(args: argparse.Namespace) -> None:
         "sparsity": result.sparsity,
         "layer_sparsity": result.layer_sparsity,
         "objective": result.objective,
+        "lower_bound": result.lower_bound,
+        "gap": result.gap,
         "method": result.method,
         "gradient_time_s": result.gradient_time,
         "solve_time_s": result.solve_time,

@@ -88,6 +88,7 @@ def test_prune_command_with_a_factory_and_a_state_dict(tmp_path, monkeypatch, ca
             "pruned.pt",
             "--report",
             "report.json",
+            "--certify",
         ]
     )
     assert status == 0, capsys.readouterr().err
@@ -96,6 +97,7 @@ def test_prune_command_with_a_factory_and_a_state_dict(tmp_path, monkeypatch, ca
     assert int((weights != 0).sum()) == int(0.2 * weights.numel())
     report = json.loads((tmp_path / "report.json").read_text())
     assert report["sparsity"] == pytest.approx(0.8, abs=1e-3)
+    assert report["lower_bound"] <= report["objective"] and 0 <= report["gap"] < 0.5
 
 
 @pytest.mark.parametrize("kind", ["torchscript", "export"])
