@@ -100,7 +100,9 @@ def test_bad_block_problems_are_refused():
     problem = BlockDiagonalProblem(A, [np.arange(6)], k=2, center=np.arange(6.0))
     with pytest.raises(ValueError, match="warm_start is not available"):
         solve(problem, warm_start=np.zeros(6))
-    with pytest.raises(ValueError, match="every block at most n columns"):
+    with pytest.raises(
+        ValueError, match=r"lam > 0 when there are more features than samples \(6 > 3\)"
+    ):
         solve(problem, certify=True)  # lam = 0, a block of 6 columns, n = 3
     assert isinstance(problem.block_problem(0), L0RidgeProblem)
 

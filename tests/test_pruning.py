@@ -229,6 +229,15 @@ def test_certify_bounds_the_modelled_increase(digits, trained):
         prune(copy.deepcopy(trained), data, F.cross_entropy, 0.9, method="magnitude", certify=True)
 
 
+def test_certify_a_whole_model_above_the_conic_limit(digits):
+    # 7,104 weights in one problem: the dual of the relaxation bounds it (no block_size)
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(64, 96), nn.ReLU(), nn.Linear(96, 10))
+    data = (digits.X_train, digits.y_train)
+    result = prune(model, data, F.cross_entropy, 0.9, n_samples=200, certify=True)
+    assert result.lower_bound <= result.objective and 0 <= result.gap < 0.2
+
+
 def test_chita_beats_magnitude_and_chitapp_beats_one_shot(digits, trained):
     data = (digits.X_train, digits.y_train)
     scores = {}

@@ -85,7 +85,7 @@ def ridge_solve(
     return _ridge_solve_svd(A_S, y, lam, center_S, linear_S)
 
 
-def _column_blocks(A: np.ndarray, columns: np.ndarray | None = None):
+def column_blocks(A: np.ndarray, columns: np.ndarray | None = None):
     """(positions, float64 copy of those columns) for consecutive chunks of ``columns``
     (of all columns, read as contiguous slices, when None)."""
     count = A.shape[1] if columns is None else columns.shape[0]
@@ -98,7 +98,7 @@ def _column_blocks(A: np.ndarray, columns: np.ndarray | None = None):
 def row_gram(A: np.ndarray) -> np.ndarray:
     """``A A^T`` in float64 (n x n), read a chunk of columns at a time."""
     gram = np.zeros((A.shape[0], A.shape[0]))
-    for _, block in _column_blocks(A):
+    for _, block in column_blocks(A):
         gram += block @ block.T
     return gram
 
@@ -133,13 +133,13 @@ def kernel_solve(
     if row_gram is None:
         kernel = np.zeros((n, n))
         rhs = y.copy()
-        for part, block in _column_blocks(A, columns):
+        for part, block in column_blocks(A, columns):
             kernel += block @ block.T
             rhs -= block @ shifted[part]
         kernel.flat[:: n + 1] += lam
         factor = cholesky_factor(kernel)
         dual = cholesky_solve(factor, rhs)
-        for part, block in _column_blocks(A, columns):
+        for part, block in column_blocks(A, columns):
             solution[part] += block.T @ dual
         return factor, solution
     padded = np.zeros(A.shape[1])
@@ -147,16 +147,16 @@ def kernel_solve(
     in_support = np.zeros(A.shape[1], dtype=bool)
     in_support[columns] = True
     kernel = row_gram.copy()
-    for _, block in _column_blocks(A, np.flatnonzero(~in_support)):
+    for _, block in column_blocks(A, np.flatnonzero(~in_support)):
         kernel -= block @ block.T
     kernel.flat[:: n + 1] += lam
     rhs = y.copy()
-    for part, block in _column_blocks(A):
+    for part, block in column_blocks(A):
         rhs -= block @ padded[part]
     factor = cholesky_factor(kernel)
     dual = cholesky_solve(factor, rhs)
     correction = np.empty(A.shape[1])
-    for part, block in _column_blocks(A):
+    for part, block in column_blocks(A):
         correction[part] = block.T @ dual
     solution += correction[columns]
     return factor, solution

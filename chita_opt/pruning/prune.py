@@ -222,8 +222,9 @@ def prune(
     certify : bool, default False
         Also bound the last stage's problem from below (``solve(..., certify=True)``):
         its :class:`StageRecord` gets ``lower_bound`` and ``gap``, how far the pruned
-        weights can be from the best the quadratic model allows at that budget. The
-        relaxation takes at most 5,000 weights per problem: pass ``block_size`` beyond.
+        weights can be from the best the quadratic model allows at that budget. Any
+        number of weights (the dual bound serves above 5,000); ``ridge = 0`` is
+        refused unless the gradient rows outnumber the weights (of each block).
 
     Returns
     -------
@@ -239,7 +240,7 @@ def prune(
     if block_size is not None:
         block_partition(params, np.arange(1), block_size)  # validates block_size early
     if certify:
-        _check_certifiable(method, block_size, params.n_weights)
+        _check_certifiable(method)
     targets = stage_sparsities(spec, stages, schedule, start_sparsity)
     # validate every stage's budget before any work
     for target in targets:
@@ -420,13 +421,6 @@ def _solve_stage(
     return np.asarray(result.w, dtype=np.float64), increase, bound
 
 
-def _check_certifiable(method: str, block_size: int | str | None, n_weights: int) -> None:
-    from chita_opt.solvers.relax import MAX_RELAXATION_FEATURES
-
+def _check_certifiable(method: str) -> None:
     if method == "magnitude":
         raise ValueError("certify needs a solver method; magnitude pruning poses no problem")
-    if block_size is None and n_weights > MAX_RELAXATION_FEATURES:
-        raise ValueError(
-            f"certify relaxes the whole problem, at most {MAX_RELAXATION_FEATURES} weights; "
-            f"this model prunes {n_weights}: pass block_size (e.g. 2000)"
-        )

@@ -49,10 +49,11 @@ def solve_blocks(
     backend : str, optional
         joblib backend: None (loky processes), "threading", "dask", "ray", ...
     certify : bool, default False
-        Also bound every block from below (the perspective relaxation, in the block's
+        Also bound every block from below
+        (:func:`~chita_opt.solvers.certificate.certified_lower_bound`, in the block's
         task); the blocks are independent, so the sum is a lower bound on the whole
-        problem and ``result.gap`` is available. Each block must be relaxable (``lam >
-        0`` or n >= its width, and at most 5,000 columns); checked before any work.
+        problem and ``result.gap`` is available. Needs ``lam > 0``, or every block at
+        most n and 5,000 columns wide; checked before any work.
     **options
         The solver's options.
 
@@ -67,7 +68,7 @@ def solve_blocks(
 
     get_solver(method, **options)  # fail on a bad method or option before any work
     if certify:
-        _check_blocks_relaxable(problem)
+        _check_blocks_certifiable(problem)
     start = time.perf_counter()
     tasks = (
         delayed(_solve_block)(
@@ -129,30 +130,20 @@ def _solve_block(A_b, center_b, linear_b, lam, constraint, method, options, cert
     result = get_solver(method, **options).solve(problem)
     bound = None
     if certify:
-        from chita_opt.solvers.relax import perspective_relaxation
+        from chita_opt.solvers.certificate import certified_lower_bound
 
-        bound = perspective_relaxation(problem)[0]
+        bound = certified_lower_bound(problem, result.w)
         if result.lower_bound is not None:
             bound = max(bound, result.lower_bound)
     return result.w, float(result.objective), bound, result.n_iter, result.converged, result.time
 
 
-def _check_blocks_relaxable(problem: BlockDiagonalProblem) -> None:
-    """The refusal :func:`perspective_relaxation` would give inside some block, up front."""
-    from chita_opt.solvers.relax import MAX_RELAXATION_FEATURES
+def _check_blocks_certifiable(problem: BlockDiagonalProblem) -> None:
+    """The refusal :func:`certified_lower_bound` would give inside some block, up front."""
+    from chita_opt.solvers.certificate import check_certifiable
 
-    n = problem.A.shape[0]
     widest = max(len(cols) for cols in problem.blocks)
-    if widest > MAX_RELAXATION_FEATURES:
-        raise ValueError(
-            f"certify relaxes each block, limited to {MAX_RELAXATION_FEATURES} columns; the "
-            f"widest block has {widest} (use smaller blocks)"
-        )
-    if problem.lam <= 0 and widest > n:
-        raise ValueError(
-            "certify needs problem.lam > 0, or every block at most n columns wide (its A^T A "
-            "nonsingular), for a valid lower bound"
-        )
+    check_certifiable(problem.A.shape[0], widest, problem.lam)
 
 
 def _zero_block_objective(problem: BlockDiagonalProblem, b: int) -> float:

@@ -65,12 +65,13 @@ def solve(
         active set, then an exact refit), ``"iht"``, ``"backsolve"``, ``"magnitude"``.
     warm_start : SolveResult or array of shape (p,), optional
     certify : bool, default False
-        Also solve the perspective relaxation
-        (:func:`chita_opt.solvers.relax.perspective_relaxation`) and report its value as
-        ``lower_bound``, so ``result.gap`` bounds how far the solution can be from the
-        optimum. Needs ``lam > 0`` or a full-column-rank design (n >= p), and at most
-        5,000 features (a ``ValueError`` says so otherwise, before any solving). For a
-        block-diagonal problem every block is bounded and the bounds add up.
+        Also bound the optimum from below (:mod:`chita_opt.solvers.certificate`: the conic
+        perspective relaxation up to 5,000 features, its dual ascended from the solution
+        above) and report it as ``lower_bound``, so ``result.gap`` bounds how far the
+        solution can be from the optimum. Needs ``lam > 0``, or a full-column-rank
+        design (n >= p) with at most 5,000 features (a ``ValueError`` says so otherwise,
+        before any solving). For a block-diagonal problem every block is bounded and the
+        bounds add up.
     n_jobs, backend
         For a block-diagonal problem: joblib's number of workers and backend (None:
         local processes; "dask" for a Dask cluster). Ignored otherwise.
@@ -92,11 +93,12 @@ def solve(
     solver = get_solver(method, **options)
     if not certify:
         return solver.solve(problem, warm_start=warm_start)
-    from chita_opt.solvers.relax import check_relaxable, perspective_relaxation
+    from chita_opt.solvers.certificate import certified_lower_bound, check_certifiable
 
-    check_relaxable(problem, shift=True)  # refuse before spending time on the solve
+    # refuse before spending time on the solve
+    check_certifiable(problem.n_samples, problem.n_features, problem.lam)
     result = solver.solve(problem, warm_start=warm_start)
-    bound, _, _ = perspective_relaxation(problem)
+    bound = certified_lower_bound(problem, result.w)
     if result.lower_bound is None or bound > result.lower_bound:
         result.lower_bound = bound
     return result

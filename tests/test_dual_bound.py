@@ -1,0 +1,137 @@
+"""The dual of the perspective relaxation: valid at every point, equal to the conic
+relaxation at its maximum, and the certificate above the conic solvers' size limit."""
+
+import numpy as np
+import pytest
+from oracle import enumerate_optimum, random_instance
+
+from chita_opt import L0RidgeProblem, solve
+from chita_opt.problems import NM, BlockBudget, make_pruning_like
+from chita_opt.solvers.certificate import check_certifiable
+from chita_opt.solvers.dual_bound import perspective_dual_bound, perspective_dual_value
+from chita_opt.solvers.relax import perspective_relaxation
+
+
+def _with_constraint(problem: L0RidgeProblem, kind: str) -> L0RidgeProblem:
+    p = problem.n_features
+    if kind == "topk":
+        return problem
+    if kind == "blocks":
+        half = p // 2
+        constraint = BlockBudget([np.arange(half), np.arange(half, p)], [1, 2], total=2)
+    else:
+        constraint = NM(1, 3)
+        p = p - p % 3
+        problem = problem.subproblem(np.arange(p))
+    return L0RidgeProblem(
+        problem.A,
+        problem.y,
+        lam=problem.lam,
+        center=problem.center,
+        linear=problem.linear,
+        constraint=constraint,
+    )
+
+
+@pytest.mark.parametrize("kind", ["topk", "blocks", "nm"])
+def test_every_point_and_the_ascent_bound_the_enumeration_optimum(kind):
+    rng = np.random.default_rng(11)
+    for _ in range(15):
+        problem = _with_constraint(random_instance(rng, p=int(rng.integers(6, 11))), kind)
+        optimum, best = enumerate_optimum(problem)
+        tol = 1e-9 * max(1.0, abs(optimum))
+        scale = np.linalg.norm(problem.y)
+        for _ in range(5):
+            alpha = rng.standard_normal(problem.n_samples) * scale * rng.uniform(0, 1)
+            assert perspective_dual_value(problem, alpha) <= optimum + tol
+        ascended = perspective_dual_bound(problem, best)
+        assert ascended.bound <= optimum + tol
+        # the ascent never ends below its start
+        start = perspective_dual_value(problem, problem.residual(best))
+        assert ascended.bound >= start - 1e-9 * max(1.0, abs(start))
+
+
+def test_a_subproblem_keeps_its_offset_in_the_bound():
+    rng = np.random.default_rng(3)
+    problem = random_instance(rng, p=12, lams=(0.5,))
+    sub = problem.subproblem(np.arange(1, 11))
+    assert sub.objective_offset > 0 or not problem.center.any()
+    optimum = enumerate_optimum(sub)[0] + sub.objective_offset
+    assert perspective_dual_bound(sub).bound <= optimum + 1e-9 * abs(optimum)
+
+
+def test_the_maximum_is_the_conic_relaxation():
+    inst = make_pruning_like(300, 400, 40, dtype=np.float64, seed=2)
+    A = inst.problem.A
+    lam = float(np.einsum("ij,ij->", A, A)) / A.shape[1]  # prune's default ridge
+    problem = L0RidgeProblem(A, inst.problem.y, k=40, lam=lam, center=inst.problem.center)
+    conic = perspective_relaxation(problem, shift=False)[0]
+    dual = perspective_dual_bound(problem, solve(problem).w).bound
+    size = 0.5 * float(problem.y @ problem.y) + 0.5 * lam * float(problem.center @ problem.center)
+    assert dual <= conic + 2e-6 * size  # the conic value is the dual's maximum
+    assert dual >= conic - 2e-3 * abs(conic)
+
+
+def test_exact_at_a_solution_the_relaxation_cannot_improve():
+    # a ridge far above the column norms and well separated |center|: the l0 optimum keeps
+    # the k largest |center|, and at its residual every selected |v_i| dominates, so the
+    # dual at the solution's residual equals its objective (the relaxation is tight)
+    rng = np.random.default_rng(5)
+    A = rng.standard_normal((30, 20))
+    center = np.linspace(1.0, 20.0, 20) * rng.choice([-1, 1], 20)
+    problem = L0RidgeProblem(
+        A, rng.standard_normal(30), k=5, lam=1e4, center=center, linear=rng.standard_normal(20)
+    )
+    result = solve(problem)
+    value = perspective_dual_value(problem, problem.residual(result.w))
+    assert value == pytest.approx(result.objective, rel=1e-7)
+    assert value <= result.objective
+
+
+def test_float32_design_gives_the_float64_bound():
+    inst = make_pruning_like(200, 300, 30, lam=5.0, dtype=np.float32, seed=1)
+    problem = inst.problem
+    A64 = np.asarray(problem.A, dtype=np.float64)
+    twin = L0RidgeProblem(A64, problem.y, k=30, lam=5.0, center=problem.center)
+    alpha = np.asarray(problem.residual(solve(problem).w), dtype=np.float64)
+    assert perspective_dual_value(problem, alpha) == pytest.approx(
+        perspective_dual_value(twin, alpha), rel=1e-12
+    )
+
+
+def test_certify_above_the_conic_limit_uses_the_dual():
+    inst = make_pruning_like(120, 6000, 300, dtype=np.float32, seed=0)
+    A = inst.problem.A
+    lam = float(np.einsum("ij,ij->", A, A, dtype=np.float64)) / A.shape[1]
+    problem = L0RidgeProblem(A, inst.problem.y, k=300, lam=lam, center=inst.problem.center)
+    result = solve(problem, certify=True)
+    assert result.lower_bound <= result.objective
+    assert 0 <= result.gap < 0.1
+    for method in ("backsolve", "magnitude"):
+        assert result.lower_bound <= solve(problem, method).objective
+
+
+def test_named_errors():
+    rng = np.random.default_rng(0)
+    A, y = rng.standard_normal((10, 8)), rng.standard_normal(10)
+    with pytest.raises(ValueError, match=r"problem\.lam must be > 0"):
+        perspective_dual_bound(L0RidgeProblem(A, y, k=2))
+    problem = L0RidgeProblem(A, y, k=2, lam=1.0)
+    with pytest.raises(ValueError, match=r"alpha must be a finite array of shape \(10,\)"):
+        perspective_dual_value(problem, np.zeros(8))
+    with pytest.raises(ValueError, match=r"alpha must be a finite"):
+        perspective_dual_value(problem, np.full(10, np.nan))
+    with pytest.raises(ValueError, match=r"start must have shape \(8,\)"):
+        perspective_dual_bound(problem, np.zeros(3))
+    with pytest.raises(ValueError, match="max_iter"):
+        perspective_dual_bound(problem, max_iter=-1)
+    with pytest.raises(ValueError, match="time_limit"):
+        perspective_dual_bound(problem, time_limit=-1.0)
+    with pytest.raises(TypeError, match="problem must be an L0RidgeProblem"):
+        perspective_dual_value(A, y)
+    # lam = 0: only a full-column-rank design small enough for the conic shift
+    with pytest.raises(ValueError, match=r"problem\.lam > 0 when there are more features"):
+        check_certifiable(100, 200, 0.0)
+    with pytest.raises(ValueError, match=r"p <= 5000"):
+        check_certifiable(9000, 6000, 0.0)
+    check_certifiable(9000, 6000, 1e-3)
