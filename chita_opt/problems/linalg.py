@@ -103,6 +103,18 @@ def row_gram(A: np.ndarray) -> np.ndarray:
     return gram
 
 
+def column_gram(A: np.ndarray) -> np.ndarray:
+    """``A^T A`` in float64 (p x p), read a block of rows at a time (about 8 MB of float64
+    each), so no float64 copy of A is made."""
+    p = A.shape[1]
+    gram = np.zeros((p, p))
+    rows = max(1, (1 << 20) // max(p, 1))
+    for start in range(0, A.shape[0], rows):
+        block = np.asarray(A[start : start + rows], dtype=np.float64)
+        gram += block.T @ block
+    return gram
+
+
 def gram_solve(A_S, y, lam, center_S, linear_S) -> tuple[np.ndarray, np.ndarray]:
     """The s x s normal equations ``(A_S^T A_S + lam I) v = A_S^T y + lam c - linear``
     (float64 ``A_S``): returns the Cholesky factor of the Gram matrix and v. Raises

@@ -20,15 +20,16 @@ from __future__ import annotations
 import numpy as np
 import scipy.linalg
 
+from chita_opt.problems.linalg import column_gram
+
 # Keep shifts this far (relatively) inside the admissible set, so that rounding in the
 # Cholesky factor cannot make the convex part indefinite.
 _INTERIOR = 1e-7
 
 
 def gram_matrix(A: np.ndarray) -> np.ndarray:
-    """``A^T A`` in float64."""
-    A64 = np.asarray(A, dtype=np.float64)
-    return A64.T @ A64
+    """``A^T A`` in float64 (no float64 copy of A)."""
+    return column_gram(A)
 
 
 def cholesky_or_none(M: np.ndarray) -> np.ndarray | None:

