@@ -7,6 +7,7 @@ from oracle import enumerate_optimum, random_instance
 
 from chita_opt import L0RidgeProblem, solve
 from chita_opt.problems import NM, BlockBudget, make_pruning_like, make_toeplitz_regression
+from chita_opt.solvers import dual_bound
 from chita_opt.solvers.certificate import check_certifiable
 from chita_opt.solvers.dual_bound import perspective_dual_bound, perspective_dual_value
 from chita_opt.solvers.relax import perspective_relaxation
@@ -83,6 +84,18 @@ def test_the_maximum_is_the_conic_relaxation(make):
     size = 0.5 * float(problem.y @ problem.y) + 0.5 * problem.lam * float(c @ c)
     assert dual <= conic + 2e-6 * size  # the conic value is the dual's maximum
     assert dual >= conic - 2e-3 * result.objective
+
+
+def test_a_low_rank_preconditioner_serves_a_decaying_spectrum(monkeypatch):
+    # too little work allowed for the exact eigendecomposition: the randomized top-50
+    # singular pairs of a gradient-like matrix precondition the ascent as well
+    problem = _prune_ridge_instance()
+    result = solve(problem)
+    exact = perspective_dual_bound(problem, result.w).bound
+    monkeypatch.setattr(dual_bound, "_PRECONDITIONER_FLOPS", 1e6)
+    low_rank = perspective_dual_bound(problem, result.w).bound
+    assert low_rank == pytest.approx(exact, rel=1e-3)
+    assert low_rank <= perspective_relaxation(problem, shift=False)[0] + 1e-6 * abs(exact)
 
 
 def test_exact_at_a_solution_the_relaxation_cannot_improve():

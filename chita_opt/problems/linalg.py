@@ -103,14 +103,19 @@ def row_gram(A: np.ndarray) -> np.ndarray:
     return gram
 
 
-def column_gram(A: np.ndarray) -> np.ndarray:
-    """``A^T A`` in float64 (p x p), read a block of rows at a time (about 8 MB of float64
-    each), so no float64 copy of A is made."""
-    p = A.shape[1]
-    gram = np.zeros((p, p))
-    rows = max(1, (1 << 20) // max(p, 1))
+def row_blocks(A: np.ndarray):
+    """(rows, float64 copy of those rows) for consecutive blocks of about 8 MB of float64,
+    so a pass over A never makes a float64 copy of all of it."""
+    rows = max(1, (1 << 20) // max(A.shape[1], 1))
     for start in range(0, A.shape[0], rows):
-        block = np.asarray(A[start : start + rows], dtype=np.float64)
+        stop = min(start + rows, A.shape[0])
+        yield slice(start, stop), np.asarray(A[start:stop], dtype=np.float64)
+
+
+def column_gram(A: np.ndarray) -> np.ndarray:
+    """``A^T A`` in float64 (p x p), read a block of rows at a time."""
+    gram = np.zeros((A.shape[1], A.shape[1]))
+    for _, block in row_blocks(A):
         gram += block.T @ block
     return gram
 

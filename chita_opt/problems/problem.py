@@ -11,7 +11,7 @@ from chita_opt.problems._validation import (
     check_vector,
 )
 from chita_opt.problems.constraints import SparsityConstraint, TopK
-from chita_opt.problems.linalg import largest_singular_value, ridge_solve, row_gram
+from chita_opt.problems.linalg import largest_singular_value, ridge_solve, row_blocks, row_gram
 
 # Below this fraction of nonzeros a product A @ w is cheaper through the support's columns.
 _SPARSE_PRODUCT_FRACTION = 0.25
@@ -195,11 +195,8 @@ class L0RidgeProblem:
         """Squared column norms ``||a_j||^2`` in float64 (cached), computed a block of rows
         at a time so no n x p temporary is made."""
         if self._column_sqnorms is None:
-            A = self.A
-            out = np.zeros(A.shape[1])
-            rows = max(1, (1 << 20) // A.shape[1])  # about 8 MB of float64 per block
-            for start in range(0, A.shape[0], rows):
-                block = np.asarray(A[start : start + rows], dtype=np.float64)
+            out = np.zeros(self.A.shape[1])
+            for _, block in row_blocks(self.A):
                 out += np.einsum("ij,ij->j", block, block)
             self._column_sqnorms = out
         return self._column_sqnorms

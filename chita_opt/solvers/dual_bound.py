@@ -44,11 +44,15 @@ import scipy.optimize
 
 from chita_opt.problems import L0RidgeProblem
 from chita_opt.problems._validation import check_budget, check_nonnegative
-from chita_opt.problems.linalg import column_blocks, column_gram, row_gram
+from chita_opt.problems.linalg import column_blocks, column_gram, row_blocks, row_gram
 
 # float64 rounding in the sums of g is about n eps times their terms; this is far above it
 # and far below any gap worth reporting.
 _ROUNDING_MARGIN = 1e-9
+
+# Work allowed for the ascent's preconditioner (flops, about 10 s here): an exact
+# eigendecomposition costs min(n, p)^2 max(n, p), a randomized one of rank r about 4 n p r.
+_PRECONDITIONER_FLOPS = 2e11
 
 
 @dataclass
@@ -151,24 +155,30 @@ def perspective_dual_bound(
 
 class _UniformCurvature:
     """``P = I + (k/p) A A^T / lam`` as ``I + V diag(c s^2) V^T`` (V the left singular
-    vectors of A, s its singular values), applied as ``P^{1/2}`` and ``P^{-1/2}``."""
+    vectors of A, s its singular values), applied as ``P^{1/2}`` and ``P^{-1/2}``.
 
-    def __init__(self, problem: L0RidgeProblem):
+    Exact (an eigendecomposition of the smaller Gram matrix) when that costs at most
+    ``flops``; otherwise the top singular pairs by a randomized range finder with one
+    power iteration, as many as ``flops`` allows (at least 50), the rest of the spectrum
+    treated as 0: enough where the spectrum decays, as gradient matrices' do.
+    """
+
+    def __init__(self, problem: L0RidgeProblem, flops: float | None = None):
+        flops = _PRECONDITIONER_FLOPS if flops is None else flops
         A = problem.A
         n, p = A.shape
-        if n <= p:
+        vectors = None
+        if min(n, p) ** 2 * max(n, p) > flops:
+            rank = int(min(max(flops / (4.0 * n * p), 50), min(n, p)))
+            squares, vectors = _top_left_singular_pairs(A, rank)
+        elif n <= p:
             squares, vectors = scipy.linalg.eigh(row_gram(A))
         else:
             squares, right = scipy.linalg.eigh(column_gram(A))
         keep = squares > 1e-12 * max(float(squares.max()), 1e-300)
         squares = squares[keep]
-        if n > p:
-            # left singular vectors from the right ones, a block of rows at a time
-            right = right[:, keep] / np.sqrt(squares)
-            vectors = np.empty((n, squares.size))
-            rows = max(1, (1 << 20) // max(p, 1))
-            for start in range(0, n, rows):
-                vectors[start : start + rows] = np.asarray(A[start : start + rows], float) @ right
+        if vectors is None:
+            vectors = _rows_times(A, right[:, keep] / np.sqrt(squares))  # U = A W / s
         else:
             vectors = vectors[:, keep]
         scale = 1.0 + problem.constraint.max_nonzeros / p * squares / problem.lam
@@ -195,6 +205,34 @@ def _check_dual(problem: L0RidgeProblem) -> None:
             "problem.lam must be > 0 for the dual bound: with lam = 0 the perspective "
             "relaxation reduces to least squares"
         )
+
+
+def _rows_times(A: np.ndarray, M: np.ndarray) -> np.ndarray:
+    """``A @ M`` in float64, a block of rows of A at a time (no float64 copy of A)."""
+    out = np.empty((A.shape[0], M.shape[1]))
+    for rows, block in row_blocks(A):
+        out[rows] = block @ M
+    return out
+
+
+def _top_left_singular_pairs(A: np.ndarray, rank: int) -> tuple[np.ndarray, np.ndarray]:
+    """Squares of the top ``rank`` singular values of A and their left vectors
+    (randomized range finder, one power iteration)."""
+    rng = np.random.default_rng(0)
+    sample = _rows_times(A, rng.standard_normal((A.shape[1], rank)))
+    basis = np.linalg.qr(sample)[0]
+    basis = np.linalg.qr(_rows_times(A, _transpose_times(A, basis)))[0]
+    projected = _transpose_times(A, basis).T  # Q^T A, rank x p
+    squares, small = scipy.linalg.eigh(projected @ projected.T)
+    return squares, basis @ small
+
+
+def _transpose_times(A: np.ndarray, M: np.ndarray) -> np.ndarray:
+    """``A^T @ M`` in float64, a chunk of columns of A at a time."""
+    out = np.empty((A.shape[1], M.shape[1]))
+    for columns, block in column_blocks(A):
+        out[columns] = block.T @ M
+    return out
 
 
 def _native_correlations(problem: L0RidgeProblem, alpha: np.ndarray) -> np.ndarray:
