@@ -223,7 +223,7 @@ def prune(
         Also bound the last stage's problem from below (``solve(..., certify=True)``):
         its :class:`StageRecord` gets ``lower_bound`` and ``gap``, how far the pruned
         weights can be from the best the quadratic model allows at that budget. Any
-        number of weights (the dual bound serves above 5,000); ``ridge = 0`` is
+        number of weights (the dual of the relaxation); ``ridge = 0`` is
         refused unless the gradient rows outnumber the weights (of each block).
 
     Returns

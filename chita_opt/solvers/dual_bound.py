@@ -104,7 +104,8 @@ def perspective_dual_bound(
     max_iter : int, default 300
         L-BFGS iterations (0: the scaled residual of ``start`` alone).
     time_limit : float, default 60
-        Seconds; the ascent stops there with the best bound so far.
+        Seconds of ascent; it stops there with the best bound so far. The preconditioner
+        is built before, once, within a fixed work budget (about 2e11 flops).
 
     Returns
     -------

@@ -66,12 +66,12 @@ def solve(
     warm_start : SolveResult or array of shape (p,), optional
     certify : bool, default False
         Also bound the optimum from below (:mod:`chita_opt.solvers.certificate`: the conic
-        perspective relaxation up to 5,000 features, its dual ascended from the solution
-        above) and report it as ``lower_bound``, so ``result.gap`` bounds how far the
-        solution can be from the optimum. Needs ``lam > 0``, or a full-column-rank
-        design (n >= p) with at most 5,000 features (a ``ValueError`` says so otherwise,
-        before any solving). For a block-diagonal problem every block is bounded and the
-        bounds add up.
+        perspective relaxation with a diagonal shift when n >= p and p <= 5,000, else its
+        dual ascended from the solution) and report it as ``lower_bound``, so
+        ``result.gap`` bounds how far the solution can be from the optimum. Needs
+        ``lam > 0``, or a full-column-rank design (n >= p) with at most 5,000 features
+        (a ``ValueError`` says so otherwise, before any solving). For a block-diagonal
+        problem every block is bounded and the bounds add up.
     n_jobs, backend
         For a block-diagonal problem: joblib's number of workers and backend (None:
         local processes; "dask" for a Dask cluster). Ignored otherwise.
