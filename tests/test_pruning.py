@@ -229,6 +229,15 @@ def test_certify_bounds_the_modelled_increase(digits, trained):
         prune(copy.deepcopy(trained), data, F.cross_entropy, 0.9, method="magnitude", certify=True)
 
 
+def test_certify_without_a_ridge_is_refused_and_leaves_the_model(digits, trained):
+    model = copy.deepcopy(trained)
+    before = {name: t.clone() for name, t in model.state_dict().items()}
+    data = (digits.X_train, digits.y_train)
+    with pytest.raises(ValueError, match=r"problem\.lam > 0 when there are more features"):
+        prune(model, data, F.cross_entropy, 0.9, n_samples=200, ridge=0.0, certify=True)
+    assert all(torch.equal(before[name], t) for name, t in model.state_dict().items())
+
+
 def test_certify_a_whole_model_above_the_conic_limit(digits):
     # 7,104 weights in one problem: the dual of the relaxation bounds it (no block_size)
     torch.manual_seed(0)

@@ -223,8 +223,10 @@ def prune(
         Also bound the last stage's problem from below (``solve(..., certify=True)``):
         its :class:`StageRecord` gets ``lower_bound`` and ``gap``, how far the pruned
         weights can be from the best the quadratic model allows at that budget. Any
-        number of weights (the dual of the relaxation); ``ridge = 0`` is
-        refused unless the gradient rows outnumber the weights (of each block).
+        number of weights (the dual of the relaxation). With ``ridge = 0`` it needs at
+        least as many gradient rows as surviving weights (per block), at most 5,000 of
+        them; otherwise the last stage refuses before solving and the model is left as
+        it was.
 
     Returns
     -------
