@@ -2,8 +2,8 @@
 
 For each family and size: chita's objective; the perspective relaxation without and with
 the diagonal shift (one ascent round), each with its time and the gap it certifies; the
-dual of the relaxation ascended from chita's residual (what ``certify`` uses above 5,000
-features) with its time and gap; the l1 relaxation's time; the branch-and-bound (``bnb``,
+dual of the relaxation ascended from chita's residual (what ``certify`` uses unless n >= p
+and p <= 5,000) with its time and gap; the l1 relaxation's time; the branch-and-bound (``bnb``,
 stopped at ``--bnb-seconds``, skipped at 0) and the gap its proven bound certifies for
 chita's solution; and the relative gap ``(objective - bound) / objective`` of the best
 bound. Above ``--conic-max`` features only the dual runs. Each family is run with n = 500
@@ -75,8 +75,9 @@ def main() -> None:
                     continue
                 chita = solve(problem, "chita")
                 objective = chita.objective
+                conic = p <= args.conic_max
                 bounds, cells = [], []
-                if p <= args.conic_max:
+                if conic:
                     (plain, _, _), plain_s = timed(perspective_relaxation, problem, shift=False)
                     (shifted, _, _), shift_s = timed(perspective_relaxation, problem)
                     bounds += [plain, shifted]
@@ -89,13 +90,13 @@ def main() -> None:
                 dual, dual_s = timed(perspective_dual_bound, problem, chita.w)
                 bounds.append(dual.bound)
                 cells.append(f"{dual_s:>6.2f} {gap(objective, dual.bound):>8.2%}")
-                if p <= args.conic_max:
+                if conic:
                     (l1, _), l1_s = timed(l1_relaxation, problem, objective)
                     bounds.append(l1)
                     cells.append(f"{l1_s:>6.2f}")
                 else:
                     cells.append(f"{'-':>6}")
-                if args.bnb_seconds > 0 and p <= args.conic_max:
+                if args.bnb_seconds > 0 and conic:
                     bnb, bnb_s = timed(solve, problem, "bnb", time_limit=args.bnb_seconds)
                     bounds.append(bnb.lower_bound)
                     cells.append(f"{bnb_s:>6.1f} {gap(objective, bnb.lower_bound):>8.2%}")

@@ -79,10 +79,7 @@ def perspective_dual_value(problem: L0RidgeProblem, alpha: np.ndarray) -> float:
     alpha = np.asarray(alpha, dtype=np.float64)
     if alpha.shape != (problem.n_samples,) or not np.all(np.isfinite(alpha)):
         raise ValueError(f"alpha must be a finite array of shape ({problem.n_samples},)")
-    correlations = np.empty(problem.n_features)
-    for columns, block in column_blocks(problem.A):
-        correlations[columns] = block.T @ alpha
-    return _dual_value(problem, alpha, correlations, exact=True)[0]
+    return _dual_value(problem, alpha, _transpose_times(problem.A, alpha), exact=True)[0]
 
 
 def perspective_dual_bound(
@@ -210,7 +207,7 @@ def _check_dual(problem: L0RidgeProblem) -> None:
 
 def _rows_times(A: np.ndarray, M: np.ndarray) -> np.ndarray:
     """``A @ M`` in float64, a block of rows of A at a time (no float64 copy of A)."""
-    out = np.empty((A.shape[0], M.shape[1]))
+    out = np.empty((A.shape[0], *M.shape[1:]))
     for rows, block in row_blocks(A):
         out[rows] = block @ M
     return out
@@ -229,8 +226,9 @@ def _top_left_singular_pairs(A: np.ndarray, rank: int) -> tuple[np.ndarray, np.n
 
 
 def _transpose_times(A: np.ndarray, M: np.ndarray) -> np.ndarray:
-    """``A^T @ M`` in float64, a chunk of columns of A at a time."""
-    out = np.empty((A.shape[1], M.shape[1]))
+    """``A^T @ M`` (M a vector or a matrix) in float64, a chunk of columns of A at a
+    time."""
+    out = np.empty((A.shape[1], *M.shape[1:]))
     for columns, block in column_blocks(A):
         out[columns] = block.T @ M
     return out
