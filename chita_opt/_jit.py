@@ -29,11 +29,14 @@ def _writable_dir(path: str) -> bool:
     return os.access(path, os.W_OK | os.X_OK)
 
 
-def cached_njit(func: Callable[..., Any]) -> Callable[..., Any]:
+def cached_njit(func: Callable[..., Any] | None = None, *, fastmath: Any = False):
     """Compile ``func`` with ``numba.njit(cache=True)``, degrading safely when no cache
-    location is writable."""
+    location is writable. ``@cached_njit(fastmath=...)`` passes numba's fastmath flags
+    (e.g. ``{"reassoc"}`` so a reduction may be vectorised)."""
+    if func is None:
+        return lambda f: cached_njit(f, fastmath=fastmath)
     try:
-        return numba.njit(cache=True)(func)
+        return numba.njit(cache=True, fastmath=fastmath)(func)
     except RuntimeError as err:
         if "no locator available" not in str(err):
             raise
@@ -41,9 +44,9 @@ def cached_njit(func: Callable[..., Any]) -> Callable[..., Any]:
         previous = numba.config.CACHE_DIR
         numba.config.CACHE_DIR = _FALLBACK_DIR
         try:
-            return numba.njit(cache=True)(func)
+            return numba.njit(cache=True, fastmath=fastmath)(func)
         except RuntimeError:
             pass
         finally:
             numba.config.CACHE_DIR = previous
-    return numba.njit(cache=False)(func)
+    return numba.njit(cache=False, fastmath=fastmath)(func)

@@ -98,6 +98,7 @@ def _build_parser() -> argparse.ArgumentParser:
     prune.add_argument(
         "--certify", action="store_true", help="report a lower bound and the gap (last stage)"
     )
+    prune.add_argument("--threads", type=_threads, default=1, help=_THREADS_HELP)
     prune.add_argument("--out", default="pruned_state_dict.pt", help="pruned state dict")
     prune.add_argument("--report", default="prune_report.json", help="JSON report")
 
@@ -122,7 +123,24 @@ def _build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", default=None, help="write the solution w to this .npy file")
     run.add_argument("--certify", action="store_true", help="also report a lower bound and the gap")
     run.add_argument("--json", action="store_true", help="print the summary as JSON")
+    run.add_argument("--threads", type=_threads, default=1, help=_THREADS_HELP)
     return parser
+
+
+_THREADS_HELP = "BLAS threads of the solve: an integer >= 1 (default 1) or 'auto'"
+
+
+def _threads(text: str) -> int | str:
+    """``--threads``: an integer >= 1 or "auto"."""
+    if text == "auto":
+        return text
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1 or 'auto'; got {text!r}")
+    return value
 
 
 def _make_problem(args: argparse.Namespace) -> None:
@@ -151,7 +169,7 @@ def _solve(args: argparse.Namespace) -> None:
     problem, extra = load_problem(args.problem, return_extra=True)
     if args.k is not None:
         problem = problem.with_budget(args.k)
-    result = solve(problem, method=args.method, certify=args.certify)
+    result = solve(problem, method=args.method, certify=args.certify, n_threads=args.threads)
     summary = {
         "method": result.method,
         "objective": result.objective,
@@ -255,6 +273,7 @@ def _prune(args: argparse.Namespace) -> None:
         schedule=args.schedule,
         block_size=block_size,
         certify=args.certify,
+        n_threads=args.threads,
         progress=sys.stderr.isatty(),
     )
     torch.save(model.state_dict(), args.out)

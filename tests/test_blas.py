@@ -1,15 +1,126 @@
+import threading
+import time
+
 import numpy as np
+import pytest
+from threadpoolctl import threadpool_info
 
 from chita_opt import L0RidgeProblem, solve
-from chita_opt._blas import _blas_outside_numpy, scipy_blas_single_threaded
+from chita_opt._blas import _is_numpys, blas_threads, resolve_n_threads
+from chita_opt.solvers.base import Solver
 
 
-def test_scipy_blas_is_single_threaded_inside_and_restored_after():
-    libs = _blas_outside_numpy()
-    before = [lib.num_threads for lib in libs]
-    with scipy_blas_single_threaded():
-        assert all(lib.num_threads == 1 for lib in libs)
-    assert [lib.num_threads for lib in libs] == before
+def blas_counts() -> dict[str, int]:
+    return {i["filepath"]: i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"}
+
+
+@pytest.fixture
+def two_threads_outside():
+    """Run the test with every BLAS at 2 threads outside the solves (as on a fresh
+    2-core machine), whatever this process had before; restored after."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=2, user_api="blas"):
+        yield blas_counts()
+
+
+def test_one_thread_inside_a_solve_and_restored_after(two_threads_outside):
+    before = two_threads_outside
+    assert set(before.values()) == {2}
+    with blas_threads(1):
+        assert set(blas_counts().values()) == {1}
+    assert blas_counts() == before
     rng = np.random.default_rng(0)
     solve(L0RidgeProblem(rng.standard_normal((20, 30)), rng.standard_normal(20), k=3))
-    assert [lib.num_threads for lib in libs] == before
+    assert blas_counts() == before
+
+
+def test_more_threads_go_to_numpys_blas_only(two_threads_outside):
+    with blas_threads(2):
+        counts = blas_counts()
+    numpys = {path: n for path, n in counts.items() if _is_numpys(path)}
+    others = {path: n for path, n in counts.items() if path not in numpys}
+    if numpys and others:  # separate numpy and scipy OpenBLAS (the wheels' case)
+        assert set(numpys.values()) == {2} and set(others.values()) == {1}
+    else:
+        assert set(counts.values()) == {2}
+    assert blas_counts() == two_threads_outside
+
+
+class _FakeLibrary:
+    filepath = "/site-packages/numpy.libs/libopenblas.so"
+    prefix = "libopenblas"
+
+    def __init__(self):
+        self.num_threads = 2
+
+    def set_num_threads(self, n):
+        self.num_threads = n
+
+
+class _FakeController:
+    """Stands for threadpoolctl's controller: records what the policy sets, from any
+    thread (threadpoolctl itself lets only one thread control OpenBLAS)."""
+
+    def __init__(self):
+        self.lib_controllers = [_FakeLibrary()]
+
+    def limit(self, limits):
+        original = self.lib_controllers[0].num_threads
+        self.lib_controllers[0].num_threads = limits
+        controller = self
+
+        class Limiter:
+            def restore_original_limits(self):
+                controller.lib_controllers[0].num_threads = original
+
+        return Limiter()
+
+
+class _Recording(Solver):
+    """Sleeps inside the solve and records the BLAS threads it ran with, at the end."""
+
+    def __init__(self, seconds: float, controller: _FakeController):
+        self.seconds = seconds
+        self.controller = controller
+        self.seen = None
+
+    def _run(self, problem, warm, history):
+        time.sleep(self.seconds)
+        self.seen = self.controller.lib_controllers[0].num_threads
+        w = problem.project(problem.center + 1.0)
+        history.record(problem.objective(w))
+        return w, 1, True, {}
+
+
+def test_concurrent_solves_keep_the_limit_until_the_last_ends(monkeypatch):
+    """A short solve that ends while a long one runs must not restore the threads under
+    the long one; the last to end restores them."""
+    import chita_opt._blas as blas
+
+    controller = _FakeController()
+    monkeypatch.setattr(blas, "_blas_controllers", lambda: controller)
+    rng = np.random.default_rng(1)
+    problem = L0RidgeProblem(rng.standard_normal((10, 12)), rng.standard_normal(10), k=2)
+    long, short = _Recording(0.6, controller), _Recording(0.05, controller)
+    threads = [
+        threading.Thread(target=long.solve, args=(problem,)),
+        threading.Thread(target=lambda: (time.sleep(0.1), short.solve(problem))),
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert short.seen == 1
+    assert long.seen == 1  # still limited after the short one ended
+    assert controller.lib_controllers[0].num_threads == 2  # restored by the last
+
+
+def test_n_threads_is_validated_and_auto_resolves_to_a_core_count():
+    rng = np.random.default_rng(2)
+    problem = L0RidgeProblem(rng.standard_normal((10, 12)), rng.standard_normal(10), k=2)
+    for bad in (0, -1, 1.5, True, "all"):
+        with pytest.raises(ValueError, match="n_threads must be an integer >= 1 or 'auto'"):
+            solve(problem, n_threads=bad)
+    assert 1 <= resolve_n_threads("auto") <= (__import__("os").cpu_count() or 1)
+    assert solve(problem, n_threads="auto").nnz <= 2

@@ -56,6 +56,10 @@ def test_cli_make_and_solve(tmp_path, capsys):
     assert summary["objective"] == pytest.approx(load_problem(problem_path).objective(w))
     assert main(["solve", str(problem_path), "--k", "3", "--method", "backsolve"]) == 0
     assert "nnz=3" in capsys.readouterr().out
+    for threads in ("2", "auto"):
+        assert main(["solve", str(problem_path), "--threads", threads, "--json"]) == 0
+        again = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+        assert again["objective"] == pytest.approx(summary["objective"], rel=1e-9)
 
 
 def test_cli_solve_certifies(tmp_path, capsys):
@@ -80,6 +84,7 @@ def test_cli_solve_certifies(tmp_path, capsys):
         ("shape", ["solve", "{path}"], "y must have length"),
         ("ok", ["solve", "{path}", "--k", "0"], "k must be between"),
         ("ok", ["solve", "{path}", "--method", "nope"], "method must be one of"),
+        ("ok", ["solve", "{path}", "--threads", "0"], "--threads: must be an integer >= 1"),
         (None, ["frobnicate"], "invalid choice"),
         (None, ["make-problem", "{path}", "--k", "0"], "k must be between"),
     ],

@@ -95,8 +95,38 @@ def test_kernel_from_the_complement_equals_the_direct_kernel(monkeypatch):
     monkeypatch.setattr(linalg, "_COLUMN_CHUNK", 7)
     gram = linalg.row_gram(A)
     np.testing.assert_allclose(gram, A.astype(np.float64) @ A.T.astype(np.float64), rtol=1e-12)
-    complement = linalg.ridge_solve(A, columns, y, 0.1, c, a, gram)
+    kernel = linalg.SupportKernel(A)
+    complement = linalg.ridge_solve(A, columns, y, 0.1, c, a, kernel)
+    assert kernel._row_gram is not None  # 31 of 40 columns: formed from the complement
     np.testing.assert_allclose(complement, direct, rtol=1e-9, atol=1e-11)
+
+
+def test_support_kernel_follows_changing_supports():
+    """Updated kernels equal fresh ones, through a sequence of supports that changes by
+    a few columns (updates), then by many (fresh), in both size regimes."""
+    import chita_opt.problems.linalg as linalg
+
+    rng = np.random.default_rng(10)
+    A = rng.standard_normal((8, 60))
+    kernel = linalg.SupportKernel(A)
+    support = np.sort(rng.choice(60, 20, replace=False))
+    fresh_counts = []
+    for step in range(12):
+        outside = np.setdiff1d(np.arange(60), support)
+        swap = 2 if step != 6 else 15
+        support = np.sort(
+            np.concatenate(
+                [rng.permutation(support)[swap:], rng.choice(outside, swap, replace=False)]
+            )
+        )
+        if step == 9:
+            support = np.sort(rng.choice(60, 45, replace=False))
+        K = kernel(support)
+        np.testing.assert_allclose(K, A[:, support] @ A[:, support].T, rtol=1e-10, atol=1e-10)
+        fresh_counts.append(kernel._changed == 0)
+    # fresh at the start and after the change of 30 of 20 columns; updates in between
+    assert fresh_counts[0] and fresh_counts[6]
+    assert not any(fresh_counts[1:5])
 
 
 @pytest.mark.parametrize("order", ["C", "F"])

@@ -46,13 +46,14 @@ def make_toeplitz_regression(
     lam: float = 0.0,
     dtype: type = np.float64,
     seed: int | None = 0,
+    support: str = "spaced",
 ) -> SyntheticInstance:
     """Correlated Gaussian design with a k-sparse truth.
 
     Rows of A are N(0, Sigma) with Toeplitz ``Sigma_ij = rho^|i-j|`` (drawn by an AR(1)
     recursion along the columns, so no p x p matrix is formed). The truth has ``k`` entries
-    equal to +-1 at evenly spaced positions; noise is Gaussian with variance chosen so that
-    ``Var(A w*) / sigma^2 = snr``.
+    equal to +-1 (random signs) at the positions ``support`` says; noise is Gaussian with
+    variance chosen so that ``Var(A w*) / sigma^2 = snr``.
 
     Parameters
     ----------
@@ -66,9 +67,15 @@ def make_toeplitz_regression(
         Ridge strength of the returned problem.
     dtype : float32 or float64
     seed : int or None
+    support : {"spaced", "random"}
+        Where the truth's nonzeros sit: evenly spaced (neighbouring true columns barely
+        correlated), or drawn at random (true columns may be neighbours, which is harder
+        for greedy methods and closer to what users meet).
     """
     n, p = _check_shape(n, p)
     k = check_budget(k, "k", p)
+    if support not in ("spaced", "random"):
+        raise ValueError(f"support must be 'spaced' or 'random'; got {support!r}")
     if not 0.0 <= rho < 1.0:
         raise ValueError(f"rho must be in [0, 1); got {rho}")
     if not snr > 0:
@@ -81,14 +88,19 @@ def make_toeplitz_regression(
     for j in range(1, p):
         column = rho * column + scale * rng.standard_normal(n)
         A[:, j] = column
-    true_support = np.unique(np.linspace(0, p - 1, k).round().astype(np.int64))
+    if support == "spaced":
+        true_support = np.unique(np.linspace(0, p - 1, k).round().astype(np.int64))
+    else:
+        true_support = np.sort(rng.choice(p, size=k, replace=False))
     true_w = np.zeros(p)
     true_w[true_support] = rng.choice([-1.0, 1.0], size=true_support.shape[0])
     signal = A @ true_w.astype(dtype)
     sigma = np.sqrt(np.var(signal) / snr) if np.var(signal) > 0 else 1.0
     y = signal + sigma * rng.standard_normal(n)
     problem = L0RidgeProblem(A, y.astype(dtype), k=k, lam=lam)
-    info = dict(family="toeplitz", n=n, p=p, k=k, rho=rho, snr=snr, lam=lam, seed=seed)
+    info = dict(
+        family="toeplitz", n=n, p=p, k=k, rho=rho, snr=snr, lam=lam, seed=seed, support=support
+    )
     return SyntheticInstance(problem, true_w, true_support, info)
 
 

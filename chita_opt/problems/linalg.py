@@ -4,10 +4,13 @@ largest singular value. Neither ever forms a p x p matrix.
 
 from __future__ import annotations
 
+import threading
 import warnings
 
 import numpy as np
 import scipy.linalg
+
+from chita_opt._jit import cached_njit
 
 
 def cholesky_factor(M: np.ndarray) -> np.ndarray:
@@ -44,7 +47,7 @@ def ridge_solve(
     lam: float,
     center_S: np.ndarray,
     linear_S: np.ndarray | None,
-    row_gram: np.ndarray | None = None,
+    kernel: SupportKernel | None = None,
 ) -> np.ndarray:
     """Minimise ``1/2||y - A_S v||^2 + lam/2 ||v - center_S||^2 + linear_S^T v`` over v,
     where ``A_S = A[:, columns]``.
@@ -56,9 +59,8 @@ def ridge_solve(
       ``v = c' + A_S^T (A_S A_S^T + lam I_n)^{-1} (y - A_S c')``: an n x n Cholesky,
       O(n^2 s + n^3), and no cancellation between large terms. ``A_S`` is read a chunk of
       columns at a time, so the extra memory is O(n^2 + n * chunk), not a float64 copy
-      of ``A_S``. Given ``row_gram = A A^T`` (float64), the kernel is formed as
-      ``A A^T - A_C A_C^T`` over the complement C of the support instead, O(n^2 (p - s)):
-      the cheap way when the support holds most columns (early pruning stages).
+      of ``A_S``. Given a :class:`SupportKernel`, ``A_S A_S^T`` comes from it (updated
+      from the last support by the columns that changed).
     - ``n >= s``: the s x s normal equations by Cholesky, O(n s^2 + s^3).
     - ``lam == 0`` with ``n < s``, or a numerically singular system: the minimum-norm
       solution of the normal
@@ -76,7 +78,8 @@ def ridge_solve(
     if lam > 0 or n >= s:
         try:
             if n < s:
-                return kernel_solve(A, columns, y, lam, center_S, linear_S, row_gram)[1]
+                gram = None if kernel is None else kernel(columns)
+                return kernel_solve(A, columns, y, lam, center_S, linear_S, gram)[1]
             A_S = np.asarray(A[:, columns], dtype=np.float64)
             return gram_solve(A_S, y, lam, center_S, linear_S)[1]
         except np.linalg.LinAlgError:
@@ -93,6 +96,59 @@ def column_blocks(A: np.ndarray, columns: np.ndarray | None = None):
         stop = min(start + _COLUMN_CHUNK, count)
         chosen = slice(start, stop) if columns is None else columns[start:stop]
         yield slice(start, stop), np.asarray(A[:, chosen], dtype=np.float64)
+
+
+@cached_njit(fastmath={"reassoc", "contract"})
+def _rows_times(M, v):
+    """``M @ v`` for a C-ordered M, each row's sum accumulated in float64."""
+    out = np.zeros(M.shape[0])
+    for i in range(M.shape[0]):
+        total = 0.0
+        for j in range(M.shape[1]):
+            total += M[i, j] * v[j]
+        out[i] = total
+    return out
+
+
+@cached_njit(fastmath={"contract"})
+def _rows_transpose_times(M, u):
+    """``M^T @ u`` for a C-ordered M, accumulated in float64."""
+    out = np.zeros(M.shape[1])
+    for i in range(M.shape[0]):
+        weight = u[i]
+        for j in range(M.shape[1]):
+            out[j] += M[i, j] * weight
+    return out
+
+
+def times(A: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """``A @ v`` in float64 (v float64). A float32 design is read as it is, with float64
+    accumulation (numba, one pass, no float64 copy of A: as fast as a float32 product,
+    and as accurate as a float64 one)."""
+    if A.dtype == np.float64:
+        return A @ v
+    if A.flags.c_contiguous:
+        return _rows_times(A, v)
+    if A.flags.f_contiguous:
+        return _rows_transpose_times(A.T, v)
+    out = np.zeros(A.shape[0])
+    for part, block in column_blocks(A):
+        out += block @ v[part]
+    return out
+
+
+def transpose_times(A: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """``A^T @ u`` in float64 (u float64), as :func:`times`."""
+    if A.dtype == np.float64:
+        return A.T @ u
+    if A.flags.c_contiguous:
+        return _rows_transpose_times(A, u)
+    if A.flags.f_contiguous:
+        return _rows_times(A.T, u)
+    out = np.empty(A.shape[1])
+    for part, block in column_blocks(A):
+        out[part] = block.T @ u
+    return out
 
 
 def row_gram(A: np.ndarray) -> np.ndarray:
@@ -135,48 +191,94 @@ def gram_solve(A_S, y, lam, center_S, linear_S) -> tuple[np.ndarray, np.ndarray]
 
 
 def kernel_solve(
-    A, columns, y, lam, center_S, linear_S, row_gram=None
+    A, columns, y, lam, center_S, linear_S, kernel=None
 ) -> tuple[np.ndarray, np.ndarray]:
     """The kernel (Woodbury) form for ``lam > 0``, reading ``A[:, columns]`` a chunk at a
     time: returns the Cholesky factor of ``K = A_S A_S^T + lam I_n`` and the solution
     ``c' + A_S^T K^{-1} (y - A_S c')`` with ``c' = center_S - linear_S / lam``.
 
-    With ``row_gram = A A^T``, K comes from the complement of the support, and the two
-    products with ``A_S`` from contiguous slices of all of A (zero outside S), which is
-    faster than gathering most of the columns."""
-    n = A.shape[0]
+    ``kernel``, when given, is ``A_S A_S^T`` (float64, n x n, not modified), e.g. from a
+    :class:`SupportKernel`; else it is formed here, O(n^2 s). When the support holds most
+    columns, the two products with ``A_S`` read contiguous slices of all of A (zero
+    outside S), which is faster than gathering most of the columns."""
+    n, p = A.shape
     shifted = center_S if linear_S is None else center_S - linear_S / lam
-    solution = shifted.copy()
-    if row_gram is None:
+    if kernel is None:
         kernel = np.zeros((n, n))
-        rhs = y.copy()
-        for part, block in column_blocks(A, columns):
+        for _, block in column_blocks(A, columns):
             kernel += block @ block.T
-            rhs -= block @ shifted[part]
-        kernel.flat[:: n + 1] += lam
-        factor = cholesky_factor(kernel)
-        dual = cholesky_solve(factor, rhs)
-        for part, block in column_blocks(A, columns):
-            solution[part] += block.T @ dual
-        return factor, solution
-    padded = np.zeros(A.shape[1])
-    padded[columns] = shifted
-    in_support = np.zeros(A.shape[1], dtype=bool)
-    in_support[columns] = True
-    kernel = row_gram.copy()
-    for _, block in column_blocks(A, np.flatnonzero(~in_support)):
-        kernel -= block @ block.T
+    else:
+        kernel = kernel.copy()
     kernel.flat[:: n + 1] += lam
-    rhs = y.copy()
-    for part, block in column_blocks(A):
-        rhs -= block @ padded[part]
     factor = cholesky_factor(kernel)
+    if 2 * columns.shape[0] > p:
+        # most columns are in the support: products with all of A (zero outside S) are
+        # cheaper than gathering the columns
+        padded = np.zeros(p)
+        padded[columns] = shifted
+        dual = cholesky_solve(factor, y - times(A, padded))
+        return factor, shifted + transpose_times(A, dual)[columns]
+    rhs = y.copy()
+    for part, block in column_blocks(A, columns):
+        rhs -= block @ shifted[part]
     dual = cholesky_solve(factor, rhs)
-    correction = np.empty(A.shape[1])
-    for part, block in column_blocks(A):
-        correction[part] = block.T @ dual
-    solution += correction[columns]
+    solution = shifted.copy()
+    for part, block in column_blocks(A, columns):
+        solution[part] += block.T @ dual
     return factor, solution
+
+
+class SupportKernel:
+    """``A_S A_S^T`` (float64, n x n) of the last support asked for, kept up to date by
+    the columns that changed.
+
+    Solvers refit on supports that differ from the previous one by a few columns; forming
+    the kernel anew costs O(n^2 |S|), updating it O(n^2 * changed). Updates are applied
+    only while the columns changed since the last fresh computation stay below the
+    support's size, so the rounding they accumulate stays that of one fresh computation.
+    A fresh kernel comes from ``A A^T`` minus the complement's part when the support
+    holds most columns (``A A^T`` is then formed once and kept).
+    """
+
+    def __init__(self, A: np.ndarray):
+        self.A = A
+        self._mask: np.ndarray | None = None
+        self._kernel: np.ndarray | None = None
+        self._row_gram: np.ndarray | None = None
+        self._changed = 0
+        self._lock = threading.Lock()
+
+    def __call__(self, columns: np.ndarray) -> np.ndarray:
+        """``A_S A_S^T`` for ``S = columns`` (do not modify the array returned)."""
+        p = self.A.shape[1]
+        mask = np.zeros(p, dtype=bool)
+        mask[columns] = True
+        with self._lock:
+            if self._kernel is not None:
+                added = np.flatnonzero(mask & ~self._mask)
+                removed = np.flatnonzero(self._mask & ~mask)
+                changed = added.size + removed.size
+                if self._changed + changed < columns.shape[0]:
+                    kernel = self._kernel.copy()
+                    for _, block in column_blocks(self.A, added):
+                        kernel += block @ block.T
+                    for _, block in column_blocks(self.A, removed):
+                        kernel -= block @ block.T
+                    self._kernel, self._mask = kernel, mask
+                    self._changed += changed
+                    return kernel
+            if 2 * columns.shape[0] > p:
+                if self._row_gram is None:
+                    self._row_gram = row_gram(self.A)
+                kernel = self._row_gram.copy()
+                for _, block in column_blocks(self.A, np.flatnonzero(~mask)):
+                    kernel -= block @ block.T
+            else:
+                kernel = np.zeros((self.A.shape[0],) * 2)
+                for _, block in column_blocks(self.A, columns):
+                    kernel += block @ block.T
+            self._kernel, self._mask, self._changed = kernel, mask, 0
+            return kernel
 
 
 def _ridge_solve_svd(A_S, y, lam, center_S, linear_S):

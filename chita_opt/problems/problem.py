@@ -11,7 +11,12 @@ from chita_opt.problems._validation import (
     check_vector,
 )
 from chita_opt.problems.constraints import SparsityConstraint, TopK
-from chita_opt.problems.linalg import largest_singular_value, ridge_solve, row_blocks, row_gram
+from chita_opt.problems.linalg import (
+    SupportKernel,
+    largest_singular_value,
+    ridge_solve,
+    row_blocks,
+)
 
 # Below this fraction of nonzeros a product A @ w is cheaper through the support's columns.
 _SPARSE_PRODUCT_FRACTION = 0.25
@@ -87,7 +92,7 @@ class L0RidgeProblem:
         self.A.flags.writeable = False
         self._lipschitz: float | None = None
         self._column_sqnorms: np.ndarray | None = None
-        self._row_gram: np.ndarray | None = None
+        self._support_kernel: SupportKernel | None = None
         self._center_sqnorm = float(np.dot(self.center, self.center))
         # what a subproblem's objective leaves out of the full problem's (see subproblem)
         self.objective_offset = 0.0
@@ -119,7 +124,7 @@ class L0RidgeProblem:
         problem.constraint = constraint
         problem._lipschitz = None
         problem._column_sqnorms = None
-        problem._row_gram = None
+        problem._support_kernel = None
         problem._center_sqnorm = float(np.dot(center, center))
         problem.objective_offset = 0.0
         return problem
@@ -215,16 +220,17 @@ class L0RidgeProblem:
         w = np.zeros(self.n_features, dtype=self.dtype)
         if support.size:
             linear_S = None if self.linear is None else self.linear[support]
-            gram = None
-            n, p = self.A.shape
-            if self.lam > 0 and n < support.size and 2 * support.size > p:
-                # most columns are in the support: the kernel is cheaper as A A^T minus
-                # the complement's part, and A A^T serves every later refit
-                if self._row_gram is None:
-                    self._row_gram = row_gram(self.A)
-                gram = self._row_gram
+            if self._support_kernel is None:
+                # successive refits differ by a few columns: keep A_S A_S^T up to date
+                self._support_kernel = SupportKernel(self.A)
             w[support] = ridge_solve(
-                self.A, support, self.y, self.lam, self.center[support], linear_S, gram
+                self.A,
+                support,
+                self.y,
+                self.lam,
+                self.center[support],
+                linear_S,
+                self._support_kernel,
             )
         return w
 
@@ -247,7 +253,7 @@ class L0RidgeProblem:
         )
         # the caches depend on the data only
         other._lipschitz, other._column_sqnorms = self._lipschitz, self._column_sqnorms
-        other._row_gram = self._row_gram
+        other._support_kernel = self._support_kernel
         return other
 
     def subproblem(self, columns: np.ndarray) -> L0RidgeProblem:

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from chita_opt._blas import check_n_threads
 from chita_opt.problems import BlockDiagonalProblem, L0RidgeProblem, SparsityConstraint
 from chita_opt.pruning.blocks import block_constraints, block_partition
 from chita_opt.pruning.budgets import (
@@ -135,6 +136,7 @@ def prune(
     memmap_dir: str | None = None,
     solver_options: dict[str, Any] | None = None,
     certify: bool = False,
+    n_threads: int | str = 1,
     progress: bool = False,
 ) -> PruneResult:
     """Prune ``model`` in place with CHITA (``stages=1``) or CHITA++ (``stages > 1``).
@@ -215,6 +217,10 @@ def prune(
         its columns from the file.
     memmap_dir : str, optional
         Folder of that file (default: the system's temporary folder).
+    n_threads : int or "auto", default 1
+        BLAS threads of the solves (see :func:`chita_opt.solve`; one by default, so a
+        busy neighbour process does not make the solve several times slower). The
+        gradients are torch's and keep torch's own thread settings.
     progress : bool
         tqdm progress bars for the gradients and, with several stages, the stages.
     solver_options : dict, optional
@@ -243,6 +249,7 @@ def prune(
         block_partition(params, np.arange(1), block_size)  # validates block_size early
     if certify:
         _check_certifiable(method)
+    check_n_threads(n_threads)
     targets = stage_sparsities(spec, stages, schedule, start_sparsity)
     # validate every stage's budget before any work
     for target in targets:
@@ -304,6 +311,7 @@ def prune(
                     n_jobs,
                     backend,
                     certify and stage == len(targets) - 1,
+                    n_threads,
                 )
                 del gradients, A, out
                 stack.close()  # this stage's memmap file, if any
@@ -395,13 +403,14 @@ def _solve_stage(
     n_jobs: int | None,
     backend: str | None,
     certify: bool = False,
+    n_threads: int | str = 1,
 ) -> tuple[np.ndarray, float, float | None]:
     """Solve the stage's problem (whole, or block-diagonal); the new weights of the
     surviving coordinates, the modelled loss increase and (``certify``) a lower bound on
     the smallest increase."""
     if block_size is None:
         problem = L0RidgeProblem.centered(A, w_bar, lam=ridge, linear=linear, constraint=constraint)
-        result = solve(problem, method, certify=certify, **solver_options)
+        result = solve(problem, method, certify=certify, n_threads=n_threads, **solver_options)
     else:
         blocks = block_partition(params, alive, block_size)
         problem = BlockDiagonalProblem(
@@ -413,7 +422,13 @@ def _solve_stage(
             linear=linear,
         )
         result = solve(
-            problem, method, n_jobs=n_jobs, backend=backend, certify=certify, **solver_options
+            problem,
+            method,
+            n_jobs=n_jobs,
+            backend=backend,
+            certify=certify,
+            n_threads=n_threads,
+            **solver_options,
         )
     increase = predicted_increase(problem, result.w)
     bound = None

@@ -6,7 +6,7 @@ from abc import ABC, abstractmethod
 
 import numpy as np
 
-from chita_opt._blas import scipy_blas_single_threaded
+from chita_opt._blas import blas_threads, check_n_threads
 from chita_opt.problems import L0RidgeProblem
 from chita_opt.solvers.result import History, SolveResult
 
@@ -25,14 +25,17 @@ class Solver(ABC):
 
     name: str = ""
 
-    def solve(self, problem: L0RidgeProblem, warm_start: WarmStart = None) -> SolveResult:
+    def solve(
+        self, problem: L0RidgeProblem, warm_start: WarmStart = None, *, n_threads: int | str = 1
+    ) -> SolveResult:
         """Solve ``problem``, optionally starting from ``warm_start`` (a SolveResult or an
-        array of length p; it need not be feasible)."""
+        array of length p; it need not be feasible), with BLAS on ``n_threads`` threads
+        (see :func:`chita_opt.solve`)."""
         if not isinstance(problem, L0RidgeProblem):
             raise TypeError(f"problem must be an L0RidgeProblem; got {type(problem).__name__}")
         warm = check_warm_start(warm_start, problem)
         history = History()
-        with scipy_blas_single_threaded():
+        with blas_threads(check_n_threads(n_threads)):
             w, n_iter, converged, info = self._run(problem, warm, history)
         return finalize(problem, w, warm, history, n_iter, converged, self.name, info)
 

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from chita_opt._blas import blas_threads
 from chita_opt.problems import L0RidgeProblem
 from chita_opt.problems.block import BlockDiagonalProblem
 from chita_opt.solvers.registry import get_solver
@@ -35,6 +36,7 @@ def solve_blocks(
     n_jobs: int | None = 1,
     backend: str | None = None,
     certify: bool = False,
+    n_threads: int | str = 1,
     **options: Any,
 ) -> SolveResult:
     """Solve every block of ``problem`` with ``method`` and assemble the solution.
@@ -54,6 +56,8 @@ def solve_blocks(
         task); the blocks are independent, so the sum is a lower bound on the whole
         problem and ``result.gap`` is available. Needs ``lam > 0``, or every block at
         most n and 5,000 columns wide; checked before any work.
+    n_threads : int or "auto", default 1
+        BLAS threads of each block's solve (see :func:`chita_opt.solve`).
     **options
         The solver's options.
 
@@ -78,6 +82,7 @@ def solve_blocks(
             method,
             options,
             certify,
+            n_threads,
         )
         for b, constraint in enumerate(problem.constraints)
         if constraint is not None
@@ -122,17 +127,18 @@ def solve_blocks(
     )
 
 
-def _solve_block(A_b, center_b, linear_b, lam, constraint, method, options, certify):
+def _solve_block(A_b, center_b, linear_b, lam, constraint, method, options, certify, n_threads):
     """One block, in whatever process joblib chose; returns only small arrays."""
     problem = L0RidgeProblem.centered(
         A_b, center_b, lam=lam, linear=linear_b, constraint=constraint
     )
-    result = get_solver(method, **options).solve(problem)
+    result = get_solver(method, **options).solve(problem, n_threads=n_threads)
     bound = None
     if certify:
         from chita_opt.solvers.certificate import certified_lower_bound
 
-        bound = certified_lower_bound(problem, result.w)
+        with blas_threads(n_threads):
+            bound = certified_lower_bound(problem, result.w)
         if result.lower_bound is not None:
             bound = max(bound, result.lower_bound)
     return result.w, float(result.objective), bound, result.n_iter, result.converged, result.time

@@ -14,7 +14,12 @@ from chita_opt.solvers.result import SolveResult
 
 
 def solve_path(
-    problem: L0RidgeProblem, ks: Sequence[int], method: str = "chita", **options: Any
+    problem: L0RidgeProblem,
+    ks: Sequence[int],
+    method: str = "chita",
+    *,
+    n_threads: int | str = 1,
+    **options: Any,
 ) -> list[SolveResult]:
     """Solve ``problem`` for every budget in ``ks``.
 
@@ -29,6 +34,8 @@ def solve_path(
     ks : sequence of int
         Distinct budgets in ``[1, p]``.
     method : str, default "chita"
+    n_threads : int or "auto", default 1
+        BLAS threads (see :func:`chita_opt.solve`).
     **options
         Passed to the solver.
     """
@@ -47,7 +54,7 @@ def solve_path(
     by_k: dict[int, SolveResult] = {}
     previous = None
     for k in sorted(ks_list):
-        result = solver.solve(problem.with_budget(k), warm_start=previous)
+        result = solver.solve(problem.with_budget(k), warm_start=previous, n_threads=n_threads)
         result.info = {**result.info, "k": k}
         by_k[k] = previous = result
     return [by_k[k] for k in ks_list]
