@@ -3,6 +3,7 @@ import pytest
 
 from chita_opt import L0RidgeProblem
 from chita_opt.problems import make_pruning_like, make_toeplitz_regression
+from chita_opt.problems.kernel import KernelRefits, SupportKernel
 from chita_opt.problems.linalg import ridge_solve
 
 
@@ -94,21 +95,23 @@ def test_kernel_from_the_complement_equals_the_direct_kernel(monkeypatch):
     direct = linalg.ridge_solve(A, columns, y, 0.1, c, a)
     monkeypatch.setattr(linalg, "_COLUMN_CHUNK", 7)
     gram = linalg.row_gram(A)
-    np.testing.assert_allclose(gram, A.astype(np.float64) @ A.T.astype(np.float64), rtol=1e-12)
-    kernel = linalg.SupportKernel(A)
-    complement = linalg.ridge_solve(A, columns, y, 0.1, c, a, kernel)
+    A64 = A.astype(np.float64)
+    np.testing.assert_allclose(gram, A64 @ A64.T, rtol=1e-12)
+    kernel = SupportKernel(A)
+    K = kernel(columns)
     assert kernel._row_gram is not None  # 31 of 40 columns: formed from the complement
+    np.testing.assert_allclose(K, A64[:, columns] @ A64[:, columns].T, rtol=1e-10, atol=1e-10)
+    complement = linalg.kernel_solve(A, columns, y, 0.1, c, a, K)[1]
     np.testing.assert_allclose(complement, direct, rtol=1e-9, atol=1e-11)
 
 
 def test_support_kernel_follows_changing_supports():
     """Updated kernels equal fresh ones, through a sequence of supports that changes by
     a few columns (updates), then by many (fresh), in both size regimes."""
-    import chita_opt.problems.linalg as linalg
 
     rng = np.random.default_rng(10)
     A = rng.standard_normal((8, 60))
-    kernel = linalg.SupportKernel(A)
+    kernel = SupportKernel(A)
     support = np.sort(rng.choice(60, 20, replace=False))
     fresh_counts = []
     for step in range(12):
@@ -127,6 +130,39 @@ def test_support_kernel_follows_changing_supports():
     # fresh at the start and after the change of 30 of 20 columns; updates in between
     assert fresh_counts[0] and fresh_counts[6]
     assert not any(fresh_counts[1:5])
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("lam", [1e-1, 1e-5])
+def test_kernel_refits_equal_direct_solves_along_changing_supports(dtype, lam):
+    """Woodbury solves from a factored support (a few columns changed) and new factors
+    (many changed) give the exact ridge solution, with a linear term, in both dtypes and
+    with a tiny ridge (ill-conditioned kernels)."""
+    import chita_opt.problems.linalg as linalg
+
+    rng = np.random.default_rng(11)
+    n, p = 30, 200
+    A = (rng.standard_normal((n, p)) @ np.diag(np.geomspace(1, 1e-2, p))).astype(dtype)
+    y, center, linear = rng.standard_normal(n), rng.standard_normal(p), rng.standard_normal(p)
+    refits = KernelRefits(A, y, lam, center, linear, max_changes=20)
+    support = np.sort(rng.choice(p, 80, replace=False))
+    woodbury_solves = 0
+    for step in range(10):
+        swap = 40 if step == 5 else 3
+        outside = np.setdiff1d(np.arange(p), support)
+        support = np.sort(
+            np.concatenate(
+                [rng.permutation(support)[swap:], rng.choice(outside, swap, replace=False)]
+            )
+        )
+        factored = refits._mask.copy() if refits._mask is not None else None
+        got = refits.solve(support)
+        woodbury_solves += factored is not None and np.array_equal(factored, refits._mask)
+        want = linalg._ridge_solve_svd(
+            A[:, support].astype(np.float64), y, lam, center[support], linear[support]
+        )
+        np.testing.assert_allclose(got, want, rtol=1e-7, atol=1e-8 * np.abs(want).max())
+    assert woodbury_solves >= 5  # up to 20 columns from the factored support: no new factor
 
 
 @pytest.mark.parametrize("order", ["C", "F"])

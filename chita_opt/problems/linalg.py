@@ -4,7 +4,6 @@ largest singular value. Neither ever forms a p x p matrix.
 
 from __future__ import annotations
 
-import threading
 import warnings
 
 import numpy as np
@@ -47,7 +46,6 @@ def ridge_solve(
     lam: float,
     center_S: np.ndarray,
     linear_S: np.ndarray | None,
-    kernel: SupportKernel | None = None,
 ) -> np.ndarray:
     """Minimise ``1/2||y - A_S v||^2 + lam/2 ||v - center_S||^2 + linear_S^T v`` over v,
     where ``A_S = A[:, columns]``.
@@ -59,8 +57,8 @@ def ridge_solve(
       ``v = c' + A_S^T (A_S A_S^T + lam I_n)^{-1} (y - A_S c')``: an n x n Cholesky,
       O(n^2 s + n^3), and no cancellation between large terms. ``A_S`` is read a chunk of
       columns at a time, so the extra memory is O(n^2 + n * chunk), not a float64 copy
-      of ``A_S``. Given a :class:`SupportKernel`, ``A_S A_S^T`` comes from it (updated
-      from the last support by the columns that changed).
+      of ``A_S`` (:class:`chita_opt.problems.kernel.KernelRefits` solves a sequence of
+      nearby supports faster).
     - ``n >= s``: the s x s normal equations by Cholesky, O(n s^2 + s^3).
     - ``lam == 0`` with ``n < s``, or a numerically singular system: the minimum-norm
       solution of the normal
@@ -78,8 +76,7 @@ def ridge_solve(
     if lam > 0 or n >= s:
         try:
             if n < s:
-                gram = None if kernel is None else kernel(columns)
-                return kernel_solve(A, columns, y, lam, center_S, linear_S, gram)[1]
+                return kernel_solve(A, columns, y, lam, center_S, linear_S)[1]
             A_S = np.asarray(A[:, columns], dtype=np.float64)
             return gram_solve(A_S, y, lam, center_S, linear_S)[1]
         except np.linalg.LinAlgError:
@@ -197,11 +194,10 @@ def kernel_solve(
     time: returns the Cholesky factor of ``K = A_S A_S^T + lam I_n`` and the solution
     ``c' + A_S^T K^{-1} (y - A_S c')`` with ``c' = center_S - linear_S / lam``.
 
-    ``kernel``, when given, is ``A_S A_S^T`` (float64, n x n, not modified), e.g. from a
-    :class:`SupportKernel`; else it is formed here, O(n^2 s). When the support holds most
-    columns, the two products with ``A_S`` read contiguous slices of all of A (zero
-    outside S), which is faster than gathering most of the columns."""
-    n, p = A.shape
+    ``kernel``, when given, is ``A_S A_S^T`` (float64, n x n, not modified); else it is
+    formed here, O(n^2 s). When the support holds a third of the columns or more, the
+    two products with ``A_S`` run over all of A (zero outside S)."""
+    n = A.shape[0]
     shifted = center_S if linear_S is None else center_S - linear_S / lam
     if kernel is None:
         kernel = np.zeros((n, n))
@@ -211,74 +207,32 @@ def kernel_solve(
         kernel = kernel.copy()
     kernel.flat[:: n + 1] += lam
     factor = cholesky_factor(kernel)
-    if 2 * columns.shape[0] > p:
-        # most columns are in the support: products with all of A (zero outside S) are
-        # cheaper than gathering the columns
-        padded = np.zeros(p)
-        padded[columns] = shifted
-        dual = cholesky_solve(factor, y - times(A, padded))
-        return factor, shifted + transpose_times(A, dual)[columns]
-    rhs = y.copy()
+    dual = cholesky_solve(factor, y - support_times(A, columns, shifted))
+    return factor, shifted + support_transpose_times(A, columns, dual)
+
+
+def support_times(A: np.ndarray, columns: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """``A_S @ v`` in float64 for ``S = columns`` (v float64, one entry per column)."""
+    if 3 * columns.shape[0] > A.shape[1]:
+        # a third of the columns or more: one pass over all of A (zero outside S) costs
+        # less than gathering the columns
+        padded = np.zeros(A.shape[1])
+        padded[columns] = v
+        return times(A, padded)
+    out = np.zeros(A.shape[0])
     for part, block in column_blocks(A, columns):
-        rhs -= block @ shifted[part]
-    dual = cholesky_solve(factor, rhs)
-    solution = shifted.copy()
+        out += block @ v[part]
+    return out
+
+
+def support_transpose_times(A: np.ndarray, columns: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """``A_S^T @ u`` in float64 for ``S = columns`` (u float64), as :func:`support_times`."""
+    if 3 * columns.shape[0] > A.shape[1]:
+        return transpose_times(A, u)[columns]
+    out = np.empty(columns.shape[0])
     for part, block in column_blocks(A, columns):
-        solution[part] += block.T @ dual
-    return factor, solution
-
-
-class SupportKernel:
-    """``A_S A_S^T`` (float64, n x n) of the last support asked for, kept up to date by
-    the columns that changed.
-
-    Solvers refit on supports that differ from the previous one by a few columns; forming
-    the kernel anew costs O(n^2 |S|), updating it O(n^2 * changed). Updates are applied
-    only while the columns changed since the last fresh computation stay below the
-    support's size, so the rounding they accumulate stays that of one fresh computation.
-    A fresh kernel comes from ``A A^T`` minus the complement's part when the support
-    holds most columns (``A A^T`` is then formed once and kept).
-    """
-
-    def __init__(self, A: np.ndarray):
-        self.A = A
-        self._mask: np.ndarray | None = None
-        self._kernel: np.ndarray | None = None
-        self._row_gram: np.ndarray | None = None
-        self._changed = 0
-        self._lock = threading.Lock()
-
-    def __call__(self, columns: np.ndarray) -> np.ndarray:
-        """``A_S A_S^T`` for ``S = columns`` (do not modify the array returned)."""
-        p = self.A.shape[1]
-        mask = np.zeros(p, dtype=bool)
-        mask[columns] = True
-        with self._lock:
-            if self._kernel is not None:
-                added = np.flatnonzero(mask & ~self._mask)
-                removed = np.flatnonzero(self._mask & ~mask)
-                changed = added.size + removed.size
-                if self._changed + changed < columns.shape[0]:
-                    kernel = self._kernel.copy()
-                    for _, block in column_blocks(self.A, added):
-                        kernel += block @ block.T
-                    for _, block in column_blocks(self.A, removed):
-                        kernel -= block @ block.T
-                    self._kernel, self._mask = kernel, mask
-                    self._changed += changed
-                    return kernel
-            if 2 * columns.shape[0] > p:
-                if self._row_gram is None:
-                    self._row_gram = row_gram(self.A)
-                kernel = self._row_gram.copy()
-                for _, block in column_blocks(self.A, np.flatnonzero(~mask)):
-                    kernel -= block @ block.T
-            else:
-                kernel = np.zeros((self.A.shape[0],) * 2)
-                for _, block in column_blocks(self.A, columns):
-                    kernel += block @ block.T
-            self._kernel, self._mask, self._changed = kernel, mask, 0
-            return kernel
+        out[part] = block.T @ u
+    return out
 
 
 def _ridge_solve_svd(A_S, y, lam, center_S, linear_S):

@@ -11,12 +11,8 @@ from chita_opt.problems._validation import (
     check_vector,
 )
 from chita_opt.problems.constraints import SparsityConstraint, TopK
-from chita_opt.problems.linalg import (
-    SupportKernel,
-    largest_singular_value,
-    ridge_solve,
-    row_blocks,
-)
+from chita_opt.problems.kernel import KernelRefits
+from chita_opt.problems.linalg import largest_singular_value, ridge_solve, row_blocks
 
 # Below this fraction of nonzeros a product A @ w is cheaper through the support's columns.
 _SPARSE_PRODUCT_FRACTION = 0.25
@@ -92,7 +88,7 @@ class L0RidgeProblem:
         self.A.flags.writeable = False
         self._lipschitz: float | None = None
         self._column_sqnorms: np.ndarray | None = None
-        self._support_kernel: SupportKernel | None = None
+        self._kernel_refits: KernelRefits | None = None
         self._center_sqnorm = float(np.dot(self.center, self.center))
         # what a subproblem's objective leaves out of the full problem's (see subproblem)
         self.objective_offset = 0.0
@@ -124,7 +120,7 @@ class L0RidgeProblem:
         problem.constraint = constraint
         problem._lipschitz = None
         problem._column_sqnorms = None
-        problem._support_kernel = None
+        problem._kernel_refits = None
         problem._center_sqnorm = float(np.dot(center, center))
         problem.objective_offset = 0.0
         return problem
@@ -213,24 +209,29 @@ class L0RidgeProblem:
         Uses the n x n (Woodbury/kernel) system when n < |support|, so the cost is
         O(n^2 |S| + n^3), and a minimum-norm least-squares solution when ``lam == 0`` and
         ``A_S`` is rank-deficient. See :func:`chita_opt.problems.linalg.ridge_solve`.
+        In the kernel regime, a support a few columns away from the last one factored
+        costs two products with ``A_S`` and O(n^2) per changed column
+        (:class:`chita_opt.problems.kernel.KernelRefits`).
         """
         support = np.unique(np.asarray(support, dtype=np.int64))
         if support.size and (support[0] < 0 or support[-1] >= self.n_features):
             raise ValueError(f"support must hold indices in [0, {self.n_features})")
         w = np.zeros(self.n_features, dtype=self.dtype)
         if support.size:
+            if self.lam > 0 and self.n_samples < support.size:
+                if self._kernel_refits is None:
+                    # successive refits differ by a few columns: update one factor
+                    self._kernel_refits = KernelRefits(
+                        self.A, self.y, self.lam, self.center, self.linear
+                    )
+                try:
+                    w[support] = self._kernel_refits.solve(support)
+                    return w
+                except np.linalg.LinAlgError:
+                    pass  # numerically singular: ridge_solve falls back to an SVD
             linear_S = None if self.linear is None else self.linear[support]
-            if self._support_kernel is None:
-                # successive refits differ by a few columns: keep A_S A_S^T up to date
-                self._support_kernel = SupportKernel(self.A)
             w[support] = ridge_solve(
-                self.A,
-                support,
-                self.y,
-                self.lam,
-                self.center[support],
-                linear_S,
-                self._support_kernel,
+                self.A, support, self.y, self.lam, self.center[support], linear_S
             )
         return w
 
@@ -253,7 +254,7 @@ class L0RidgeProblem:
         )
         # the caches depend on the data only
         other._lipschitz, other._column_sqnorms = self._lipschitz, self._column_sqnorms
-        other._support_kernel = self._support_kernel
+        other._kernel_refits = self._kernel_refits
         return other
 
     def subproblem(self, columns: np.ndarray) -> L0RidgeProblem:
