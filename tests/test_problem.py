@@ -222,3 +222,26 @@ def test_with_budget_shares_data():
     pr = _problem()
     other = pr.with_budget(7)
     assert other.k == 7 and other.A is pr.A
+
+
+def test_refit_in_the_kernel_regime_is_exact_along_nearby_supports():
+    """``L0RidgeProblem.refit`` reuses one factored kernel for nearby supports (and the
+    problems from ``with_budget`` share it): every refit equals a direct solve, and is
+    the minimiser on its support (zero gradient there)."""
+    rng = np.random.default_rng(12)
+    n, p = 25, 120
+    A = rng.standard_normal((n, p)).astype(np.float32)
+    problem = L0RidgeProblem(A, rng.standard_normal(n), k=60, lam=0.05, linear=0.1 * rng.random(p))
+    other = problem.with_budget(70)
+    support = np.sort(rng.choice(p, 60, replace=False))
+    for step in range(6):
+        outside = np.setdiff1d(np.arange(p), support)
+        support = np.sort(np.r_[support[2:], rng.choice(outside, 2, replace=False)])
+        which = problem if step % 2 else other
+        w = which.refit(support)
+        direct = ridge_solve(
+            A, support, problem.y, 0.05, problem.center[support], problem.linear[support]
+        )
+        np.testing.assert_allclose(w[support], direct, rtol=2e-5, atol=1e-6)
+        assert np.abs(problem.gradient(w)[support]).max() < 1e-4
+    assert problem._kernel_refits is other._kernel_refits

@@ -219,13 +219,8 @@ class L0RidgeProblem:
         w = np.zeros(self.n_features, dtype=self.dtype)
         if support.size:
             if self.lam > 0 and self.n_samples < support.size:
-                if self._kernel_refits is None:
-                    # successive refits differ by a few columns: update one factor
-                    self._kernel_refits = KernelRefits(
-                        self.A, self.y, self.lam, self.center, self.linear
-                    )
                 try:
-                    w[support] = self._kernel_refits.solve(support)
+                    w[support] = self._shared_kernel_refits().solve(support)
                     return w
                 except np.linalg.LinAlgError:
                     pass  # numerically singular: ridge_solve falls back to an SVD
@@ -234,6 +229,13 @@ class L0RidgeProblem:
                 self.A, support, self.y, self.lam, self.center[support], linear_S
             )
         return w
+
+    def _shared_kernel_refits(self) -> KernelRefits:
+        """The one :class:`KernelRefits` of this data (``lam > 0``); successive refits
+        differ by a few columns, so they update one factorisation."""
+        if self._kernel_refits is None:
+            self._kernel_refits = KernelRefits(self.A, self.y, self.lam, self.center, self.linear)
+        return self._kernel_refits
 
     def is_feasible(self, w: np.ndarray) -> bool:
         """Whether ``w`` satisfies the sparsity constraint."""
@@ -254,7 +256,8 @@ class L0RidgeProblem:
         )
         # the caches depend on the data only
         other._lipschitz, other._column_sqnorms = self._lipschitz, self._column_sqnorms
-        other._kernel_refits = self._kernel_refits
+        if self.lam > 0:  # the budget does not enter the factorisations: share them
+            other._kernel_refits = self._shared_kernel_refits()
         return other
 
     def subproblem(self, columns: np.ndarray) -> L0RidgeProblem:
