@@ -40,6 +40,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
+from bench_sparse_regression import median_time
 
 CACHE = Path(os.environ.get("CHITA_BENCH_CACHE", Path.home() / ".cache" / "chita_opt_bench"))
 SPARSITIES = (0.5, 0.7, 0.9, 0.95, 0.98)
@@ -67,16 +68,6 @@ def busy_neighbour(active: bool):
     finally:
         process.terminate()
         process.join()
-
-
-def median_seconds(fn, repeats: int):
-    """(last value, median wall time) of ``repeats`` calls of ``fn``."""
-    times, value = [], None
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        value = fn()
-        times.append(time.perf_counter() - t0)
-    return value, statistics.median(times)
 
 
 def first_result_seconds() -> float:
@@ -232,7 +223,7 @@ def bench_pruning_real(args, reference) -> list[str]:
                     )
                 )
 
-            _, seconds = median_seconds(one_prune, args.repeats)
+            _, seconds = median_time(one_prune, args.repeats)
             totals.append(seconds)
             result, pruned = results[-1]
             acc = accuracy(pruned, data.X_test, data.y_test)
@@ -245,7 +236,7 @@ def bench_pruning_real(args, reference) -> list[str]:
             if reference is not None:
                 k = result.stages[-1].n_kept
                 A64 = A.astype(np.float64)
-                w_pub, pub_s = median_seconds(
+                w_pub, pub_s = median_time(
                     lambda A64=A64, k=k, lam=lam: run_published(reference, A64, w_bar, k, lam),
                     1,
                 )
@@ -278,7 +269,7 @@ def regression_rows(instances, repeats: int) -> list[str]:
     wins, ratios = 0, []
     for make in instances:
         info = make().info
-        result, chita_s = median_seconds(lambda make=make: solve(make().problem, "chita"), repeats)
+        result, chita_s = median_time(lambda make=make: solve(make().problem, "chita"), repeats)
         row = (
             f"{info['n']:>5} {info['p']:>7} {info['rho']:>4} {info['snr']:>4} "
             f"{info['support']:>7} {chita_s:>8.3f} {result.objective:>11.6g}"
@@ -286,9 +277,7 @@ def regression_rows(instances, repeats: int) -> list[str]:
         best_peer = np.inf
         for name in peers:
             adapter = PEERS[name][1]
-            support, peer_s = median_seconds(
-                lambda make=make, a=adapter: a(make().problem), repeats
-            )
+            support, peer_s = median_time(lambda make=make, a=adapter: a(make().problem), repeats)
             problem = make().problem
             objective = problem.objective(problem.refit(support))
             best_peer = min(best_peer, objective)

@@ -245,3 +245,28 @@ def test_refit_in_the_kernel_regime_is_exact_along_nearby_supports():
         np.testing.assert_allclose(w[support], direct, rtol=2e-5, atol=1e-6)
         assert np.abs(problem.gradient(w)[support]).max() < 1e-4
     assert problem._kernel_refits is other._kernel_refits
+
+
+def test_float64_accumulating_products_match_float64_products():
+    """``linalg.times`` reads a float32 A as it is (C order, F order, or a strided view)
+    and still gives the float64 product to float64 accuracy."""
+    import chita_opt.problems.linalg as linalg
+
+    rng = np.random.default_rng(13)
+    base = rng.standard_normal((40, 300)).astype(np.float32)
+    v, u = rng.standard_normal(300), rng.standard_normal(40)
+    exact = base.astype(np.float64)
+    for A in (base, np.asfortranarray(base), base[:, ::1][:, :300], base.astype(np.float64)):
+        np.testing.assert_allclose(linalg.times(A, v), exact @ v, rtol=1e-12, atol=1e-10)
+        np.testing.assert_allclose(
+            linalg.times(A, u, transpose=True), exact.T @ u, rtol=1e-12, atol=1e-10
+        )
+    strided = base[:, ::2]  # neither C- nor F-contiguous: read in column chunks
+    np.testing.assert_allclose(
+        linalg.times(strided, v[:150]), exact[:, ::2] @ v[:150], rtol=1e-12, atol=1e-10
+    )
+    np.testing.assert_allclose(
+        linalg.times(strided, u, transpose=True), exact[:, ::2].T @ u, rtol=1e-12, atol=1e-10
+    )
+    # a float32 product would be off by about 1e-6 relative: the test can tell
+    assert np.abs(base @ v.astype(np.float32) - exact @ v).max() > 1e-9

@@ -118,33 +118,23 @@ def _rows_transpose_times(M, u):
     return out
 
 
-def times(A: np.ndarray, v: np.ndarray) -> np.ndarray:
-    """``A @ v`` in float64 (v float64). A float32 design is read as it is, with float64
-    accumulation (numba, one pass, no float64 copy of A: as fast as a float32 product,
-    and as accurate as a float64 one)."""
+def times(A: np.ndarray, v: np.ndarray, transpose: bool = False) -> np.ndarray:
+    """``A @ v`` (``A^T @ v`` with ``transpose``) in float64, v float64. A float32 design
+    is read as it is, with float64 accumulation (numba, one pass, no float64 copy of A:
+    as fast as a float32 product, and as accurate as a float64 one)."""
     if A.dtype == np.float64:
-        return A @ v
-    if A.flags.c_contiguous:
-        return _rows_times(A, v)
-    if A.flags.f_contiguous:
-        return _rows_transpose_times(A.T, v)
-    out = np.zeros(A.shape[0])
+        return (A.T if transpose else A) @ v
+    if A.flags.c_contiguous or A.flags.f_contiguous:
+        rows = A if A.flags.c_contiguous else A.T  # C-ordered either way
+        if (rows is A) != transpose:
+            return _rows_times(rows, v)
+        return _rows_transpose_times(rows, v)
+    out = np.zeros(A.shape[1] if transpose else A.shape[0])
     for part, block in column_blocks(A):
-        out += block @ v[part]
-    return out
-
-
-def transpose_times(A: np.ndarray, u: np.ndarray) -> np.ndarray:
-    """``A^T @ u`` in float64 (u float64), as :func:`times`."""
-    if A.dtype == np.float64:
-        return A.T @ u
-    if A.flags.c_contiguous:
-        return _rows_transpose_times(A, u)
-    if A.flags.f_contiguous:
-        return _rows_times(A.T, u)
-    out = np.empty(A.shape[1])
-    for part, block in column_blocks(A):
-        out[part] = block.T @ u
+        if transpose:
+            out[part] = block.T @ v
+        else:
+            out += block @ v[part]
     return out
 
 
@@ -228,7 +218,7 @@ def support_times(A: np.ndarray, columns: np.ndarray, v: np.ndarray) -> np.ndarr
 def support_transpose_times(A: np.ndarray, columns: np.ndarray, u: np.ndarray) -> np.ndarray:
     """``A_S^T @ u`` in float64 for ``S = columns`` (u float64), as :func:`support_times`."""
     if 3 * columns.shape[0] > A.shape[1]:
-        return transpose_times(A, u)[columns]
+        return times(A, u, transpose=True)[columns]
     out = np.empty(columns.shape[0])
     for part, block in column_blocks(A, columns):
         out[part] = block.T @ u
