@@ -143,11 +143,13 @@ class SupportSystem:
         used_in: set[int] = set()
         for index in flat:
             i, j = divmod(int(index), candidates.shape[0])
-            if not np.isfinite(delta[i, j]) or len(chosen) >= max_swaps:
+            change = delta[i, j]
+            # sorted: past the first pair, nothing from a non-negative change on helps
+            if not np.isfinite(change) or len(chosen) >= max_swaps or (chosen and change >= 0):
                 break
-            if chosen and (delta[i, j] >= 0 or i in used_out or j in used_in):
+            if i in used_out or j in used_in:
                 continue
-            chosen.append((int(support[i]), int(candidates[j]), float(delta[i, j])))
+            chosen.append((int(support[i]), int(candidates[j]), float(change)))
             used_out.add(i)
             used_in.add(j)
         return chosen
