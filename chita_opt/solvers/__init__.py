@@ -1,6 +1,7 @@
 """Solvers for the l0-ridge problem: one module per method family, a registry, and
 :func:`solve`. Importing this package registers every built-in method."""
 
+from chita_opt.solvers.api import solve
 from chita_opt.solvers.backsolve import BacksolveSolver
 from chita_opt.solvers.base import Solver
 from chita_opt.solvers.branch_and_bound import BranchAndBoundSolver
@@ -10,7 +11,7 @@ from chita_opt.solvers.exact import ExactSolver
 from chita_opt.solvers.iht import IHTSolver
 from chita_opt.solvers.magnitude import MagnitudeSolver
 from chita_opt.solvers.path import plot_path, solve_path
-from chita_opt.solvers.registry import available_methods, get_solver, register_solver, solve
+from chita_opt.solvers.registry import available_methods, get_solver, register_solver
 from chita_opt.solvers.relax import (
     L1RelaxationSolver,
     PerspectiveRelaxationSolver,

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from chita_opt.solvers._common import magnitude_source
 from chita_opt.solvers.base import Solver
-from chita_opt.solvers.magnitude import magnitude_source
 from chita_opt.solvers.registry import register_solver
 
 

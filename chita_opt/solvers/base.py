@@ -53,12 +53,6 @@ class Solver(ABC):
         return f"{type(self).__name__}({params})"
 
 
-def stall_tolerance(tol: float, dtype: np.dtype) -> float:
-    """``tol``, floored at a few ulps of ``dtype``: relative decreases smaller than that
-    are rounding noise (in float32 above all) and must not keep a loop going."""
-    return max(tol, 10 * float(np.finfo(dtype).eps))
-
-
 def check_warm_start(warm_start: WarmStart, problem: L0RidgeProblem) -> np.ndarray | None:
     """The warm start as a new finite array of length p in the problem's dtype."""
     if warm_start is None:

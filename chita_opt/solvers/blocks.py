@@ -25,6 +25,7 @@ import numpy as np
 from chita_opt._blas import blas_threads
 from chita_opt.problems import L0RidgeProblem
 from chita_opt.problems.block import BlockDiagonalProblem
+from chita_opt.solvers.certificate import certified_lower_bound, check_certifiable
 from chita_opt.solvers.registry import get_solver
 from chita_opt.solvers.result import SolveResult
 
@@ -135,8 +136,6 @@ def _solve_block(A_b, center_b, linear_b, lam, constraint, method, options, cert
     result = get_solver(method, **options).solve(problem, n_threads=n_threads)
     bound = None
     if certify:
-        from chita_opt.solvers.certificate import certified_lower_bound
-
         with blas_threads(n_threads):
             bound = certified_lower_bound(problem, result.w)
         if result.lower_bound is not None:
@@ -146,8 +145,6 @@ def _solve_block(A_b, center_b, linear_b, lam, constraint, method, options, cert
 
 def _check_blocks_certifiable(problem: BlockDiagonalProblem) -> None:
     """The refusal :func:`certified_lower_bound` would give inside some block, up front."""
-    from chita_opt.solvers.certificate import check_certifiable
-
     widest = max(len(cols) for cols in problem.blocks)
     check_certifiable(problem.A.shape[0], widest, problem.lam)
 

@@ -28,7 +28,7 @@ import numpy as np
 from chita_opt.problems._validation import check_budget, check_nonnegative
 from chita_opt.solvers.base import Solver
 from chita_opt.solvers.diagonal_shift import extend_shift, gram_matrix
-from chita_opt.solvers.registry import register_solver
+from chita_opt.solvers.registry import get_solver, register_solver
 from chita_opt.solvers.relax import (
     MAX_RELAXATION_FEATURES,
     ShiftedRelaxation,
@@ -89,11 +89,9 @@ class BranchAndBoundSolver(Solver):
         self.max_features = check_budget(max_features, "max_features", 10**9)
 
     def _run(self, problem, warm, history):
-        from chita_opt.solvers.chita import ChitaSolver
-
         check_relaxable(problem, self.max_features, shift=True)
         start = time.perf_counter()
-        incumbent = ChitaSolver().solve(problem, warm_start=warm).w
+        incumbent = get_solver("chita").solve(problem, warm_start=warm).w
         upper = problem.objective(incumbent)
         history.record(upper)
         search = _Search(problem, self.solver)

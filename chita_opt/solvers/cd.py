@@ -7,9 +7,9 @@ import numpy as np
 
 from chita_opt._jit import cached_njit
 from chita_opt.problems._validation import check_budget, check_nonnegative
-from chita_opt.solvers.base import Solver, stall_tolerance
-from chita_opt.solvers.chita import ChitaSolver
-from chita_opt.solvers.registry import register_solver
+from chita_opt.solvers._common import stall_tolerance
+from chita_opt.solvers.base import Solver
+from chita_opt.solvers.registry import get_solver, register_solver
 from chita_opt.solvers.swaps import local_swaps
 
 
@@ -99,7 +99,7 @@ class CDSolver(Solver):
 
     def _run(self, problem, warm, history):
         if warm is None:  # the default warm start
-            warm = ChitaSolver().solve(problem).w
+            warm = get_solver("chita").solve(problem).w
         w = problem.project(warm)
         support = np.flatnonzero(w)
         tol = stall_tolerance(self.tol, problem.dtype)

@@ -22,9 +22,13 @@ import numpy as np
 from chita_opt._jit import cached_njit
 from chita_opt.problems import L0RidgeProblem
 from chita_opt.problems._validation import check_budget, check_nonnegative
-from chita_opt.solvers.base import Solver, stall_tolerance
-from chita_opt.solvers.iht import LIPSCHITZ_SAFETY
-from chita_opt.solvers.magnitude import magnitude_source, marginal_correlations
+from chita_opt.solvers._common import (
+    LIPSCHITZ_SAFETY,
+    magnitude_source,
+    marginal_correlations,
+    stall_tolerance,
+)
+from chita_opt.solvers.base import Solver
 from chita_opt.solvers.registry import register_solver
 from chita_opt.solvers.result import History
 from chita_opt.solvers.swaps import local_swaps

@@ -28,7 +28,7 @@ import numpy as np
 
 from chita_opt.problems._validation import check_budget
 from chita_opt.solvers.base import Solver
-from chita_opt.solvers.registry import register_solver
+from chita_opt.solvers.registry import get_solver, register_solver
 from chita_opt.solvers.relax import budget_constraints, coefficient_bound, cvxpy_objective
 
 MAX_EXACT_FEATURES = 60
@@ -126,9 +126,7 @@ class ExactSolver(Solver):
 
 def _best_start(problem, warm):
     """The better of the projected warm start and chita's solution."""
-    from chita_opt.solvers.chita import ChitaSolver
-
-    start = ChitaSolver().solve(problem).w
+    start = get_solver("chita").solve(problem).w
     if warm is not None:
         projected = problem.project(warm)
         if problem.objective(projected) < problem.objective(start):

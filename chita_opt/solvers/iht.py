@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 from chita_opt.problems._validation import check_budget, check_nonnegative
+from chita_opt.solvers._common import LIPSCHITZ_SAFETY, magnitude_source
 from chita_opt.solvers.base import Solver
-from chita_opt.solvers.magnitude import magnitude_source
 from chita_opt.solvers.registry import register_solver
-
-# Power iteration approaches sigma_max from below; this margin makes 1/L a safe step.
-LIPSCHITZ_SAFETY = 1.05
 
 
 @register_solver("iht")

@@ -41,7 +41,7 @@ from chita_opt.solvers.diagonal_shift import (
     gram_matrix,
     uniform_shift,
 )
-from chita_opt.solvers.registry import register_solver
+from chita_opt.solvers.registry import get_solver, register_solver
 
 # Above this many features the conic problem (2p variables, p cones, a dense n x p block)
 # takes minutes and gigabytes; refuse rather than hang.
@@ -456,6 +456,4 @@ def _incumbent(problem: L0RidgeProblem, warm: np.ndarray | None) -> np.ndarray:
     """A feasible point: the projected warm start, or chita's solution."""
     if warm is not None:
         return problem.project(warm)
-    from chita_opt.solvers.chita import ChitaSolver
-
-    return ChitaSolver().solve(problem).w
+    return get_solver("chita").solve(problem).w
