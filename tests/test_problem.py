@@ -3,7 +3,7 @@ import pytest
 
 from chita_opt import L0RidgeProblem
 from chita_opt.problems import make_pruning_like, make_toeplitz_regression
-from chita_opt.problems.kernel import KernelRefits, SupportKernel
+from chita_opt.problems.kernel import KernelRefits, SupportGram, SupportKernel
 from chita_opt.problems.linalg import ridge_solve
 
 
@@ -270,3 +270,22 @@ def test_float64_accumulating_products_match_float64_products():
     )
     # a float32 product would be off by about 1e-6 relative: the test can tell
     assert np.abs(base @ v.astype(np.float32) - exact @ v).max() > 1e-9
+
+
+def test_support_gram_reuses_shared_entries_and_equals_the_direct_gram():
+    rng = np.random.default_rng(14)
+    A = rng.standard_normal((50, 90))
+    gram = SupportGram()
+    support = np.sort(rng.choice(90, 30, replace=False))
+    reused = 0
+    for step in range(8):
+        swap = 25 if step == 4 else 3
+        outside = np.setdiff1d(np.arange(90), support)
+        support = np.sort(np.r_[rng.permutation(support)[swap:], rng.choice(outside, swap, False)])
+        before = None if gram._support is None else gram._support.copy()
+        G = gram(support, A[:, support])
+        np.testing.assert_allclose(G, A[:, support].T @ A[:, support], rtol=1e-12, atol=1e-12)
+        reused += before is not None and np.intersect1d(before, support).size * 2 >= support.size
+    assert reused >= 6  # every small change reused the shared block
+    problem = L0RidgeProblem(A, rng.standard_normal(50), k=5, lam=0.1)
+    assert problem.with_budget(7)._support_gram is problem._support_gram

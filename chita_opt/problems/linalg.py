@@ -46,6 +46,7 @@ def ridge_solve(
     lam: float,
     center_S: np.ndarray,
     linear_S: np.ndarray | None,
+    support_gram=None,
 ) -> np.ndarray:
     """Minimise ``1/2||y - A_S v||^2 + lam/2 ||v - center_S||^2 + linear_S^T v`` over v,
     where ``A_S = A[:, columns]``.
@@ -59,7 +60,9 @@ def ridge_solve(
       columns at a time, so the extra memory is O(n^2 + n * chunk), not a float64 copy
       of ``A_S`` (:class:`chita_opt.problems.kernel.KernelRefits` solves a sequence of
       nearby supports faster).
-    - ``n >= s``: the s x s normal equations by Cholesky, O(n s^2 + s^3).
+    - ``n >= s``: the s x s normal equations by Cholesky, O(n s^2 + s^3) (with a
+      :class:`chita_opt.problems.kernel.SupportGram`, O(n s m + s^3) for m columns new
+      since its last support).
     - ``lam == 0`` with ``n < s``, or a numerically singular system: the minimum-norm
       solution of the normal
       equations from an SVD of ``A_S``, which handles a rank-deficient ``A_S``. If a linear
@@ -78,7 +81,8 @@ def ridge_solve(
             if n < s:
                 return kernel_solve(A, columns, y, lam, center_S, linear_S)[1]
             A_S = np.asarray(A[:, columns], dtype=np.float64)
-            return gram_solve(A_S, y, lam, center_S, linear_S)[1]
+            gram = None if support_gram is None else support_gram(columns, A_S)
+            return gram_solve(A_S, y, lam, center_S, linear_S, gram)[1]
         except np.linalg.LinAlgError:
             pass  # numerically singular: fall through to the SVD
     A_S = np.asarray(A[:, columns], dtype=np.float64)
@@ -163,12 +167,14 @@ def column_gram(A: np.ndarray) -> np.ndarray:
     return gram
 
 
-def gram_solve(A_S, y, lam, center_S, linear_S) -> tuple[np.ndarray, np.ndarray]:
+def gram_solve(A_S, y, lam, center_S, linear_S, gram=None) -> tuple[np.ndarray, np.ndarray]:
     """The s x s normal equations ``(A_S^T A_S + lam I) v = A_S^T y + lam c - linear``
-    (float64 ``A_S``): returns the Cholesky factor of the Gram matrix and v. Raises
-    ``LinAlgError`` when singular (see :func:`cholesky_factor`)."""
+    (float64 ``A_S``; ``gram``, when given, is ``A_S^T A_S`` and is modified): returns the
+    Cholesky factor of the Gram matrix and v. Raises ``LinAlgError`` when singular (see
+    :func:`cholesky_factor`)."""
     s = A_S.shape[1]
-    gram = A_S.T @ A_S
+    if gram is None:
+        gram = A_S.T @ A_S
     gram.flat[:: s + 1] += lam
     rhs = A_S.T @ y + lam * center_S
     if linear_S is not None:

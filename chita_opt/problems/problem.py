@@ -11,7 +11,7 @@ from chita_opt.problems._validation import (
     check_vector,
 )
 from chita_opt.problems.constraints import SparsityConstraint, TopK
-from chita_opt.problems.kernel import KernelRefits
+from chita_opt.problems.kernel import KernelRefits, SupportGram
 from chita_opt.problems.linalg import largest_singular_value, ridge_solve, row_blocks
 
 # Below this fraction of nonzeros a product A @ w is cheaper through the support's columns.
@@ -89,6 +89,7 @@ class L0RidgeProblem:
         self._lipschitz: float | None = None
         self._column_sqnorms: np.ndarray | None = None
         self._kernel_refits: KernelRefits | None = None
+        self._support_gram = SupportGram()
         self._center_sqnorm = float(np.dot(self.center, self.center))
         # what a subproblem's objective leaves out of the full problem's (see subproblem)
         self.objective_offset = 0.0
@@ -121,6 +122,7 @@ class L0RidgeProblem:
         problem._lipschitz = None
         problem._column_sqnorms = None
         problem._kernel_refits = None
+        problem._support_gram = SupportGram()
         problem._center_sqnorm = float(np.dot(center, center))
         problem.objective_offset = 0.0
         return problem
@@ -226,9 +228,21 @@ class L0RidgeProblem:
                     pass  # numerically singular: ridge_solve falls back to an SVD
             linear_S = None if self.linear is None else self.linear[support]
             w[support] = ridge_solve(
-                self.A, support, self.y, self.lam, self.center[support], linear_S
+                self.A,
+                support,
+                self.y,
+                self.lam,
+                self.center[support],
+                linear_S,
+                self._support_gram,
             )
         return w
+
+    def support_gram(self, support: np.ndarray, A_S: np.ndarray) -> np.ndarray:
+        """``A_S^T A_S`` (float64, a new array) for ``support`` (sorted, unique) with
+        float64 columns ``A_S``, reusing the entries it shares with the last support asked
+        for (:class:`~chita_opt.problems.kernel.SupportGram`)."""
+        return self._support_gram(support, A_S)
 
     def _shared_kernel_refits(self) -> KernelRefits:
         """The one :class:`KernelRefits` of this data (``lam > 0``); successive refits
@@ -258,6 +272,7 @@ class L0RidgeProblem:
         other._lipschitz, other._column_sqnorms = self._lipschitz, self._column_sqnorms
         if self.lam > 0:  # the budget does not enter the factorisations: share them
             other._kernel_refits = self._shared_kernel_refits()
+        other._support_gram = self._support_gram
         return other
 
     def subproblem(self, columns: np.ndarray) -> L0RidgeProblem:
