@@ -395,3 +395,28 @@ def test_gradients_over_the_memory_budget_stream_to_disk(digits, trained, tmp_pa
             max_fisher_bytes=small,
             spill_to_disk=False,
         )
+
+
+def test_gradients_and_solve_run_on_n_threads_and_restore_them(digits, trained, monkeypatch):
+    import importlib
+
+    prune_module = importlib.import_module("chita_opt.pruning.prune")
+    seen = []
+    original = prune_module.per_sample_gradients
+
+    def recording(*args, **kwargs):
+        seen.append(torch.get_num_threads())
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(prune_module, "per_sample_gradients", recording)
+    before = torch.get_num_threads()
+    X, y = digits.X_train, digits.y_train
+    for n_threads, expected in ((1, 1), (2, 2)):
+        prune(
+            copy.deepcopy(trained), (X, y), F.cross_entropy, 0.9, n_samples=64, n_threads=n_threads
+        )
+        assert seen[-1] == expected
+        assert torch.get_num_threads() == before
+    with pytest.raises(ValueError, match="n_threads must be an integer >= 1 or 'auto'"):
+        prune(copy.deepcopy(trained), (X, y), F.cross_entropy, 0.9, n_threads=0)
+    assert len(seen) == 2  # refused before any gradient
