@@ -101,8 +101,11 @@ def test_kernel_from_the_complement_equals_the_direct_kernel(monkeypatch):
     K = kernel(columns)
     assert kernel._row_gram is not None  # 31 of 40 columns: formed from the complement
     np.testing.assert_allclose(K, A64[:, columns] @ A64[:, columns].T, rtol=1e-10, atol=1e-10)
-    complement = linalg.kernel_solve(A, columns, y, 0.1, c, a, K)[1]
-    np.testing.assert_allclose(complement, direct, rtol=1e-9, atol=1e-11)
+    center, linear = np.zeros(40), np.zeros(40)
+    center[columns], linear[columns] = c, a
+    refits = KernelRefits(A, y, 0.1, center, linear)
+    refits.kernel = kernel  # the one just formed from the complement
+    np.testing.assert_allclose(refits.solve(columns), direct, rtol=1e-9, atol=1e-11)
 
 
 def test_support_kernel_follows_changing_supports():

@@ -183,24 +183,19 @@ def gram_solve(A_S, y, lam, center_S, linear_S, gram=None) -> tuple[np.ndarray, 
     return factor, cholesky_solve(factor, rhs)
 
 
-def kernel_solve(
-    A, columns, y, lam, center_S, linear_S, kernel=None
-) -> tuple[np.ndarray, np.ndarray]:
+def kernel_solve(A, columns, y, lam, center_S, linear_S) -> tuple[np.ndarray, np.ndarray]:
     """The kernel (Woodbury) form for ``lam > 0``, reading ``A[:, columns]`` a chunk at a
     time: returns the Cholesky factor of ``K = A_S A_S^T + lam I_n`` and the solution
     ``c' + A_S^T K^{-1} (y - A_S c')`` with ``c' = center_S - linear_S / lam``.
 
-    ``kernel``, when given, is ``A_S A_S^T`` (float64, n x n, not modified); else it is
-    formed here, O(n^2 s). When the support holds a third of the columns or more, the
-    two products with ``A_S`` run over all of A (zero outside S)."""
+    O(n^2 s) to form K (:class:`chita_opt.problems.kernel.KernelRefits` reuses it across
+    nearby supports). When the support holds a third of the columns or more, the two
+    products with ``A_S`` run over all of A (zero outside S)."""
     n = A.shape[0]
     shifted = center_S if linear_S is None else center_S - linear_S / lam
-    if kernel is None:
-        kernel = np.zeros((n, n))
-        for _, block in column_blocks(A, columns):
-            kernel += block @ block.T
-    else:
-        kernel = kernel.copy()
+    kernel = np.zeros((n, n))
+    for _, block in column_blocks(A, columns):
+        kernel += block @ block.T
     kernel.flat[:: n + 1] += lam
     factor = cholesky_factor(kernel)
     dual = cholesky_solve(factor, y - support_times(A, columns, shifted))
