@@ -1,7 +1,7 @@
 """Speed as users meet it (issue 13): real pruning problems, regressions, a busy neighbour.
 
     .venv/bin/python benchmarks/bench_speed.py [--families pruning-real,toeplitz,wide]
-        [--busy] [--repeats 3] [--published /path/to/CHITA]
+        [--busy] [--repeats 3] [--published /path/to/CHITA] [--solve-only]
 
 Every timed repeat starts from fresh objects (a new problem, or a fresh copy of the model
 for ``prune``), so no cache of ours flatters the numbers; every method is timed the same
@@ -16,7 +16,9 @@ Families:
   50-98% x ridges (absolute 1e-5..1e-2 and prune's default relative ridge). With
   ``--published`` (or ``CHITA_REFERENCE``) pointing at a checkout of the published CHITA
   code, its solver (``Active_IHTCDLS_PP``, 500 iterations, float64 as its pruner casts)
-  runs on the identical problem; its objective is evaluated by our problem.
+  runs on the identical problem; its objective is evaluated by our problem. With
+  ``--solve-only``, ``solve(problem, "chita")`` alone on the same problems (fresh problem
+  objects), printing time and the modelled increase f(w) - f(w_bar).
 - ``toeplitz``: n = 500, p in {1,000, 5,000}, rho in {0.5, 0.9}, SNR in {1, 5}, k = 50,
   random supports and signs (plus the evenly spaced ones with ``--spaced``); ``chita``
   against abess and OMP, each scored by our objective after a refit on its support.
@@ -193,6 +195,8 @@ def bench_pruning_real(args, reference) -> list[str]:
     A, _ = fisher_design(G)
     w_bar = params.flatten(model)
     relative = mean_fisher_diagonal(A)
+    if args.solve_only:
+        return solve_grid(args, A, w_bar, relative)
     lines = [
         f"pruning-real: MLP 784-40-20-10, p={params.n_weights}, n={n_samples}, dense held-out "
         f"accuracy {dense:.4f}, mean Fisher diagonal {relative:.3g}",
@@ -250,6 +254,35 @@ def bench_pruning_real(args, reference) -> list[str]:
             print(row, flush=True)
     lines.append(
         f"prune over the grid: median {statistics.median(totals):.3f} s, max {max(totals):.3f} s"
+    )
+    return lines
+
+
+def solve_grid(args, A, w_bar, relative) -> list[str]:
+    """``solve(problem, "chita")`` alone on the grid's problems (a fresh problem object per
+    repeat): time and the modelled increase f(w) - f(w_bar), to compare solver versions."""
+    from chita_opt import L0RidgeProblem, solve
+
+    lines = [f"{'sparsity':>8} {'ridge':>8} {'k':>6} {'solve_s':>8} {'increase':>12}"]
+    times = []
+    for sparsity in args.sparsities:
+        k = int((1 - sparsity) * A.shape[1])
+        for ridge in args.ridges:
+            lam = relative if ridge == "default" else float(ridge)
+            results = []
+
+            def one(k=k, lam=lam, results=results):
+                problem = L0RidgeProblem.centered(A, w_bar, k=k, lam=lam)
+                results.append((problem, solve(problem, "chita")))
+
+            _, seconds = median_time(one, args.repeats)
+            times.append(seconds)
+            problem, result = results[-1]
+            increase = result.objective - problem.objective(problem.center)
+            lines.append(f"{sparsity:>8.2f} {ridge!s:>8} {k:>6} {seconds:>8.3f} {increase:>12.6g}")
+            print(lines[-1], flush=True)
+    lines.append(
+        f"solve over the grid: median {statistics.median(times):.3f} s, max {max(times):.3f} s"
     )
     return lines
 
@@ -352,6 +385,11 @@ def main() -> None:
     parser.add_argument("--only-busy", action="store_true", help="only the busy run")
     parser.add_argument("--spaced", action="store_true", help="also evenly spaced supports")
     parser.add_argument("--published", default=None, help="checkout of the published code")
+    parser.add_argument(
+        "--solve-only",
+        action="store_true",
+        help="pruning-real: time solve(problem, 'chita') alone on the grid's problems",
+    )
     parser.add_argument("--sparsities", default=",".join(map(str, SPARSITIES)))
     parser.add_argument("--ridges", default=",".join(map(str, RIDGES)))
     args = parser.parse_args()
