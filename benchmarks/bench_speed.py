@@ -1,7 +1,7 @@
 """Speed as users meet it (issue 13): real pruning problems, regressions, a busy neighbour.
 
     .venv/bin/python benchmarks/bench_speed.py [--families pruning-real,toeplitz,wide]
-        [--busy] [--repeats 3] [--published /path/to/CHITA] [--solve-only]
+        [--busy] [--repeats 3] [--published /path/to/CHITA] [--solve-only] [--stages 10]
 
 Every timed repeat starts from fresh objects (a new problem, or a fresh copy of the model
 for ``prune``), so no cache of ours flatters the numbers; every method is timed the same
@@ -18,7 +18,8 @@ Families:
   code, its solver (``Active_IHTCDLS_PP``, 500 iterations, float64 as its pruner casts)
   runs on the identical problem; its objective is evaluated by our problem. With
   ``--solve-only``, ``solve(problem, "chita")`` alone on the same problems (fresh problem
-  objects), printing time and the modelled increase f(w) - f(w_bar).
+  objects), printing time and the modelled increase f(w) - f(w_bar). With ``--stages
+  10``, also CHITA++ (10 stages) once per sparsity at prune's default ridge.
 - ``toeplitz``: n = 500, p in {1,000, 5,000}, rho in {0.5, 0.9}, SNR in {1, 5}, k = 50,
   random supports and signs (plus the evenly spaced ones with ``--spaced``); ``chita``
   against abess and OMP, each scored by our objective after a refit on its support.
@@ -255,6 +256,25 @@ def bench_pruning_real(args, reference) -> list[str]:
     lines.append(
         f"prune over the grid: median {statistics.median(totals):.3f} s, max {max(totals):.3f} s"
     )
+    if args.stages > 1:
+        lines.append(f"CHITA++ ({args.stages} stages, poly schedule, prune's defaults otherwise)")
+        for sparsity in args.sparsities:
+            pruned = copy.deepcopy(model)
+            result = prune(
+                pruned,
+                (data.X_train, data.y_train),
+                F.cross_entropy,
+                sparsity,
+                n_samples=n_samples,
+                stages=args.stages,
+            )
+            acc = accuracy(pruned, data.X_test, data.y_test)
+            lines.append(
+                f"{sparsity:>8.2f} total {result.total_time:6.2f} s (gradients "
+                f"{result.gradient_time:5.2f} s, solves {result.solve_time:6.2f} s) "
+                f"accuracy {acc:.4f}"
+            )
+            print(lines[-1], flush=True)
     return lines
 
 
@@ -385,6 +405,9 @@ def main() -> None:
     parser.add_argument("--only-busy", action="store_true", help="only the busy run")
     parser.add_argument("--spaced", action="store_true", help="also evenly spaced supports")
     parser.add_argument("--published", default=None, help="checkout of the published code")
+    parser.add_argument(
+        "--stages", type=int, default=1, help="pruning-real: also CHITA++ with this many stages"
+    )
     parser.add_argument(
         "--solve-only",
         action="store_true",
