@@ -25,6 +25,9 @@ Families:
   against abess and OMP, each scored by our objective after a refit on its support.
 - ``wide``: n = 1,000, p = 100,000, k = 100, rho = 0.5, SNR 5, random support.
 
+- ``threads``: ``A^T r`` and a 1000 x 1000 Cholesky on one BLAS thread and on two (the
+  measurements behind the default ``n_threads=1``; run with ``--busy``).
+
 The first line reports the time to the first result in a fresh process (imports and
 numba compilation), apart from the tables.
 """
@@ -83,6 +86,25 @@ def first_result_seconds() -> float:
     t0 = time.perf_counter()
     subprocess.run([sys.executable, "-c", code], check=True)
     return time.perf_counter() - t0
+
+
+def thread_checks() -> list[str]:
+    """The two operations solves spend their time in, on one BLAS thread and on two."""
+    from threadpoolctl import threadpool_limits
+
+    rng = np.random.default_rng(0)
+    A = rng.standard_normal((1000, 32_360)).astype(np.float32)
+    r = rng.standard_normal(1000).astype(np.float32)
+    M = rng.standard_normal((1000, 1000))
+    M = M @ M.T + 1000 * np.eye(1000)
+    lines = [f"{'threads':>7} {'A^T r (1000 x 32,360 float32)':>30} {'Cholesky 1000 x 1000':>21}"]
+    for n in (1, 2):
+        with threadpool_limits(n, user_api="blas"):
+            _, product = median_time(lambda: A.T @ r, 21)
+            _, factor = median_time(lambda: np.linalg.cholesky(M), 11)
+        lines.append(f"{n:>7} {1e3 * product:>27.1f} ms {1e3 * factor:>18.1f} ms")
+        print(lines[-1], flush=True)
+    return lines
 
 
 # ---- pruning-real ------------------------------------------------------------------------
@@ -386,6 +408,8 @@ def wide_instances(args):
 def run_all(args, reference) -> list[str]:
     lines: list[str] = []
     families = args.families.split(",")
+    if "threads" in families:
+        lines += ["threads: BLAS micro-checks", *thread_checks(), ""]
     if "pruning-real" in families:
         lines += [*bench_pruning_real(args, reference), ""]
     if "toeplitz" in families:

@@ -1,11 +1,12 @@
 """The thread policy of every solve: how many BLAS threads, decided once, restored after.
 
-Measured on a 2-core machine (``benchmarks/bench_speed.py``): with one other busy process
-on the machine, OpenBLAS's two worker threads spin against it and a 1000 x 1000 Cholesky
-takes 41 ms instead of 16 ms, a solve 2-2.5x longer than on one thread; on a quiet machine
-two threads gain at most 1.3x on our products, which are memory-bound matrix-vector
-products and small factorisations. So a solve runs its BLAS on one thread by default
-(``n_threads=1``): no cliff when the cores are shared, which is the normal case. Users
+Measured on a 2-core machine (``benchmarks/bench_speed.py --families threads --busy``):
+with one other busy process, OpenBLAS's two worker threads spin against it and a 1000 x
+1000 Cholesky takes 26 ms instead of 15 ms on one thread, and the solver on two threads
+took 2.4x longer in the median problem of the pruning grid (1.35 s -> 3.29 s, ``--families
+pruning-real --solve-only``); on a quiet machine a second thread speeds the large
+matrix-vector products up but hardly the factorisations. So a solve runs its BLAS on one
+thread by default (``n_threads=1``): no cliff when the cores are shared, the normal case. Users
 who own the machine can ask for more (``n_threads=k``), or for ``"auto"``: the cores the
 load average says are free.
 

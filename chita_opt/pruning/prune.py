@@ -219,9 +219,10 @@ def prune(
         Folder of that file (default: the system's temporary folder).
     n_threads : int or "auto", default 1
         Threads of the gradients (torch's intra-op threads) and of the solves' BLAS (see
-        :func:`chita_opt.solve`), restored after each. One by default: with a busy
+        :func:`chita_opt.solve`), restored after each. One by default: beside a busy
         neighbour process, torch's two threads took the MNIST MLP's 1,000 per-sample
-        gradients from 0.17 s to 0.48 s, one thread 0.24-0.26 s either way.
+        gradients 0.31-0.53 s (0.19-0.34 s quiet), one thread 0.23-0.28 s (0.21-0.27 s
+        quiet; ``benchmarks/bench_speed.py --families pruning-real --busy``).
     progress : bool
         tqdm progress bars for the gradients and, with several stages, the stages.
     solver_options : dict, optional

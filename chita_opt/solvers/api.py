@@ -51,9 +51,10 @@ def solve(
         BLAS threads during the solve (and the certificate); the previous settings are
         restored after. One by default: the solvers' linear algebra is latency-bound
         (matrix-vector products, small factorisations), and OpenBLAS threads that spin
-        against another busy process made solves 2-2.5x slower on a shared 2-core
-        machine, where a second thread gained at most 1.3x on a quiet one. "auto": the
-        cores the one-minute load average leaves free. With blocks, per worker.
+        against another busy process made the solver 2.4x slower in the median problem
+        of ``benchmarks/bench_speed.py``'s pruning grid on a shared 2-core machine (see
+        ``docs/speed.md``). "auto": the cores the one-minute load average leaves free.
+        With blocks, per worker.
     **options
         Passed to the solver's constructor (see each solver class).
 
