@@ -227,6 +227,14 @@ def bench_pruning_real(args, reference) -> list[str]:
         f"{'objective':>11} {'accuracy':>8} {'pub_s':>7} {'pub_obj':>11} {'pub_acc':>8} "
         f"{'speedup':>7}",
     ]
+
+    def prune_copy(sparsity, **options):
+        """``prune`` on a fresh copy of the trained model: (PruneResult, the copy)."""
+        pruned = copy.deepcopy(model)
+        train = (data.X_train, data.y_train)
+        result = prune(pruned, train, F.cross_entropy, sparsity, n_samples=n_samples, **options)
+        return result, pruned
+
     totals = []
     for sparsity in args.sparsities:
         for ridge in args.ridges:
@@ -235,20 +243,7 @@ def bench_pruning_real(args, reference) -> list[str]:
             results = []
 
             def one_prune(options=options, results=results, sparsity=sparsity):
-                pruned = copy.deepcopy(model)
-                results.append(
-                    (
-                        prune(
-                            pruned,
-                            (data.X_train, data.y_train),
-                            F.cross_entropy,
-                            sparsity,
-                            n_samples=n_samples,
-                            **options,
-                        ),
-                        pruned,
-                    )
-                )
+                results.append(prune_copy(sparsity, **options))
 
             _, seconds = median_time(one_prune, args.repeats)
             totals.append(seconds)
@@ -281,15 +276,7 @@ def bench_pruning_real(args, reference) -> list[str]:
     if args.stages > 1:
         lines.append(f"CHITA++ ({args.stages} stages, poly schedule, prune's defaults otherwise)")
         for sparsity in args.sparsities:
-            pruned = copy.deepcopy(model)
-            result = prune(
-                pruned,
-                (data.X_train, data.y_train),
-                F.cross_entropy,
-                sparsity,
-                n_samples=n_samples,
-                stages=args.stages,
-            )
+            result, pruned = prune_copy(sparsity, stages=args.stages)
             acc = accuracy(pruned, data.X_test, data.y_test)
             lines.append(
                 f"{sparsity:>8.2f} total {result.total_time:6.2f} s (gradients "

@@ -21,6 +21,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from chita_opt._blas import check_n_threads
 from chita_opt.problems import (
     load_problem,
     make_pruning_like,
@@ -127,20 +128,17 @@ def _build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-_THREADS_HELP = "BLAS threads of the solve: an integer >= 1 (default 1) or 'auto'"
+_THREADS_HELP = "threads of the solve (and of prune's gradients): an integer >= 1 or 'auto'"
 
 
 def _threads(text: str) -> int | str:
-    """``--threads``: an integer >= 1 or "auto"."""
-    if text == "auto":
-        return text
+    """``--threads``: an integer >= 1 or "auto" (checked as ``n_threads`` is)."""
     try:
-        value = int(text)
+        return check_n_threads(text if text == "auto" else int(text))
     except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 1 or 'auto'; got {text!r}")
-    return value
+        raise argparse.ArgumentTypeError(
+            f"must be an integer >= 1 or 'auto'; got {text!r}"
+        ) from None
 
 
 def _make_problem(args: argparse.Namespace) -> None:

@@ -1,10 +1,9 @@
 """Ridge solves on a sequence of nearby supports.
 
-With fewer support columns than rows, the Gram matrix ``A_S^T A_S`` of a support shares
-every entry between two shared columns with the last one formed (:class:`SupportGram`).
-In the kernel regime (n < |S|, lam > 0):
-
-Solvers refit on supports that differ from one another by a few columns. Forming
+Solvers refit on supports that differ from one another by a few columns. With fewer
+support columns than rows, the Gram matrix ``A_S^T A_S`` of a support shares every entry
+between two shared columns with the last one formed (:class:`SupportGram`). In the
+kernel regime (n < |S|, lam > 0), forming
 ``K_S = A_S A_S^T + lam I`` (n x n) costs O(n^2 |S|) and factoring it O(n^3); but for a
 support T that differs from a factored S by m columns, ``K_T = K_S + U Sigma U^T`` with
 ``U`` the n x m changed columns and ``Sigma = +-1``, so the Woodbury identity solves with
@@ -24,8 +23,13 @@ from chita_opt.problems.linalg import (
     column_blocks,
     row_gram,
     support_times,
-    support_transpose_times,
 )
+
+
+def changed_columns(mask: np.ndarray, previous: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(columns in ``mask`` but not in ``previous``, columns in ``previous`` but not in
+    ``mask``), for two boolean masks over the columns."""
+    return np.flatnonzero(mask & ~previous), np.flatnonzero(previous & ~mask)
 
 
 class SupportKernel:
@@ -55,8 +59,7 @@ class SupportKernel:
         mask[columns] = True
         with self._lock:
             if self._kernel is not None:
-                added = np.flatnonzero(mask & ~self._mask)
-                removed = np.flatnonzero(self._mask & ~mask)
+                added, removed = changed_columns(mask, self._mask)
                 changed = added.size + removed.size
                 if self._changed + changed < columns.shape[0]:
                     kernel = self._kernel.copy()
@@ -74,9 +77,7 @@ class SupportKernel:
                 for _, block in column_blocks(self.A, np.flatnonzero(~mask)):
                     kernel -= block @ block.T
             else:
-                kernel = np.zeros((self.A.shape[0],) * 2)
-                for _, block in column_blocks(self.A, columns):
-                    kernel += block @ block.T
+                kernel = row_gram(self.A, columns)
             self._kernel, self._mask, self._changed = kernel, mask, 0
             return kernel
 
@@ -127,14 +128,13 @@ class KernelRefits:
         with self._lock:
             dual = None
             if self._mask is not None:
-                added = np.flatnonzero(mask & ~self._mask)
-                removed = np.flatnonzero(self._mask & ~mask)
+                added, removed = changed_columns(mask, self._mask)
                 if added.size + removed.size <= self.max_changes:
                     dual = self._woodbury(added, removed)
             if dual is None:
                 self._refactor(support, mask)
                 dual = cholesky_solve(self._factor, self._b)
-        return self.shifted[support] + support_transpose_times(self.A, support, dual)
+        return self.shifted[support] + support_times(self.A, support, dual, transpose=True)
 
     def _refactor(self, support, mask):
         kernel = self.kernel(support).copy()

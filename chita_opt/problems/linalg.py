@@ -142,10 +142,11 @@ def times(A: np.ndarray, v: np.ndarray, transpose: bool = False) -> np.ndarray:
     return out
 
 
-def row_gram(A: np.ndarray) -> np.ndarray:
-    """``A A^T`` in float64 (n x n), read a chunk of columns at a time."""
+def row_gram(A: np.ndarray, columns: np.ndarray | None = None) -> np.ndarray:
+    """``A_S A_S^T`` in float64 (n x n) for ``S = columns`` (all columns when None), read a
+    chunk of columns at a time."""
     gram = np.zeros((A.shape[0], A.shape[0]))
-    for _, block in column_blocks(A):
+    for _, block in column_blocks(A, columns):
         gram += block @ block.T
     return gram
 
@@ -193,36 +194,32 @@ def kernel_solve(A, columns, y, lam, center_S, linear_S) -> tuple[np.ndarray, np
     products with ``A_S`` run over all of A (zero outside S)."""
     n = A.shape[0]
     shifted = center_S if linear_S is None else center_S - linear_S / lam
-    kernel = np.zeros((n, n))
-    for _, block in column_blocks(A, columns):
-        kernel += block @ block.T
+    kernel = row_gram(A, columns)
     kernel.flat[:: n + 1] += lam
     factor = cholesky_factor(kernel)
     dual = cholesky_solve(factor, y - support_times(A, columns, shifted))
-    return factor, shifted + support_transpose_times(A, columns, dual)
+    return factor, shifted + support_times(A, columns, dual, transpose=True)
 
 
-def support_times(A: np.ndarray, columns: np.ndarray, v: np.ndarray) -> np.ndarray:
-    """``A_S @ v`` in float64 for ``S = columns`` (v float64, one entry per column)."""
+def support_times(
+    A: np.ndarray, columns: np.ndarray, v: np.ndarray, transpose: bool = False
+) -> np.ndarray:
+    """``A_S @ v`` (``A_S^T @ v`` with ``transpose``) in float64 for ``S = columns``, v
+    float64 (one entry per column, or per row with ``transpose``)."""
     if 3 * columns.shape[0] > A.shape[1]:
         # a third of the columns or more: one pass over all of A (zero outside S) costs
         # less than gathering the columns
+        if transpose:
+            return times(A, v, transpose=True)[columns]
         padded = np.zeros(A.shape[1])
         padded[columns] = v
         return times(A, padded)
-    out = np.zeros(A.shape[0])
+    out = np.empty(columns.shape[0]) if transpose else np.zeros(A.shape[0])
     for part, block in column_blocks(A, columns):
-        out += block @ v[part]
-    return out
-
-
-def support_transpose_times(A: np.ndarray, columns: np.ndarray, u: np.ndarray) -> np.ndarray:
-    """``A_S^T @ u`` in float64 for ``S = columns`` (u float64), as :func:`support_times`."""
-    if 3 * columns.shape[0] > A.shape[1]:
-        return times(A, u, transpose=True)[columns]
-    out = np.empty(columns.shape[0])
-    for part, block in column_blocks(A, columns):
-        out[part] = block.T @ u
+        if transpose:
+            out[part] = block.T @ v
+        else:
+            out += block @ v[part]
     return out
 
 
