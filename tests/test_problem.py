@@ -292,3 +292,58 @@ def test_support_gram_reuses_shared_entries_and_equals_the_direct_gram():
     assert reused >= 6  # every small change reused the shared block
     problem = L0RidgeProblem(A, rng.standard_normal(50), k=5, lam=0.1)
     assert problem.with_budget(7)._support_gram is problem._support_gram
+
+
+@pytest.mark.parametrize("lam, k", [(0.05, 60), (0.05, 10), (0.0, 10)])
+def test_a_subproblem_refits_through_the_full_problems_factorisations(lam, k):
+    """A subproblem's refit equals the full problem's on the same columns (kernel regime,
+    Gram regime, no ridge), also for a subproblem of a subproblem; in the kernel regime
+    the factorisation is the full problem's, not one per subproblem."""
+    rng = np.random.default_rng(15)
+    n, p = 25, 200
+    A = rng.standard_normal((n, p)).astype(np.float32)
+    problem = L0RidgeProblem(
+        A,
+        rng.standard_normal(n),
+        k=k,
+        lam=lam,
+        center=rng.standard_normal(p),
+        linear=0.1 * rng.random(p),
+    )
+    columns = np.sort(rng.choice(p, 150, replace=False))
+    sub = problem.subproblem(columns)
+    inner_columns = np.sort(rng.choice(150, 100, replace=False))
+    inner = sub.subproblem(inner_columns)
+    for which, chosen in ((sub, columns), (inner, columns[inner_columns])):
+        support = np.sort(rng.choice(chosen.size, k, replace=False))
+        w = which.refit(support)
+        full = problem.refit(chosen[support])
+        np.testing.assert_allclose(w, full[chosen], rtol=1e-5, atol=1e-6)
+        assert np.abs(which.gradient(w)[support]).max() < 1e-3
+    assert sub._kernel_refits is None and inner._kernel_refits is None
+    assert (problem._kernel_refits is not None) == (lam > 0 and k > n)
+
+
+@pytest.mark.parametrize("order", ["C", "F"])
+def test_support_products_equal_float64_products_at_every_support_size(order):
+    """``support_times`` picks a different route by support size and memory order
+    (gathered blocks, in-place reads of each row, a pass over all of A): each gives the
+    float64 product."""
+    from chita_opt.problems.linalg import support_times
+
+    rng = np.random.default_rng(16)
+    A = np.asarray(rng.standard_normal((30, 400)).astype(np.float32), order=order)
+    exact = A.astype(np.float64)
+    u = rng.standard_normal(30)
+    for size in (5, 25, 60, 200, 400):
+        columns = np.sort(rng.choice(400, size, replace=False))
+        v = rng.standard_normal(size)
+        np.testing.assert_allclose(
+            support_times(A, columns, v), exact[:, columns] @ v, rtol=1e-12, atol=1e-10
+        )
+        np.testing.assert_allclose(
+            support_times(A, columns, u, transpose=True),
+            exact[:, columns].T @ u,
+            rtol=1e-12,
+            atol=1e-10,
+        )

@@ -123,6 +123,13 @@ class KernelRefits:
     def solve(self, support: np.ndarray) -> np.ndarray:
         """The minimiser's values on ``support`` (sorted, unique indices), float64.
         Raises ``numpy.linalg.LinAlgError`` if ``K_T`` is numerically singular."""
+        dual = self.dual(support)
+        return self.shifted[support] + support_times(self.A, support, dual, transpose=True)
+
+    def dual(self, support: np.ndarray) -> np.ndarray:
+        """``u`` with ``K_T u = b_T`` for ``T = support`` (sorted, unique): the minimiser
+        on T is ``shifted[T] + A_T^T u``. Raises ``numpy.linalg.LinAlgError`` if ``K_T``
+        is numerically singular."""
         mask = np.zeros(self.A.shape[1], dtype=bool)
         mask[support] = True
         with self._lock:
@@ -134,7 +141,7 @@ class KernelRefits:
             if dual is None:
                 self._refactor(support, mask)
                 dual = cholesky_solve(self._factor, self._b)
-        return self.shifted[support] + support_times(self.A, support, dual, transpose=True)
+        return dual
 
     def _refactor(self, support, mask):
         kernel = self.kernel(support).copy()

@@ -122,6 +122,17 @@ def _rows_transpose_times(M, u):
     return out
 
 
+@cached_njit(fastmath={"contract"})
+def _columns_transpose_times(M, columns, u):
+    """``M[:, columns]^T @ u`` for a C-ordered M, accumulated in float64, no gather."""
+    out = np.zeros(columns.shape[0])
+    for i in range(M.shape[0]):
+        weight = u[i]
+        for t in range(columns.shape[0]):
+            out[t] += M[i, columns[t]] * weight
+    return out
+
+
 def times(A: np.ndarray, v: np.ndarray, transpose: bool = False) -> np.ndarray:
     """``A @ v`` (``A^T @ v`` with ``transpose``) in float64, v float64. A float32 design
     is read as it is, with float64 accumulation (numba, one pass, no float64 copy of A:
@@ -206,12 +217,17 @@ def support_times(
 ) -> np.ndarray:
     """``A_S @ v`` (``A_S^T @ v`` with ``transpose``) in float64 for ``S = columns``, v
     float64 (one entry per column, or per row with ``transpose``)."""
-    if 3 * columns.shape[0] > A.shape[1]:
-        # a third of the columns or more: one pass over all of A (zero outside S) costs
-        # less than gathering the columns
+    s, p = columns.shape[0], A.shape[1]
+    if transpose and A.flags.c_contiguous and 20 * s >= p:
+        # rows are contiguous: read the chosen entries of each row in place, cheaper than
+        # gathering a float64 copy of A_S or a pass over all of A (measured at
+        # n = 1,000, p = 32,360: 5 ms against 9 and 10 ms at |S| = p/10)
+        return _columns_transpose_times(A, columns, v)
+    if (10 if A.flags.c_contiguous else 3) * s > p:
+        # one pass over all of A (zero outside S) costs less than gathering the columns
         if transpose:
             return times(A, v, transpose=True)[columns]
-        padded = np.zeros(A.shape[1])
+        padded = np.zeros(p)
         padded[columns] = v
         return times(A, padded)
     out = np.empty(columns.shape[0]) if transpose else np.zeros(A.shape[0])
