@@ -347,3 +347,38 @@ def test_support_products_equal_float64_products_at_every_support_size(order):
             rtol=1e-12,
             atol=1e-10,
         )
+
+
+def test_support_dual_bound_is_below_the_refit_and_tight_at_it():
+    """The dual bound from any point on a support is at most the least f there (the
+    refit's), and equals it at the refit: with a center and a linear term, float32 and
+    float64."""
+    rng = np.random.default_rng(17)
+    n, p = 30, 80
+    for dtype in (np.float64, np.float32):
+        A = rng.standard_normal((n, p)).astype(dtype)
+        problem = L0RidgeProblem(
+            A,
+            rng.standard_normal(n),
+            k=40,
+            lam=0.3,
+            center=rng.standard_normal(p),
+            linear=0.2 * rng.standard_normal(p),
+        )
+        support = np.sort(rng.choice(p, 40, replace=False))
+        best = problem.objective(problem.refit(support))
+        for scale in (0.0, 0.5, 3.0):
+            w = np.zeros(p, dtype=dtype)
+            w[support] = scale * rng.standard_normal(40)
+            bound = problem.support_dual_bound(
+                support, w[support], problem.gradient(w)[support], problem.residual(w)
+            )
+            assert bound <= best + 1e-6 * abs(best)
+            assert bound < problem.objective(w)
+        w = problem.refit(support)
+        bound = problem.support_dual_bound(
+            support, w[support], problem.gradient(w)[support], problem.residual(w)
+        )
+        assert bound == pytest.approx(best, rel=1e-4 if dtype == np.float32 else 1e-9)
+    with pytest.raises(ValueError, match="lam > 0"):
+        L0RidgeProblem(A, np.ones(n), k=3).support_dual_bound(support, w[support], w, A @ w)

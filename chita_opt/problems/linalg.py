@@ -218,10 +218,11 @@ def support_times(
     """``A_S @ v`` (``A_S^T @ v`` with ``transpose``) in float64 for ``S = columns``, v
     float64 (one entry per column, or per row with ``transpose``)."""
     s, p = columns.shape[0], A.shape[1]
-    if transpose and A.flags.c_contiguous and 20 * s >= p:
+    if transpose and A.flags.c_contiguous and 20 * s >= p and 3 * s <= p:
         # rows are contiguous: read the chosen entries of each row in place, cheaper than
         # gathering a float64 copy of A_S or a pass over all of A (measured at
-        # n = 1,000, p = 32,360: 5 ms against 9 and 10 ms at |S| = p/10)
+        # n = 1,000, p = 32,360: 5 ms against 9 and 10 ms at |S| = p/10; above p/3 the
+        # pass over all of A is faster)
         return _columns_transpose_times(A, columns, v)
     if (10 if A.flags.c_contiguous else 3) * s > p:
         # one pass over all of A (zero outside S) costs less than gathering the columns

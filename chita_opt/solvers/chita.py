@@ -433,8 +433,9 @@ class ChitaSolver(Solver):
             # objective).
             costly = 2 * self.polish_steps * problem.n_samples * problem.n_features > 2e8
             for trial in trials:
-                polished = _cg_polish(trial, self.polish_steps)
-                if polished.f < (it.f if best is None else best.f):
+                target = it.f if best is None else best.f
+                polished = _cg_polish(trial, self.polish_steps, target)
+                if polished.f < target:
                     best = polished
                 elif costly:
                     break
@@ -451,9 +452,14 @@ def _support_step(it: _Iterate, support, g_S, A_dir, tau) -> _Iterate:
     return _Iterate(it.problem, w, it.r + tau * A_dir)
 
 
-def _cg_polish(it: _Iterate, n_steps: int) -> _Iterate:
+def _cg_polish(it: _Iterate, n_steps: int, target: float = -np.inf) -> _Iterate:
     """``n_steps`` of conjugate gradients on f restricted to the support of ``it``: a cheap
-    stand-in for an exact refit, O(n |S|) per step, never worse than ``it``."""
+    stand-in for an exact refit, O(n |S|) per step, never worse than ``it``.
+
+    Stops as soon as :meth:`L0RidgeProblem.support_dual_bound` proves that no vector on this support
+    reaches ``target``: the search rejects such a trial whatever the polish does. Most
+    trial steps past the support-change point are hopeless, and the bound says so from
+    the first residual (MNIST MLP Fisher, 90% sparsity: half of all polish steps)."""
     problem = it.problem
     support = it.support
     if 3 * support.size >= problem.n_features:
@@ -476,7 +482,7 @@ def _cg_polish(it: _Iterate, n_steps: int) -> _Iterate:
     direction = -grad
     grad_sq = float(np.dot(grad, grad))
     for _ in range(n_steps):
-        if grad_sq == 0.0:
+        if grad_sq == 0.0 or _hopeless(problem, support, outside, v, grad, r, target):
             break
         A_d = A_S @ direction
         curvature = float(np.dot(A_d, A_d)) + problem.lam * float(np.dot(direction, direction))
@@ -498,6 +504,16 @@ def _cg_polish(it: _Iterate, n_steps: int) -> _Iterate:
         w = v
     polished = _Iterate(problem, w, r)
     return polished if polished.f < it.f else it
+
+
+def _hopeless(problem, support, outside, v, grad, r, target) -> bool:
+    """Whether ``problem.support_dual_bound`` at the polish's current point exceeds
+    ``target`` (``v`` and ``grad`` in full length when ``outside`` is a mask)."""
+    if not problem.lam > 0 or target == -np.inf:
+        return False
+    if outside is not None:
+        v, grad = v[support], grad[support]
+    return problem.support_dual_bound(support, v, grad, r) > target
 
 
 def _refit_if_better(it: _Iterate) -> _Iterate | None:
