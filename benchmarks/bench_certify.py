@@ -23,9 +23,8 @@ import time
 import numpy as np
 
 from chita_opt import solve
+from chita_opt.bounds import l1_relaxation, perspective_dual_bound, perspective_relaxation
 from chita_opt.problems import make_pruning_like, make_toeplitz_regression
-from chita_opt.solvers.dual_bound import perspective_dual_bound
-from chita_opt.solvers.relax import l1_relaxation, perspective_relaxation
 
 
 def families(n: int, p: int):

@@ -220,7 +220,7 @@ def compare(
         Runs per method and instance; the time is the median.
     certify : bool
         Add each instance's proven lower bound
-        (:func:`chita_opt.solvers.certificate.certified_lower_bound`, from the best
+        (:func:`chita_opt.bounds.certificate.certified_lower_bound`, from the best
         solution found; needs ``lam > 0``, or n >= p with p <= 5,000).
     options : dict, optional
         method -> solver options.
@@ -243,7 +243,7 @@ def compare(
     table = StudyTable()
     instances = _as_instances(instances)
     if certify:
-        from chita_opt.solvers.certificate import certified_lower_bound, check_certifiable
+        from chita_opt.bounds.certificate import certified_lower_bound, check_certifiable
 
         for inst in instances:  # refuse before any solving
             check_certifiable(inst.problem.n_samples, inst.problem.n_features, inst.problem.lam)

@@ -89,3 +89,27 @@ def test_the_registry_imports_no_solver_module():
     """Every solver module imports the registry, so it must import none of them."""
     imported = import_graph(PACKAGE)["chita_opt.solvers.registry"]
     assert imported <= {"chita_opt.solvers.base"}
+
+
+def test_the_bounds_import_no_solver_and_the_solvers_no_solver_module():
+    """Layers point one way: ``bounds`` uses ``problems`` (and the package's private
+    helpers) only; a solver module imports the shared pieces of ``solvers`` (base,
+    registry, result, _common, the swaps component), never another method's module."""
+    graph = import_graph(PACKAGE)
+    bounds = {m for m in graph if m.startswith("chita_opt.bounds.")}
+    assert {"chita_opt.bounds.perspective", "chita_opt.bounds.dual"} <= bounds
+    for module in bounds:
+        outside = {
+            t
+            for t in graph[module]
+            if not t.startswith(("chita_opt.bounds.", "chita_opt.problems.", "chita_opt._"))
+        }
+        assert outside == set(), module
+    shared = {
+        f"chita_opt.solvers.{name}" for name in ("base", "registry", "result", "_common", "swaps")
+    }
+    entry = {"chita_opt.solvers.api", "chita_opt.solvers.blocks", "chita_opt.solvers.path"}
+    for module in graph:
+        if module.startswith("chita_opt.solvers.") and module not in shared | entry:
+            solvers_used = {t for t in graph[module] if t.startswith("chita_opt.solvers.")}
+            assert solvers_used <= shared, module

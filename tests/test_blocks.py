@@ -5,8 +5,8 @@ import pytest
 from oracle import enumerate_optimum
 
 from chita_opt import solve
+from chita_opt.bounds import perspective_relaxation
 from chita_opt.problems import BlockDiagonalProblem, L0RidgeProblem, TopK, make_pruning_like
-from chita_opt.solvers.relax import perspective_relaxation
 
 
 def _block_problem(dtype=np.float64, A=None, p=600, block=150, k=60):

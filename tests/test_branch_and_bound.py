@@ -3,8 +3,8 @@ import pytest
 from oracle import enumerate_optimum, random_instance
 
 from chita_opt import BlockBudget, L0RidgeProblem, solve
+from chita_opt.bounds import perspective_relaxation
 from chita_opt.problems import make_toeplitz_regression
-from chita_opt.solvers.relax import perspective_relaxation
 
 
 def _tol(value: float) -> float:

@@ -6,11 +6,14 @@ import pytest
 from oracle import enumerate_optimum, random_instance
 
 from chita_opt import L0RidgeProblem, solve
+from chita_opt.bounds import (
+    dual,
+    perspective_dual_bound,
+    perspective_dual_value,
+    perspective_relaxation,
+)
+from chita_opt.bounds.certificate import check_certifiable
 from chita_opt.problems import NM, BlockBudget, make_pruning_like, make_toeplitz_regression
-from chita_opt.solvers import dual_bound
-from chita_opt.solvers.certificate import check_certifiable
-from chita_opt.solvers.dual_bound import perspective_dual_bound, perspective_dual_value
-from chita_opt.solvers.relax import perspective_relaxation
 
 
 def _with_constraint(problem: L0RidgeProblem, kind: str) -> L0RidgeProblem:
@@ -92,7 +95,7 @@ def test_a_low_rank_preconditioner_serves_a_decaying_spectrum(monkeypatch):
     problem = _prune_ridge_instance()
     result = solve(problem)
     exact = perspective_dual_bound(problem, result.w).bound
-    monkeypatch.setattr(dual_bound, "_PRECONDITIONER_FLOPS", 1e6)
+    monkeypatch.setattr(dual, "_PRECONDITIONER_FLOPS", 1e6)
     low_rank = perspective_dual_bound(problem, result.w).bound
     assert low_rank == pytest.approx(exact, rel=1e-3)
     assert low_rank <= perspective_relaxation(problem, shift=False)[0] + 1e-6 * abs(exact)

@@ -3,8 +3,8 @@ import pytest
 from oracle import enumerate_optimum, random_instance
 
 from chita_opt import BlockBudget, L0RidgeProblem, solve
+from chita_opt.bounds import coefficient_bound, perspective_relaxation
 from chita_opt.problems import make_toeplitz_regression
-from chita_opt.solvers.relax import coefficient_bound, perspective_relaxation
 
 
 def test_perspective_bound_sits_below_the_optimum_and_rounding_is_feasible():
@@ -199,7 +199,7 @@ def test_lam_zero_certificate_when_the_design_has_full_column_rank():
 
 
 def test_shift_steps_stay_admissible():
-    from chita_opt.solvers.diagonal_shift import (
+    from chita_opt.bounds.diagonal_shift import (
         ascent_candidates,
         gram_matrix,
         largest_step,

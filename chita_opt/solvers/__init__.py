@@ -1,6 +1,10 @@
 """Solvers for the l0-ridge problem: one module per method family, a registry, and
-:func:`solve`. Importing this package registers every built-in method."""
+:func:`solve`. Importing this package registers every built-in method. The lower bounds
+live in :mod:`chita_opt.bounds` (``l1_relaxation`` and ``perspective_relaxation`` stay
+importable from here).
+"""
 
+from chita_opt.bounds import l1_relaxation, perspective_relaxation
 from chita_opt.solvers.api import solve
 from chita_opt.solvers.backsolve import BacksolveSolver
 from chita_opt.solvers.base import Solver
@@ -12,12 +16,7 @@ from chita_opt.solvers.iht import IHTSolver
 from chita_opt.solvers.magnitude import MagnitudeSolver
 from chita_opt.solvers.path import plot_path, solve_path
 from chita_opt.solvers.registry import available_methods, get_solver, register_solver
-from chita_opt.solvers.relax import (
-    L1RelaxationSolver,
-    PerspectiveRelaxationSolver,
-    l1_relaxation,
-    perspective_relaxation,
-)
+from chita_opt.solvers.relax import L1RelaxationSolver, PerspectiveRelaxationSolver
 from chita_opt.solvers.result import SolveResult
 
 __all__ = [

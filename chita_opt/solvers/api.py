@@ -6,10 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 from chita_opt._blas import blas_threads, check_n_threads
+from chita_opt.bounds.certificate import certified_lower_bound, check_certifiable
 from chita_opt.problems import BlockDiagonalProblem, L0RidgeProblem
 from chita_opt.solvers.base import WarmStart
 from chita_opt.solvers.blocks import solve_blocks
-from chita_opt.solvers.certificate import certified_lower_bound, check_certifiable
 from chita_opt.solvers.registry import get_solver
 from chita_opt.solvers.result import SolveResult
 
@@ -37,7 +37,7 @@ def solve(
         active set, then an exact refit), ``"iht"``, ``"backsolve"``, ``"magnitude"``.
     warm_start : SolveResult or array of shape (p,), optional
     certify : bool, default False
-        Also bound the optimum from below (:mod:`chita_opt.solvers.certificate`: the conic
+        Also bound the optimum from below (:mod:`chita_opt.bounds.certificate`: the conic
         perspective relaxation with a diagonal shift when n >= p and p <= 5,000, else its
         dual ascended from the solution) and report it as ``lower_bound``, so
         ``result.gap`` bounds how far the solution can be from the optimum. Needs

@@ -23,9 +23,9 @@ from typing import Any
 import numpy as np
 
 from chita_opt._blas import blas_threads
+from chita_opt.bounds.certificate import certified_lower_bound, check_certifiable
 from chita_opt.problems import L0RidgeProblem
 from chita_opt.problems.block import BlockDiagonalProblem
-from chita_opt.solvers.certificate import certified_lower_bound, check_certifiable
 from chita_opt.solvers.registry import get_solver
 from chita_opt.solvers.result import SolveResult
 
@@ -53,7 +53,7 @@ def solve_blocks(
         joblib backend: None (loky processes), "threading", "dask", "ray", ...
     certify : bool, default False
         Also bound every block from below
-        (:func:`~chita_opt.solvers.certificate.certified_lower_bound`, in the block's
+        (:func:`~chita_opt.bounds.certificate.certified_lower_bound`, in the block's
         task); the blocks are independent, so the sum is a lower bound on the whole
         problem and ``result.gap`` is available. Needs ``lam > 0``, or every block at
         most n and 5,000 columns wide; checked before any work.

@@ -3,7 +3,7 @@ sizes the MIQP solver closes, and tighter certified gaps when it stops early.
 
 A node fixes some indicators: ``z_i = 0`` drops column i, ``z_i = 1`` keeps it (and spends
 its budget). Its bound is the perspective relaxation of what is left
-(:func:`chita_opt.solvers.relax.perspective_relaxation`), shifted by a diagonal ``d``
+(:func:`chita_opt.bounds.perspective.perspective_relaxation`), shifted by a diagonal ``d``
 inherited from the parent: a principal submatrix of a positive semidefinite
 ``A^T A - diag(d)`` is positive semidefinite, so the parent's shift stays admissible, and
 the child (a restriction of the parent's relaxation with the same d) never bounds lower.
@@ -25,18 +25,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from chita_opt.problems._validation import check_budget, check_nonnegative
-from chita_opt.solvers.base import Solver
-from chita_opt.solvers.diagonal_shift import extend_shift, gram_matrix
-from chita_opt.solvers.registry import get_solver, register_solver
-from chita_opt.solvers.relax import (
-    MAX_RELAXATION_FEATURES,
+from chita_opt.bounds.conic import MAX_RELAXATION_FEATURES, check_conic_solver, check_relaxable
+from chita_opt.bounds.diagonal_shift import extend_shift, gram_matrix
+from chita_opt.bounds.perspective import (
     ShiftedRelaxation,
-    check_conic_solver,
-    check_relaxable,
     shifted_relaxation,
     strongest_relaxation,
 )
+from chita_opt.problems._validation import check_budget, check_nonnegative
+from chita_opt.solvers.base import Solver
+from chita_opt.solvers.registry import get_solver, register_solver
 
 
 @dataclass
@@ -66,7 +64,7 @@ class BranchAndBoundSolver(Solver):
         Relaxations solved, the root's ascent counted as one.
     shift_rounds : int, default 3
         Ascent rounds on the root's shift (see
-        :func:`~chita_opt.solvers.relax.perspective_relaxation`); nodes inherit it. At
+        :func:`~chita_opt.bounds.perspective.perspective_relaxation`); nodes inherit it. At
         p = 1,000 a round costs about as much as four nodes and gains more.
     solver : {"CLARABEL", "SCS"}, default "CLARABEL"
     max_features : int, default 5000

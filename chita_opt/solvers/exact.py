@@ -10,7 +10,7 @@ guessed: from the objective U of a feasible point (the ``chita`` solution), ever
 ``f(w) <= U`` has ``lam/2 ||w - c||^2 - ||linear|| ||w - c|| + linear^T c <= U``, which
 bounds ``||w - c||`` by a radius r, so ``M_i = |c_i| + r``; when n >= p the strong
 convexity of f gives a second, tighter box around the unconstrained minimiser
-(:func:`chita_opt.solvers.relax.coefficient_bound`). This needs ``lam > 0`` or n >= p with
+(:func:`chita_opt.bounds.box.coefficient_bound`). This needs ``lam > 0`` or n >= p with
 a full-column-rank A; otherwise pass your own ``big_m`` (its validity is then yours to
 vouch for).
 
@@ -26,10 +26,11 @@ import warnings
 
 import numpy as np
 
+from chita_opt.bounds.box import coefficient_bound
+from chita_opt.bounds.conic import budget_constraints, cvxpy_objective
 from chita_opt.problems._validation import check_budget
 from chita_opt.solvers.base import Solver
 from chita_opt.solvers.registry import get_solver, register_solver
-from chita_opt.solvers.relax import budget_constraints, coefficient_bound, cvxpy_objective
 
 MAX_EXACT_FEATURES = 60
 

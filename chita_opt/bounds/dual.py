@@ -3,7 +3,7 @@ O(n p) time per evaluation and O(n) extra memory, at sizes the conic solvers can
 
 Write the fit term through its conjugate, ``1/2 ||y - A w||^2 = max_alpha alpha^T (y - A w)
 - 1/2 ||alpha||^2``. For one fixed ``alpha`` the rest of the perspective relaxation
-(:mod:`chita_opt.solvers.relax`) separates over coordinates: with ``z_i`` the relaxed
+(:mod:`chita_opt.bounds.perspective`) separates over coordinates: with ``z_i`` the relaxed
 indicator and ``v = A^T alpha + lam c - linear``,
 
     min_{w_i} lam/2 w_i^2 / z_i - v_i w_i = -z_i v_i^2 / (2 lam),

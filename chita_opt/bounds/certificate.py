@@ -4,9 +4,9 @@
 Two bounds on the same perspective relaxation:
 
 - when n >= p and p <= ``MAX_RELAXATION_FEATURES``, the conic relaxation posed with cvxpy
-  (:func:`chita_opt.solvers.relax.perspective_relaxation`), strengthened by a diagonal
+  (:func:`chita_opt.bounds.perspective.perspective_relaxation`), strengthened by a diagonal
   shift of ``A^T A`` (which also gives a bound with ``lam = 0``);
-- otherwise its dual (:func:`chita_opt.solvers.dual_bound.perspective_dual_bound`),
+- otherwise its dual (:func:`chita_opt.bounds.dual.perspective_dual_bound`),
   ascended from the solution's residual: O(n p) per iteration, no matrix beyond A, valid
   whenever ``lam > 0`` at whatever point the ascent stops. With n < p no shift is
   possible, so the conic solver would only reach the same value more slowly (measured
@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from chita_opt.bounds.conic import MAX_RELAXATION_FEATURES
+from chita_opt.bounds.dual import perspective_dual_bound
+from chita_opt.bounds.perspective import perspective_relaxation
 from chita_opt.problems import L0RidgeProblem
-from chita_opt.solvers.dual_bound import perspective_dual_bound
-from chita_opt.solvers.relax import MAX_RELAXATION_FEATURES, perspective_relaxation
 
 
 def check_certifiable(n_samples: int, n_features: int, lam: float) -> None:
