@@ -175,7 +175,7 @@ def _solve(args: argparse.Namespace) -> None:
         "k": problem.k,
         "iterations": result.n_iter,
         "time_s": round(result.time, 4),
-        "converged": result.converged,
+        "status": result.status,
     }
     if result.lower_bound is not None:
         summary["lower_bound"] = result.lower_bound

@@ -72,7 +72,7 @@ def test_cli_solve_certifies(tmp_path, capsys):
     assert summary["lower_bound"] <= summary["objective"] and 0 <= summary["gap"] < 0.05
     assert main(["solve", str(problem_path), "--method", "bnb", "--json"]) == 0
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert summary["converged"] and summary["gap"] <= 1e-3
+    assert summary["status"] == "converged" and summary["gap"] <= 1e-3
 
 
 @pytest.mark.parametrize(

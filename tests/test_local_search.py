@@ -28,7 +28,7 @@ def test_coordinate_sweeps_converge_to_the_refit(dtype):
     w = np.zeros(p, dtype=dtype)
     r = problem.residual(w)
     w_S = np.zeros(5, dtype=dtype)
-    sweeps = coordinate_sweeps(
+    sweeps, settled = coordinate_sweeps(
         np.asfortranarray(problem.A[:, support]),
         w_S,
         r,
@@ -39,7 +39,7 @@ def test_coordinate_sweeps_converge_to_the_refit(dtype):
         500,
         1e-12,
     )
-    assert 1 < sweeps < 500
+    assert 1 < sweeps < 500 and settled
     w[support] = w_S
     exact = problem.refit(support)
     tol = 1e-8 if dtype == np.float64 else 1e-3

@@ -5,6 +5,7 @@ from __future__ import annotations
 from chita_opt.solvers._common import magnitude_source
 from chita_opt.solvers.base import Solver
 from chita_opt.solvers.registry import register_solver
+from chita_opt.solvers.result import Outcome
 
 
 @register_solver("backsolve")
@@ -21,4 +22,4 @@ class BacksolveSolver(Solver):
         support = problem.constraint.select(abs(source))
         w = problem.refit(support)
         history.record(problem.objective(w))
-        return w, 0, True, {}
+        return Outcome(w)

@@ -8,7 +8,7 @@ import numpy as np
 
 from chita_opt._blas import blas_threads, check_n_threads
 from chita_opt.problems import L0RidgeProblem
-from chita_opt.solvers.result import History, SolveResult
+from chita_opt.solvers.result import STATUSES, History, Outcome, SolveResult, check_bound
 
 WarmStart = SolveResult | np.ndarray | None
 
@@ -18,9 +18,11 @@ class Solver(ABC):
 
     Subclasses implement :meth:`_run`, which receives the validated problem, the warm
     start as a float array in the problem's dtype (or None) and a :class:`History`, and
-    returns ``(w, n_iter, converged, info)``. The base class then guarantees the contract
-    every caller relies on: ``w`` is feasible and finite, the caller's arrays are untouched,
-    and the result is never worse than a feasible warm start.
+    returns an :class:`~chita_opt.solvers.result.Outcome` (w, iterations, status, message,
+    lower bound, details). The base class then guarantees the contract every caller relies
+    on: ``w`` is feasible and finite, the caller's arrays are untouched, the result is
+    never worse than a feasible warm start, and a reported lower bound is not above the
+    objective (:class:`~chita_opt.solvers.result.InvalidBoundError` otherwise).
     """
 
     name: str = ""
@@ -36,13 +38,13 @@ class Solver(ABC):
         warm = check_warm_start(warm_start, problem)
         history = History()
         with blas_threads(check_n_threads(n_threads)):
-            w, n_iter, converged, info = self._run(problem, warm, history)
-        return finalize(problem, w, warm, history, n_iter, converged, self.name, info)
+            outcome = self._run(problem, warm, history)
+        return finalize(problem, outcome, warm, history, self.name)
 
     @abstractmethod
     def _run(
         self, problem: L0RidgeProblem, warm: np.ndarray | None, history: History
-    ) -> tuple[np.ndarray, int, bool, dict]: ...
+    ) -> Outcome: ...
 
     def get_params(self) -> dict:
         """The options this solver was built with."""
@@ -76,36 +78,39 @@ def check_warm_start(warm_start: WarmStart, problem: L0RidgeProblem) -> np.ndarr
 
 def finalize(
     problem: L0RidgeProblem,
-    w: np.ndarray,
+    outcome: Outcome,
     warm: np.ndarray | None,
     history: History,
-    n_iter: int,
-    converged: bool,
     method: str,
-    info: dict,
 ) -> SolveResult:
-    """Check a solver's output and wrap it; fall back to the warm start if it is better."""
-    w = np.asarray(w, dtype=problem.dtype)
+    """Check a solver's outcome and wrap it; fall back to the warm start if it is better."""
+    w = np.asarray(outcome.w, dtype=problem.dtype)
+    info = dict(outcome.info)
     if not np.isfinite(w).all() or not problem.is_feasible(w):
         # never hand back an unusable vector; the flag lets tests catch the solver's bug
         w = problem.project(np.nan_to_num(w, nan=0.0, posinf=0.0, neginf=0.0))
-        info = {**info, "projected_output": True}
+        info["projected_output"] = True
     objective = problem.objective(w)
     if warm is not None and problem.is_feasible(warm):
         warm_objective = problem.objective(warm)
         if warm_objective < objective:
             w, objective = warm.copy(), warm_objective
-            info = {**info, "returned_warm_start": True}
-    lower_bound = info.pop("lower_bound", None)
+            info["returned_warm_start"] = True
+    # f is recomputed in the problem's dtype: allow its rounding, relative to the size of
+    # the terms that cancel in it
+    size = 0.5 * float(np.dot(problem.y, problem.y))
+    check_bound(objective, outcome.lower_bound, size, 1e-5 if problem.dtype == np.float32 else 1e-9)
+    message = outcome.message or STATUSES[outcome.status]
     return SolveResult(
         w=w,
         objective=objective,
         support=np.flatnonzero(w),
-        n_iter=n_iter,
+        n_iter=outcome.n_iter,
         time=history.elapsed(),
-        converged=converged,
+        status=outcome.status,
+        message=message,
         history=history.as_dict(),
         method=method,
-        lower_bound=lower_bound,
+        lower_bound=outcome.lower_bound,
         info=info,
     )

@@ -66,8 +66,9 @@ def solve_blocks(
     -------
     SolveResult
         ``objective`` is the block-diagonal objective; ``n_iter`` the sum over blocks;
-        ``converged`` whether every block converged; ``info["blocks"]`` the per-block
-        objectives, times (and lower bounds with ``certify``).
+        ``status`` the first limit a block stopped at (``"converged"`` if none);
+        ``info["blocks"]`` the per-block objectives, times, statuses (and lower bounds
+        with ``certify``).
     """
     from joblib import Parallel, delayed, parallel_config
 
@@ -94,7 +95,7 @@ def solve_blocks(
     with parallel_config(**config):
         solved = Parallel()(tasks)
     w = np.zeros(problem.n_features, dtype=problem.dtype)
-    objective, n_iter, converged, per_block = 0.0, 0, True, []
+    objective, n_iter, statuses, per_block = 0.0, 0, [], []
     lower_bound = 0.0 if certify else None
     solved_iter = iter(solved)
     for b, constraint in enumerate(problem.constraints):
@@ -104,11 +105,11 @@ def solve_blocks(
             f_b = bound_b = _zero_block_objective(problem, b)
             per_block.append({"objective": f_b, "time": 0.0, "n_iter": 0})
         else:
-            w_b, f_b, bound_b, iters, ok, seconds = next(solved_iter)
+            w_b, f_b, bound_b, iters, status, seconds = next(solved_iter)
             w[cols] = w_b
             n_iter += iters
-            converged &= ok
-            per_block.append({"objective": f_b, "time": seconds, "n_iter": iters})
+            statuses.append(status)
+            per_block.append({"objective": f_b, "time": seconds, "n_iter": iters, "status": status})
         if certify:
             per_block[-1]["lower_bound"] = bound_b
             lower_bound += bound_b
@@ -120,7 +121,8 @@ def solve_blocks(
         support=support,
         n_iter=n_iter,
         time=time.perf_counter() - start,
-        converged=bool(converged),
+        status=next((s for s in statuses if s != "converged"), "converged"),
+        message=_blocks_message(statuses),
         history={"objective": [objective], "time": [time.perf_counter() - start]},
         method=method,
         lower_bound=lower_bound,
@@ -140,7 +142,16 @@ def _solve_block(A_b, center_b, linear_b, lam, constraint, method, options, cert
             bound = certified_lower_bound(problem, result.w)
         if result.lower_bound is not None:
             bound = max(bound, result.lower_bound)
-    return result.w, float(result.objective), bound, result.n_iter, result.converged, result.time
+    return result.w, float(result.objective), bound, result.n_iter, result.status, result.time
+
+
+def _blocks_message(statuses: list[str]) -> str:
+    """How many blocks stopped by their own rule, and at which limits the others did."""
+    limited = [s for s in statuses if s != "converged"]
+    if not limited:
+        return f"all {len(statuses)} blocks converged"
+    counts = ", ".join(f"{limited.count(s)} at {s}" for s in sorted(set(limited)))
+    return f"{len(statuses) - len(limited)} of {len(statuses)} blocks converged; {counts}"
 
 
 def _check_blocks_certifiable(problem: BlockDiagonalProblem) -> None:

@@ -35,6 +35,7 @@ from chita_opt.bounds.perspective import (
 from chita_opt.problems._validation import check_budget, check_nonnegative
 from chita_opt.solvers.base import Solver
 from chita_opt.solvers.registry import get_solver, register_solver
+from chita_opt.solvers.result import Outcome
 
 
 @dataclass
@@ -123,14 +124,23 @@ class BranchAndBoundSolver(Solver):
             np.arange(problem.n_features),
         )
         nodes = 1
+        status = "converged"
         while True:
             # drop what the incumbent already beats
             while open_nodes and _closed(upper, open_nodes[0][0], self.rel_gap):
                 floor = min(floor, heapq.heappop(open_nodes)[0])
             lower = min(floor, open_nodes[0][0] if open_nodes else np.inf, upper)
-            if not open_nodes or _closed(upper, lower, self.rel_gap):
+            if _closed(upper, lower, self.rel_gap):
                 break
-            if nodes >= self.max_nodes or time.perf_counter() - start > self.time_limit:
+            if not open_nodes:
+                # regions the conic solvers could not evaluate keep their inherited bound
+                status = "stalled"
+                break
+            if nodes >= self.max_nodes:
+                status = "node_limit"
+                break
+            if time.perf_counter() - start > self.time_limit:
+                status = "time_limit"
                 break
             _, _, node = heapq.heappop(open_nodes)
             nodes += 1
@@ -145,7 +155,15 @@ class BranchAndBoundSolver(Solver):
             relaxed, columns = evaluated
             node.bound = max(node.bound, relaxed.bound)
             visit(node, relaxed, columns)
-        return incumbent, nodes, _closed(upper, lower, self.rel_gap), {"lower_bound": lower}
+        message = (
+            ""
+            if status != "stalled"
+            else (
+                "the conic solvers failed on the regions left open; their inherited bounds hold "
+                "the gap open"
+            )
+        )
+        return Outcome(incumbent, nodes, status, message, lower_bound=lower)
 
 
 class _Search:

@@ -10,6 +10,7 @@ from chita_opt.problems._validation import check_budget, check_nonnegative
 from chita_opt.solvers._common import stall_tolerance
 from chita_opt.solvers.base import Solver
 from chita_opt.solvers.registry import get_solver, register_solver
+from chita_opt.solvers.result import Outcome
 from chita_opt.solvers.swaps import local_swaps
 
 
@@ -21,7 +22,8 @@ def coordinate_sweeps(A_S, w_S, r, col_sq, lam, center_S, linear_S, max_sweeps, 
     ``(a_i^T r + ||a_i||^2 w_i + lam c_i - linear_i) / (||a_i||^2 + lam)``; the residual is
     updated with the change. Stops after a sweep whose largest change of any ``a_i w_i``
     is below ``tol`` times the residual's norm, or after ``max_sweeps``. Returns the number
-    of sweeps. O(n |S|) per sweep; ``A_S`` should be column-major.
+    of sweeps and whether that test was met. O(n |S|) per sweep; ``A_S`` should be
+    column-major.
     """
     n, s = A_S.shape
     for sweep in range(1, max_sweeps + 1):
@@ -47,8 +49,8 @@ def coordinate_sweeps(A_S, w_S, r, col_sq, lam, center_S, linear_S, max_sweeps, 
         for t in range(n):
             norm_r += r[t] * r[t]
         if largest <= tol * max(np.sqrt(norm_r), 1.0):
-            return sweep
-    return max_sweeps
+            return sweep, True
+    return max_sweeps, False
 
 
 @register_solver("cd")
@@ -103,7 +105,7 @@ class CDSolver(Solver):
         w = problem.project(warm)
         support = np.flatnonzero(w)
         tol = stall_tolerance(self.tol, problem.dtype)
-        sweeps = 0
+        sweeps, settled = 0, True
         if support.size:
             A_S = np.asfortranarray(problem.A[:, support])
             r = problem.residual(w)
@@ -113,7 +115,7 @@ class CDSolver(Solver):
                 if problem.linear is None
                 else problem.linear[support]
             )
-            sweeps = coordinate_sweeps(
+            sweeps, settled = coordinate_sweeps(
                 A_S,
                 w_S,
                 r,
@@ -127,6 +129,7 @@ class CDSolver(Solver):
             w[support] = w_S
         history.record(problem.objective(w))
         n_swaps = 0
+        status = "converged" if settled else "max_iter"
         if self.local_search:
             w, n_swaps = local_swaps(
                 problem,
@@ -138,4 +141,7 @@ class CDSolver(Solver):
                 tol=tol,
                 record=history.record,
             )
-        return w, sweeps + n_swaps, True, {"sweeps": sweeps, "swaps": n_swaps}
+            # the swaps end at the exact minimiser on their support, whatever the sweeps did
+            status = "max_swaps" if n_swaps >= self.max_swaps else "converged"
+        info = {"sweeps": sweeps, "swaps": n_swaps}
+        return Outcome(w, sweeps + n_swaps, status, info=info)

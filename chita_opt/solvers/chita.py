@@ -30,7 +30,7 @@ from chita_opt.solvers._common import (
 )
 from chita_opt.solvers.base import Solver
 from chita_opt.solvers.registry import register_solver
-from chita_opt.solvers.result import History
+from chita_opt.solvers.result import STATUSES, History, Outcome
 from chita_opt.solvers.swaps import local_swaps
 
 # Steps just below / above the support-change point, as in the reference implementation.
@@ -127,7 +127,9 @@ class ChitaSolver(Solver):
     swap_flops : float, default 1e9
         The per-swap cost bound used by ``local_search="auto"``.
     max_swaps : int, default 200
-        Cap on swaps applied. Swaps converge within about 110 on the Toeplitz benchmark;
+        Cap on the swaps of one search (the second start gets what the first search left;
+        each restart has its own); a search that reaches it ends the solve with status
+        ``"max_swaps"``. Swaps converge within about 110 on the Toeplitz benchmark;
         on pruning-like problems with k in the hundreds they keep improving for longer
         (n=1000, p=32,360, k=647: 514 after 50 swaps in 1.6 s, 124 after 200 in 2.9 s,
         62 at convergence after 684 in 7.5 s). Use the ``cd`` method (1,000 by default)
@@ -244,86 +246,137 @@ class ChitaSolver(Solver):
         history.record(current.f)
         n, p, k = problem.n_samples, problem.n_features, problem.k
         size = None if self.active_set is None else math.ceil(self.active_set * k)
+        phases, skipped, notes = ["iht"], {}, []
         if size is None or size >= 0.7 * p or p < _MIN_ACTIVE_SET_FEATURES:
-            current, n_iter, converged = self._descend(current, history, offset=0.0)
+            current, n_iter, status = self._descend(current, history, offset=0.0)
             rounds = 0
         else:
-            current, n_iter, converged, rounds = self._active_set_loop(current, size, history)
+            phases.append("active_set")
+            current, n_iter, status, rounds = self._active_set_loop(current, size, history)
         final = _refit_if_better(current)
         if final is not None:
             current = final
             history.record(current.f)
-        n_swaps = 0
+        swap_cost = n * k * min(n, k)
+        n_swaps, capped = 0, False
         if self.local_search is True or (
-            self.local_search == "auto" and n * k * min(n, k) <= self.swap_flops
+            self.local_search == "auto" and swap_cost <= self.swap_flops
         ):
-            pair_cost = math.comb(self.pair_candidates, 2) ** 2 * n * k * min(n, k)
+            pair_cost = math.comb(self.pair_candidates, 2) ** 2 * swap_cost
+            if self.pair_candidates > 1 and pair_cost > self.pair_flops:
+                skipped["double_swaps"] = (
+                    f"cost C(pair_candidates, 2)^2 n k min(n, k) = {pair_cost:.3g} > "
+                    f"pair_flops = {self.pair_flops:.3g}"
+                )
             options = dict(
-                max_swaps=self.max_swaps,
                 n_candidates=self.swap_candidates,
                 batch=self.swap_batch,
                 pair_candidates=self.pair_candidates if pair_cost <= self.pair_flops else 0,
                 tol=stall_tolerance(self.tol, problem.dtype),
             )
-            w, n_swaps = local_swaps(problem, current.w, record=history.record, **options)
+            phases.append("swaps")
+            w, n_swaps = local_swaps(
+                problem, current.w, max_swaps=self.max_swaps, record=history.record, **options
+            )
+            capped = n_swaps >= self.max_swaps
             current = _Iterate(problem, w)
             second = self.second_start is True or (
-                self.second_start == "auto" and n * k * min(n, k) <= self.second_start_flops
+                self.second_start == "auto" and swap_cost <= self.second_start_flops
             )
-            if second and n_swaps < self.max_swaps:
+            if second and not capped:
                 # swap local optima depend on where the search starts: also search from
                 # the support of the marginal correlations (IHT's first step from zero),
                 # with what is left of the swap budget
+                phases.append("second_start")
                 marginal = problem.project(marginal_correlations(problem))
-                options["max_swaps"] = self.max_swaps - n_swaps
-                w, more = local_swaps(problem, marginal, **options)
-                n_swaps += more
+                left = self.max_swaps - n_swaps
+                w, made = local_swaps(problem, marginal, max_swaps=left, **options)
+                n_swaps += made
+                capped = made >= left
                 other = _Iterate(problem, w)
                 if other.f < current.f:
                     current = other
                     history.record(current.f)
-            restarts = self.restarts
-            if restarts == "auto":
-                restarts = 48 if n * p * k <= self.restart_size else 0
-            rng = np.random.default_rng(self.random_state)
-            # single swaps from each start (cheap); double swaps only from the best
-            single = {**options, "max_swaps": self.max_swaps, "pair_candidates": 0}
-            best = None
-            for _ in range(restarts):
-                start = problem.refit(problem.constraint.select(rng.random(p)))
-                w, more = local_swaps(problem, start, **single)
-                n_swaps += more
-                other = _Iterate(problem, w)
-                if other.f < (current.f if best is None else best.f):
-                    best = other
-            if best is not None:
-                w, more = local_swaps(problem, best.w, **{**options, "max_swaps": self.max_swaps})
-                n_swaps += more
-                current = _Iterate(problem, w)
-                history.record(current.f)
-        return current.w, n_iter, converged, {"active_set_rounds": rounds, "swaps": n_swaps}
+            elif self.second_start == "auto" and swap_cost > self.second_start_flops:
+                skipped["second_start"] = (
+                    f"cost n k min(n, k) = {swap_cost:.3g} > second_start_flops = "
+                    f"{self.second_start_flops:.3g}"
+                )
+            current, made, capped_restart = self._restarts(current, options, history, phases)
+            n_swaps += made
+            if status != "converged":
+                # the swaps end at an exact minimiser on their support whatever IHT did
+                notes.append(f"IHT stopped at {status} before the swaps")
+            status = "max_swaps" if capped or capped_restart else "converged"
+        elif self.local_search == "auto":
+            skipped["swaps"] = (
+                f"cost n k min(n, k) = {swap_cost:.3g} > swap_flops = {self.swap_flops:.3g}"
+            )
+        info = {
+            "active_set_rounds": rounds,
+            "swaps": n_swaps,
+            "phases": phases,
+            "skipped": skipped,
+        }
+        message = "; ".join([STATUSES[status], *notes])
+        if skipped:
+            message += "; skipped: " + "; ".join(f"{k} ({v})" for k, v in skipped.items())
+        return Outcome(current.w, n_iter, status, message, info=info)
+
+    def _restarts(self, current, options, history, phases):
+        """Swaps from random feasible supports (``restarts``): single swaps from each,
+        double swaps from the best. Returns the better iterate, the swaps made and whether
+        a search stopped at ``max_swaps``."""
+        problem = current.problem
+        restarts = self.restarts
+        if restarts == "auto":
+            size = problem.n_samples * problem.n_features * problem.k
+            restarts = 48 if size <= self.restart_size else 0
+        if restarts == 0:
+            return current, 0, False
+        phases.append("restarts")
+        rng = np.random.default_rng(self.random_state)
+        single = {**options, "pair_candidates": 0, "max_swaps": self.max_swaps}
+        best, n_swaps, capped = None, 0, False
+        for _ in range(restarts):
+            start = problem.refit(problem.constraint.select(rng.random(problem.n_features)))
+            w, made = local_swaps(problem, start, **single)
+            n_swaps += made
+            capped |= made >= self.max_swaps
+            other = _Iterate(problem, w)
+            if other.f < (current.f if best is None else best.f):
+                best = other
+        if best is not None:
+            w, made = local_swaps(problem, best.w, max_swaps=self.max_swaps, **options)
+            n_swaps += made
+            capped |= made >= self.max_swaps
+            current = _Iterate(problem, w)
+            history.record(current.f)
+        return current, n_swaps, capped
 
     def _active_set_loop(self, current: _Iterate, size: int, history: History):
         problem = current.problem
         g = problem.gradient(current.w, current.r)
         active = _initial_active_set(current.support, np.abs(g), size)
-        n_iter_total, converged, rounds = 0, False, 0
+        n_iter_total, status, rounds = 0, "max_rounds", 0
+        capped = False
         for rounds in range(1, self.max_rounds + 1):  # noqa: B007 - reported
             sub = problem.subproblem(active)
-            inner, n_iter, _ = self._descend(
+            inner, n_iter, inner_status = self._descend(
                 _Iterate(sub, current.w[active].copy(), current.r), history, sub.objective_offset
             )
             n_iter_total += n_iter
+            capped |= inner_status != "converged"
             w = np.zeros_like(current.w)
             w[active] = inner.w
             current = _Iterate(problem, w, inner.r)
             grown = self._expand(current, active, sub)
             if grown is None:
-                converged = True
+                status = "max_iter" if capped else "converged"
                 break
             current, active = grown
             history.record(current.f)
-        return current, n_iter_total, converged, rounds
+        return current, n_iter_total, status, rounds
 
     def _expand(self, current: _Iterate, active: np.ndarray, sub: L0RidgeProblem):
         """Full-size IHT steps of growing length; the best one that improves f and brings
@@ -351,7 +404,7 @@ class ChitaSolver(Solver):
         problem = it.problem
         tol = stall_tolerance(self.tol, problem.dtype)
         refitted, stable, force_search = False, 0, False
-        converged, n_iter = False, 0
+        status, n_iter = "max_iter", 0
         for n_iter in range(1, self.max_iter + 1):  # noqa: B007 - reported
             f_before = it.f
             support = it.support
@@ -377,7 +430,7 @@ class ChitaSolver(Solver):
             else:
                 moved = self._search(it, g, support, g_S, A_dir, tau_star, tau_change)
                 if moved is None:
-                    converged = True
+                    status = "converged"
                     break
                 stable = stable + 1 if np.array_equal(moved.support, support) else 0
                 if stable == 0:
@@ -395,7 +448,7 @@ class ChitaSolver(Solver):
                     history.record(it.f + offset)
                 else:
                     force_search = True  # a fixed point of the step: try the swaps past it
-        return it, n_iter, converged
+        return it, n_iter, status
 
     def _search(self, it, g, support, g_S, A_dir, tau_star, tau_change) -> _Iterate | None:
         """The step search where the support may change. Returns an iterate with lower f,

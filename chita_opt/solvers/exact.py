@@ -17,7 +17,7 @@ vouch for).
 Measured with SCIP through cvxpy on this kind of machine: p = 20 in about 2 s, p = 50 in
 about 7 s, p = 100 not closed in 60 s; so problems above ``max_features`` (default 60) are
 refused before any work. At the time limit the best solution found and SCIP's proven
-bound come back (``converged=False``, ``lower_bound`` and ``gap`` set).
+bound come back (``status="time_limit"``, ``lower_bound`` and ``gap`` set).
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from chita_opt.bounds.conic import budget_constraints, cvxpy_objective
 from chita_opt.problems._validation import check_budget
 from chita_opt.solvers.base import Solver
 from chita_opt.solvers.registry import get_solver, register_solver
+from chita_opt.solvers.result import Outcome
 
 MAX_EXACT_FEATURES = 60
 
@@ -113,15 +114,14 @@ class ExactSolver(Solver):
         # SCIP's bound is up to its feasibility tolerance: lower it by a matching margin
         lower_bound -= 1e-6 * max(abs(lower_bound), 1.0)
         history.record(problem.objective(w_best))
-        return (
+        outcome = {"optimal": "converged", "timelimit": "time_limit"}.get(status, "stalled")
+        return Outcome(
             w_best,
             int(model.getNNodes()),
-            status == "optimal",
-            {
-                "lower_bound": min(lower_bound, problem.objective(w_best)),
-                "scip_status": status,
-                "big_m": float(bound_m.max()),
-            },
+            outcome,
+            "" if outcome != "stalled" else f"SCIP stopped with status {status!r}",
+            lower_bound=lower_bound,
+            info={"scip_status": status, "big_m": float(bound_m.max())},
         )
 
 

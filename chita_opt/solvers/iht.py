@@ -6,6 +6,7 @@ from chita_opt.problems._validation import check_budget, check_nonnegative
 from chita_opt.solvers._common import LIPSCHITZ_SAFETY, magnitude_source
 from chita_opt.solvers.base import Solver
 from chita_opt.solvers.registry import register_solver
+from chita_opt.solvers.result import Outcome
 
 
 @register_solver("iht")
@@ -53,4 +54,5 @@ class IHTSolver(Solver):
             if decrease <= self.tol * max(abs(f), 1.0):
                 converged = True
                 break
-        return w, n_iter, converged, {"lipschitz": L}
+        status = "converged" if converged else "max_iter"
+        return Outcome(w, n_iter, status, info={"lipschitz": L})

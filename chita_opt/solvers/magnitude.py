@@ -5,6 +5,7 @@ from __future__ import annotations
 from chita_opt.solvers._common import magnitude_source
 from chita_opt.solvers.base import Solver
 from chita_opt.solvers.registry import register_solver
+from chita_opt.solvers.result import Outcome
 
 
 @register_solver("magnitude")
@@ -16,4 +17,4 @@ class MagnitudeSolver(Solver):
         source = magnitude_source(problem, warm)
         w = problem.project(source)
         history.record(problem.objective(w))
-        return w, 0, True, {}
+        return Outcome(w)

@@ -12,6 +12,7 @@ from chita_opt.problems import L0RidgeProblem
 from chita_opt.problems._validation import check_budget
 from chita_opt.solvers.base import Solver
 from chita_opt.solvers.registry import get_solver, register_solver
+from chita_opt.solvers.result import Outcome
 
 
 @register_solver("relax-perspective")
@@ -57,7 +58,7 @@ class PerspectiveRelaxationSolver(Solver):
         scores = z + 1e-6 * np.abs(w_relaxed) / scale
         w = problem.refit(problem.constraint.select(np.maximum(scores, 0.0)))
         history.record(problem.objective(w))
-        return w, 0, True, {"lower_bound": bound}
+        return Outcome(w, lower_bound=bound)
 
 
 @register_solver("relax-l1")
@@ -81,7 +82,7 @@ class L1RelaxationSolver(Solver):
         bound, w_relaxed = l1_relaxation(problem, problem.objective(upper), solver=self.solver)
         w = problem.refit(problem.constraint.select(np.abs(w_relaxed)))
         history.record(problem.objective(w))
-        return w, 0, True, {"lower_bound": bound}
+        return Outcome(w, lower_bound=bound)
 
 
 def _incumbent(problem: L0RidgeProblem, warm: np.ndarray | None) -> np.ndarray:
