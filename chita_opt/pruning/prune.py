@@ -32,6 +32,7 @@ from chita_opt.pruning.gradients import (
 )
 from chita_opt.pruning.parameters import ParameterSelector, PrunableParameters, select_parameters
 from chita_opt.solvers import available_methods, solve
+from chita_opt.solvers.result import relative_gap
 
 
 @dataclass
@@ -58,9 +59,9 @@ class StageRecord:
     def gap(self) -> float | None:
         """``(objective - lower_bound) / |objective|``: how far the stage's solution can be
         from the best one its problem allows (None without a bound)."""
-        if self.lower_bound is None or self.objective is None:
+        if self.objective is None:
             return None
-        return max(self.objective - self.lower_bound, 0.0) / max(abs(self.objective), 1e-12)
+        return relative_gap(self.objective, self.lower_bound)
 
 
 @dataclass

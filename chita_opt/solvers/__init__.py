@@ -17,15 +17,17 @@ from chita_opt.solvers.magnitude import MagnitudeSolver
 from chita_opt.solvers.path import plot_path, solve_path
 from chita_opt.solvers.registry import available_methods, get_solver, register_solver
 from chita_opt.solvers.relax import L1RelaxationSolver, PerspectiveRelaxationSolver
-from chita_opt.solvers.result import SolveResult
+from chita_opt.solvers.result import STATUSES, InvalidBoundError, SolveResult
 
 __all__ = [
+    "STATUSES",
     "BacksolveSolver",
     "BranchAndBoundSolver",
     "CDSolver",
     "ChitaSolver",
     "ExactSolver",
     "IHTSolver",
+    "InvalidBoundError",
     "L1RelaxationSolver",
     "MagnitudeSolver",
     "PerspectiveRelaxationSolver",
