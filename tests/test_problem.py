@@ -147,7 +147,7 @@ def test_kernel_refits_equal_direct_solves_along_changing_supports(dtype, lam):
     n, p = 30, 200
     A = (rng.standard_normal((n, p)) @ np.diag(np.geomspace(1, 1e-2, p))).astype(dtype)
     y, center, linear = rng.standard_normal(n), rng.standard_normal(p), rng.standard_normal(p)
-    refits = KernelRefits(A, y, lam, center, linear, max_changes=20)
+    refits = KernelRefits(A, y, lam, center, linear, max_changes=20, single=False)
     support = np.sort(rng.choice(p, 80, replace=False))
     woodbury_solves = 0
     for step in range(10):
@@ -382,3 +382,26 @@ def test_support_dual_bound_is_below_the_refit_and_tight_at_it():
         assert bound == pytest.approx(best, rel=1e-4 if dtype == np.float32 else 1e-9)
     with pytest.raises(ValueError, match="lam > 0"):
         L0RidgeProblem(A, np.ones(n), k=3).support_dual_bound(support, w[support], w, A @ w)
+
+
+def test_single_precision_kernels_are_used_only_where_their_error_is_small():
+    """float32 kernel products (twice as fast) are taken only for a float32 design whose
+    ridge dwarfs their error; refits stay exact to float32 accuracy either way."""
+    from chita_opt.problems.kernel import _single_is_safe
+    from chita_opt.problems.linalg import row_gram
+
+    rng = np.random.default_rng(18)
+    A = rng.standard_normal((30, 400)).astype(np.float32)
+    largest = float(np.max(np.sum(A.astype(np.float64) ** 2, axis=1)))
+    assert _single_is_safe(A, 1e-4 * largest) and not _single_is_safe(A, 1e-6 * largest)
+    assert not _single_is_safe(A.astype(np.float64), 1.0)
+    columns = np.sort(rng.choice(400, 300, replace=False))
+    exact = A[:, columns].astype(np.float64) @ A[:, columns].astype(np.float64).T
+    fast = row_gram(A, columns, single=True)
+    assert np.abs(fast - exact).max() <= 1e-6 * np.abs(exact).max()
+    assert np.abs(row_gram(A, columns) - exact).max() <= 1e-12 * np.abs(exact).max()
+    problem = L0RidgeProblem(A, rng.standard_normal(30), k=300, lam=1e-3 * largest)
+    assert problem._shared_kernel_refits().kernel.single
+    w = problem.refit(columns)
+    direct = ridge_solve(A, columns, problem.y, problem.lam, problem.center[columns], None)
+    np.testing.assert_allclose(w[columns], direct, rtol=1e-4, atol=1e-6)

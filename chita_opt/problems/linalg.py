@@ -153,10 +153,23 @@ def times(A: np.ndarray, v: np.ndarray, transpose: bool = False) -> np.ndarray:
     return out
 
 
-def row_gram(A: np.ndarray, columns: np.ndarray | None = None) -> np.ndarray:
+def row_gram(A: np.ndarray, columns: np.ndarray | None = None, single: bool = False) -> np.ndarray:
     """``A_S A_S^T`` in float64 (n x n) for ``S = columns`` (all columns when None), read a
-    chunk of columns at a time."""
+    chunk of columns at a time.
+
+    ``single`` (float32 A only): each chunk's product in float32, summed in float64, twice
+    as fast; entries are off by up to about 3e-7 of the largest (measured on the MNIST MLP
+    Fisher, n = 1,000, 16,180 columns: 0.19 s against 0.38 s). Callers use it only where
+    that error is far below what they add to the diagonal (:class:`KernelRefits`)."""
     gram = np.zeros((A.shape[0], A.shape[0]))
+    if single and A.dtype == np.float32:
+        count = A.shape[1] if columns is None else columns.shape[0]
+        for start in range(0, count, _COLUMN_CHUNK):
+            stop = min(start + _COLUMN_CHUNK, count)
+            # np.take gathers columns many times faster than fancy indexing
+            block = A[:, start:stop] if columns is None else np.take(A, columns[start:stop], 1)
+            gram += block @ block.T
+        return gram
     for _, block in column_blocks(A, columns):
         gram += block @ block.T
     return gram
