@@ -420,3 +420,19 @@ def test_gradients_and_solve_run_on_n_threads_and_restore_them(digits, trained, 
     with pytest.raises(ValueError, match="n_threads must be an integer >= 1 or 'auto'"):
         prune(copy.deepcopy(trained), (X, y), F.cross_entropy, 0.9, n_threads=0)
     assert len(seen) == 2  # refused before any gradient
+
+
+def test_non_finite_gradients_are_refused_with_the_rows_named():
+    """A finite loss can still have non-finite gradients (here sqrt at 0): the gradient
+    matrix is refused, not passed on to the solver."""
+    from chita_opt.pruning import per_sample_gradients, select_parameters
+
+    model = torch.nn.Linear(4, 2, bias=False)
+    torch.nn.init.zeros_(model.weight)
+    X, y = torch.randn(8, 4), torch.zeros(8, dtype=torch.long)
+
+    def loss_fn(outputs, targets):
+        return outputs.abs().sqrt().mean()
+
+    with pytest.raises(ValueError, match="are not finite"):
+        per_sample_gradients(model, select_parameters(model), (X, y), loss_fn, 8)
