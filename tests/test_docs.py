@@ -1,6 +1,8 @@
 """The documentation site builds with warnings as errors, and its examples run."""
 
+import html
 import os
+import re
 import runpy
 import subprocess
 import sys
@@ -27,6 +29,13 @@ def test_docs_build_strictly(tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     api = (tmp_path / "site" / "api" / "index.html").read_text()
     assert "L0Regressor" in api and "GradualPruner" in api
+    # each worked example shows its script (a mangled snippet marker shows itself instead)
+    for example in EXAMPLES:
+        page = (tmp_path / "site" / "examples" / example.stem / "index.html").read_text()
+        text = html.unescape(re.sub(r"<[^>]+>", "", page))
+        assert "--8" not in text, example.stem
+        for line in example.read_text().strip().splitlines()[-3:]:
+            assert line.strip() in text, (example.stem, line)
 
 
 def test_there_are_three_examples():
