@@ -170,16 +170,17 @@ class StudyTable:
 
         Writes a PNG to ``path`` when given; returns the matplotlib axes.
         """
-        import matplotlib
-
-        if ax is None and path is not None:
-            matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
         if taus is None:
             worst = max((r["relative_gap"] for r in self.rows), default=0.0)
             taus = np.logspace(-8, math.log10(max(worst, 1e-6)) + 0.5, 200)
-        if ax is None:
+        if ax is None and path is not None:
+            # a Figure of its own, not pyplot: the caller's backend and figures stay
+            from matplotlib.figure import Figure
+
+            ax = Figure(figsize=(6, 4)).subplots()
+        elif ax is None:
+            import matplotlib.pyplot as plt
+
             _, ax = plt.subplots(figsize=(6, 4))
         n_instances = len({r["instance"] for r in self.rows})
         for method in dict.fromkeys(r["method"] for r in self.rows):

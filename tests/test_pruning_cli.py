@@ -147,3 +147,17 @@ def test_prune_command_errors_are_one_line(tmp_path, monkeypatch, capsys, argv, 
     import re
 
     assert re.search(pattern, err)
+
+
+def test_loading_a_user_module_leaves_sys_path_as_it_was(tmp_path, monkeypatch):
+    """``module:name`` imports from the current directory without adding it to the
+    caller's ``sys.path`` for good."""
+    import sys
+
+    from chita_opt.pruning.loading import load_object
+
+    (tmp_path / "my_factory_module.py").write_text("def make():\n    return 7\n")
+    monkeypatch.chdir(tmp_path)
+    before = list(sys.path)
+    assert load_object("my_factory_module:make", "--model")() == 7
+    assert sys.path == before

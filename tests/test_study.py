@@ -38,7 +38,15 @@ def test_csv_and_performance_profile(table, tmp_path):
     with open(tmp_path / "t.csv") as f:
         rows = list(csv.DictReader(f))
     assert list(rows[0]) == list(study.COLUMNS) and len(rows) == 12
-    ax = table.performance_profile(tmp_path / "profile.png")
+    import matplotlib
+
+    backend = matplotlib.get_backend()
+    matplotlib.use("pdf")  # a caller's own (non-Agg) backend must be left alone
+    try:
+        ax = table.performance_profile(tmp_path / "profile.png")
+        assert matplotlib.get_backend() == "pdf"
+    finally:
+        matplotlib.use(backend)
     assert (tmp_path / "profile.png").stat().st_size > 1000
     lines = ax.get_lines()
     assert len(lines) == 4

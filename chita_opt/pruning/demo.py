@@ -318,12 +318,11 @@ def format_table(rows: Sequence[DemoRow], dense: float) -> str:
 
 def plot_demo(rows: Sequence[DemoRow], dense: float, path: str) -> None:
     """Accuracy against sparsity, one line per method (needs matplotlib)."""
-    import matplotlib
+    # a Figure of its own, not pyplot: the caller's backend and figures stay as they were
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig = Figure(figsize=(6, 4))
+    ax = fig.subplots()
     for method in dict.fromkeys(r.method for r in rows):
         mine = [r for r in rows if r.method == method]
         ax.plot([r.sparsity for r in mine], [r.accuracy for r in mine], marker="o", label=method)
@@ -334,4 +333,3 @@ def plot_demo(rows: Sequence[DemoRow], dense: float, path: str) -> None:
     ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=120)
-    plt.close(fig)

@@ -22,12 +22,16 @@ def load_object(spec: str, what: str) -> Any:
         raise ValueError(f"{what} must be 'module:name'; got {spec!r}")
     import sys
 
-    if os.getcwd() not in sys.path:
+    added = os.getcwd() not in sys.path
+    if added:  # for the import only: the caller's sys.path is left as it was
         sys.path.insert(0, os.getcwd())
     try:
         module = importlib.import_module(module_name)
     except ImportError as err:
         raise ValueError(f"{what} {spec!r}: cannot import {module_name!r}: {err}") from err
+    finally:
+        if added and os.getcwd() in sys.path:
+            sys.path.remove(os.getcwd())
     try:
         return getattr(module, attr)
     except AttributeError:
