@@ -108,3 +108,27 @@ def test_double_swaps_leave_no_improving_single_or_double_swap():
             for new in itertools.combinations(outside, size):
                 trial = problem.refit(np.append(np.setdiff1d(support, out), new))
                 assert problem.objective(trial) >= f - 1e-9 * max(1.0, abs(f))
+
+
+def test_the_local_search_component_runs_its_phases_and_never_worsens_its_start():
+    """LocalSearch (the swap phase chita and cd compose): its phases by its options, the
+    cap honoured across the first search and the second start, and named refusals."""
+    from chita_opt.solvers.local_search import LocalSearch
+
+    problem = make_toeplitz_regression(60, 120, 10, rho=0.7, snr=2.0, lam=1e-3, seed=0).problem
+    start = solve(problem, "backsolve").w
+    full = LocalSearch(restarts=3).run(problem, start, 1e-10)
+    assert full.phases == ["swaps", "second_start", "restarts"] and not full.capped
+    assert full.objective <= problem.objective(start) and problem.is_feasible(full.w)
+    assert full.objective == pytest.approx(problem.objective(full.w), rel=1e-12)
+    plain = LocalSearch(second_start=False, restarts=0, pair_candidates=0).run(
+        problem, start, 1e-10
+    )
+    assert plain.phases == ["swaps"] and plain.n_swaps >= 2
+    capped = LocalSearch(max_swaps=1, swap_batch=1, restarts=0).run(problem, start, 1e-10)
+    assert capped.capped and capped.n_swaps == 1
+    assert capped.objective > plain.objective
+    with pytest.raises(ValueError, match="second_start"):
+        LocalSearch(second_start="sometimes")
+    with pytest.raises(ValueError, match="restarts"):
+        LocalSearch(restarts=-1)

@@ -9,9 +9,9 @@ from chita_opt._jit import cached_njit
 from chita_opt.problems._validation import check_budget, check_nonnegative
 from chita_opt.solvers._common import stall_tolerance
 from chita_opt.solvers.base import Solver
+from chita_opt.solvers.local_search import LocalSearch
 from chita_opt.solvers.registry import get_solver, register_solver
 from chita_opt.solvers.result import Outcome
-from chita_opt.solvers.swaps import local_swaps
 
 
 @cached_njit
@@ -94,10 +94,18 @@ class CDSolver(Solver):
         self.max_sweeps = check_budget(max_sweeps, "max_sweeps", 10**9)
         self.tol = check_nonnegative(tol, "tol")
         self.local_search = bool(local_search)
-        self.max_swaps = check_budget(max_swaps, "max_swaps", 10**9)
-        self.swap_candidates = check_budget(swap_candidates, "swap_candidates", 10**9)
-        self.swap_batch = check_budget(swap_batch, "swap_batch", 10**6)
-        self.first_improvement = bool(first_improvement)
+        # plain swaps to convergence: no double swaps, second start or restarts
+        self._swaps = LocalSearch(
+            max_swaps=max_swaps,
+            swap_candidates=swap_candidates,
+            swap_batch=swap_batch,
+            first_improvement=first_improvement,
+            pair_candidates=0,
+            second_start=False,
+            restarts=0,
+        )
+        for name in ("max_swaps", "swap_candidates", "swap_batch", "first_improvement"):
+            setattr(self, name, getattr(self._swaps, name))
 
     def _run(self, problem, warm, history):
         if warm is None:  # the default warm start
@@ -131,17 +139,9 @@ class CDSolver(Solver):
         n_swaps = 0
         status = "converged" if settled else "max_iter"
         if self.local_search:
-            w, n_swaps = local_swaps(
-                problem,
-                w,
-                max_swaps=self.max_swaps,
-                n_candidates=self.swap_candidates,
-                batch=self.swap_batch,
-                first_improvement=self.first_improvement,
-                tol=tol,
-                record=history.record,
-            )
+            searched = self._swaps.run(problem, w, tol, record=history.record)
+            w, n_swaps = searched.w, searched.n_swaps
             # the swaps end at the exact minimiser on their support, whatever the sweeps did
-            status = "max_swaps" if n_swaps >= self.max_swaps else "converged"
+            status = "max_swaps" if searched.capped else "converged"
         info = {"sweeps": sweeps, "swaps": n_swaps}
         return Outcome(w, sweeps + n_swaps, status, info=info)

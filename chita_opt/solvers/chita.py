@@ -25,13 +25,12 @@ from chita_opt.problems._validation import check_budget, check_nonnegative
 from chita_opt.solvers._common import (
     LIPSCHITZ_SAFETY,
     magnitude_source,
-    marginal_correlations,
     stall_tolerance,
 )
 from chita_opt.solvers.base import Solver
+from chita_opt.solvers.local_search import LocalSearch
 from chita_opt.solvers.registry import register_solver
 from chita_opt.solvers.result import STATUSES, History, Outcome
-from chita_opt.solvers.swaps import local_swaps
 
 # Steps just below / above the support-change point, as in the reference implementation.
 _BELOW_CHANGE = 1.0 / (1.0 + 1e-4)
@@ -220,22 +219,32 @@ class ChitaSolver(Solver):
             raise ValueError(f"local_search must be True, False or 'auto'; got {local_search!r}")
         self.local_search = local_search
         self.swap_flops = check_nonnegative(swap_flops, "swap_flops")
-        self.max_swaps = check_budget(max_swaps, "max_swaps", 10**9)
-        if second_start not in (True, False, "auto"):
-            raise ValueError(f"second_start must be True, False or 'auto'; got {second_start!r}")
-        self.second_start = second_start
-        self.second_start_flops = check_nonnegative(second_start_flops, "second_start_flops")
-        self.pair_candidates = check_budget(pair_candidates, "pair_candidates", 10**4)
-        self.pair_flops = check_nonnegative(pair_flops, "pair_flops")
-        self.swap_batch = check_budget(swap_batch, "swap_batch", 10**6)
-        self.swap_candidates = check_budget(swap_candidates, "swap_candidates", 10**9)
-        if restarts != "auto" and (
-            isinstance(restarts, bool) or not isinstance(restarts, int) or restarts < 0
+        # the swap phase's options, checked once by the component that runs it
+        self._swaps = LocalSearch(
+            max_swaps=max_swaps,
+            swap_candidates=swap_candidates,
+            swap_batch=swap_batch,
+            pair_candidates=pair_candidates,
+            pair_flops=pair_flops,
+            second_start=second_start,
+            second_start_flops=second_start_flops,
+            restarts=restarts,
+            restart_size=restart_size,
+            random_state=random_state,
+        )
+        for name in (
+            "max_swaps",
+            "second_start",
+            "second_start_flops",
+            "pair_candidates",
+            "pair_flops",
+            "swap_batch",
+            "swap_candidates",
+            "restarts",
+            "restart_size",
+            "random_state",
         ):
-            raise ValueError(f"restarts must be 'auto' or an integer >= 0; got {restarts!r}")
-        self.restarts = restarts
-        self.restart_size = check_nonnegative(restart_size, "restart_size")
-        self.random_state = int(random_state)
+            setattr(self, name, getattr(self._swaps, name))
 
     # ---- driver ----------------------------------------------------------------------
     def _run(self, problem, warm, history):
@@ -258,56 +267,20 @@ class ChitaSolver(Solver):
             current = final
             history.record(current.f)
         swap_cost = n * k * min(n, k)
-        n_swaps, capped = 0, False
+        n_swaps = 0
         if self.local_search is True or (
             self.local_search == "auto" and swap_cost <= self.swap_flops
         ):
-            pair_cost = math.comb(self.pair_candidates, 2) ** 2 * swap_cost
-            if self.pair_candidates > 1 and pair_cost > self.pair_flops:
-                skipped["double_swaps"] = (
-                    f"cost C(pair_candidates, 2)^2 n k min(n, k) = {pair_cost:.3g} > "
-                    f"pair_flops = {self.pair_flops:.3g}"
-                )
-            options = dict(
-                n_candidates=self.swap_candidates,
-                batch=self.swap_batch,
-                pair_candidates=self.pair_candidates if pair_cost <= self.pair_flops else 0,
-                tol=stall_tolerance(self.tol, problem.dtype),
-            )
-            phases.append("swaps")
-            w, n_swaps = local_swaps(
-                problem, current.w, max_swaps=self.max_swaps, record=history.record, **options
-            )
-            capped = n_swaps >= self.max_swaps
-            current = _Iterate(problem, w)
-            second = self.second_start is True or (
-                self.second_start == "auto" and swap_cost <= self.second_start_flops
-            )
-            if second and not capped:
-                # swap local optima depend on where the search starts: also search from
-                # the support of the marginal correlations (IHT's first step from zero),
-                # with what is left of the swap budget
-                phases.append("second_start")
-                marginal = problem.project(marginal_correlations(problem))
-                left = self.max_swaps - n_swaps
-                w, made = local_swaps(problem, marginal, max_swaps=left, **options)
-                n_swaps += made
-                capped = made >= left
-                other = _Iterate(problem, w)
-                if other.f < current.f:
-                    current = other
-                    history.record(current.f)
-            elif self.second_start == "auto" and swap_cost > self.second_start_flops:
-                skipped["second_start"] = (
-                    f"cost n k min(n, k) = {swap_cost:.3g} > second_start_flops = "
-                    f"{self.second_start_flops:.3g}"
-                )
-            current, made, capped_restart = self._restarts(current, options, history, phases)
-            n_swaps += made
+            tol = stall_tolerance(self.tol, problem.dtype)
+            searched = self._swaps.run(problem, current.w, tol, record=history.record)
+            current = _Iterate(problem, searched.w)
+            n_swaps = searched.n_swaps
+            phases += searched.phases
+            skipped.update(searched.skipped)
             if status != "converged":
                 # the swaps end at an exact minimiser on their support whatever IHT did
                 notes.append(f"IHT stopped at {status} before the swaps")
-            status = "max_swaps" if capped or capped_restart else "converged"
+            status = "max_swaps" if searched.capped else "converged"
         elif self.local_search == "auto":
             skipped["swaps"] = (
                 f"cost n k min(n, k) = {swap_cost:.3g} > swap_flops = {self.swap_flops:.3g}"
@@ -322,37 +295,6 @@ class ChitaSolver(Solver):
         if skipped:
             message += "; skipped: " + "; ".join(f"{k} ({v})" for k, v in skipped.items())
         return Outcome(current.w, n_iter, status, message, info=info)
-
-    def _restarts(self, current, options, history, phases):
-        """Swaps from random feasible supports (``restarts``): single swaps from each,
-        double swaps from the best. Returns the better iterate, the swaps made and whether
-        a search stopped at ``max_swaps``."""
-        problem = current.problem
-        restarts = self.restarts
-        if restarts == "auto":
-            size = problem.n_samples * problem.n_features * problem.k
-            restarts = 48 if size <= self.restart_size else 0
-        if restarts == 0:
-            return current, 0, False
-        phases.append("restarts")
-        rng = np.random.default_rng(self.random_state)
-        single = {**options, "pair_candidates": 0, "max_swaps": self.max_swaps}
-        best, n_swaps, capped = None, 0, False
-        for _ in range(restarts):
-            start = problem.refit(problem.constraint.select(rng.random(problem.n_features)))
-            w, made = local_swaps(problem, start, **single)
-            n_swaps += made
-            capped |= made >= self.max_swaps
-            other = _Iterate(problem, w)
-            if other.f < (current.f if best is None else best.f):
-                best = other
-        if best is not None:
-            w, made = local_swaps(problem, best.w, max_swaps=self.max_swaps, **options)
-            n_swaps += made
-            capped |= made >= self.max_swaps
-            current = _Iterate(problem, w)
-            history.record(current.f)
-        return current, n_swaps, capped
 
     def _active_set_loop(self, current: _Iterate, size: int, history: History):
         problem = current.problem
