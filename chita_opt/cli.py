@@ -21,6 +21,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from chita_opt import __version__
 from chita_opt._blas import check_n_threads
 from chita_opt.problems import (
     load_problem,
@@ -45,6 +46,7 @@ class _UsageError(Exception):
 
 def _build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="chita-opt", description="l0-constrained ridge least squares (CHITA)")
+    parser.add_argument("--version", action="version", version=f"chita-opt {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     make = sub.add_parser("make-problem", help="write a synthetic problem to a .npz file")
@@ -329,7 +331,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``chita-opt`` console script; returns the exit status."""
     parser = _build_parser()
     try:
-        args = parser.parse_args(argv)
+        try:
+            args = parser.parse_args(argv)
+        except SystemExit as done:  # --help and --version print and stop: not an error
+            return int(done.code or 0)
         commands = {
             "make-problem": _make_problem,
             "solve": _solve,

@@ -105,3 +105,12 @@ def test_cli_bad_input_exits_2_with_one_line(tmp_path, capsys, setup, argv_tail,
     assert len(err.splitlines()) == 1
     assert err.startswith("chita-opt: error:")
     assert pattern in err
+
+
+def test_version_and_help_print_and_exit_zero(capsys):
+    from chita_opt import __version__
+
+    assert main(["--version"]) == 0
+    assert __version__ in capsys.readouterr().out
+    assert main(["solve", "--help"]) == 0
+    assert "--threads" in capsys.readouterr().out

@@ -436,3 +436,18 @@ def test_non_finite_gradients_are_refused_with_the_rows_named():
 
     with pytest.raises(ValueError, match="are not finite"):
         per_sample_gradients(model, select_parameters(model), (X, y), loss_fn, 8)
+
+
+@pytest.mark.parametrize("fisher_batch_size", [0, 2000])
+def test_a_fisher_batch_size_that_leaves_no_gradient_row_is_refused_up_front(fisher_batch_size):
+    """0 divided n_samples by zero; more than n_samples left no gradient row. Both are a
+    named error before any gradient, and the model is untouched."""
+    model = MLPNet(784, hidden=(8,), n_classes=10)
+    before = copy.deepcopy(model.state_dict())
+    X, y = torch.randn(64, 784), torch.randint(0, 10, (64,))
+    with pytest.raises(ValueError, match="fisher_batch_size"):
+        prune(
+            model, (X, y), F.cross_entropy, 0.5, n_samples=1000, fisher_batch_size=fisher_batch_size
+        )
+    for name, value in model.state_dict().items():
+        assert torch.equal(value, before[name])

@@ -15,6 +15,7 @@ from torch import nn
 
 from chita_opt._blas import check_n_threads, resolve_n_threads
 from chita_opt.problems import BlockDiagonalProblem, L0RidgeProblem, SparsityConstraint
+from chita_opt.problems._validation import check_budget
 from chita_opt.pruning.blocks import block_constraints, block_partition
 from chita_opt.pruning.budgets import (
     SparsitySpec,
@@ -248,6 +249,10 @@ def prune(
         raise ValueError(f"method must be one of {available_methods()}; got {method!r}")
     if isinstance(ridge, bool) or not isinstance(ridge, (int, float)) or not ridge >= 0:
         raise ValueError(f"ridge must be a number >= 0; got {ridge!r}")
+    # before any gradient: 0 would divide n_samples by zero, more than n_samples leaves
+    # no gradient row
+    n_samples = check_budget(n_samples, "n_samples", 10**12)
+    fisher_batch_size = check_budget(fisher_batch_size, "fisher_batch_size", n_samples)
     if block_size is not None:
         block_partition(params, np.arange(1), block_size)  # validates block_size early
     if certify:
