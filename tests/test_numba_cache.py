@@ -72,3 +72,20 @@ def test_import_and_kernels_work_from_a_read_only_install(tmp_path):
         _set_read_only(home, False)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["ok", "2"]
+
+
+def test_the_fallback_cache_folder_must_be_private(tmp_path):
+    """The temp-directory fallback is created 0700 and refused when another user could
+    write into it or it is a link (someone could plant compiled code there)."""
+    from chita_opt._jit import _private_dir
+
+    fresh = tmp_path / "fresh"
+    assert _private_dir(str(fresh))
+    assert stat.S_IMODE(fresh.stat().st_mode) & 0o077 == 0
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)
+    assert not _private_dir(str(shared))
+    link = tmp_path / "link"
+    link.symlink_to(fresh)
+    assert not _private_dir(str(link))

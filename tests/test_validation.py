@@ -61,3 +61,14 @@ def test_bad_solve_input_names_the_argument():
         solve(pr, method="chita", active_set=0.5)
     with pytest.raises(ValueError, match="max_iter must be between"):
         solve(pr, method="iht", max_iter=0)
+
+
+def test_vectors_are_checked_after_the_cast_to_the_designs_dtype():
+    """A float64 response beyond float32's range is an error naming it (it would become
+    inf), and entries that underflow to 0 are warned of."""
+    A = np.eye(3, dtype=np.float32)
+    with pytest.raises(ValueError, match="y must fit in float32"):
+        L0RidgeProblem(A, np.array([1.0, 1e39, 0.0]), k=1)
+    with pytest.warns(RuntimeWarning, match="center: 1 nonzero entries"):
+        L0RidgeProblem(A, np.ones(3), k=1, center=np.array([1e-50, 1.0, 0.0]))
+    L0RidgeProblem(A.astype(np.float64), np.array([1.0, 1e39, 0.0]), k=1)  # fits float64

@@ -7,6 +7,7 @@ wrong value, and every message starts with the argument's name.
 from __future__ import annotations
 
 import numbers
+import warnings
 
 import numpy as np
 
@@ -60,7 +61,21 @@ def check_vector(
     if arr.shape[0] != length:
         raise ValueError(f"{name} must have length {length}; got length {arr.shape[0]}")
     _check_finite(arr, name)
-    return np.ascontiguousarray(arr, dtype=dtype)
+    with np.errstate(over="ignore"):  # an overflow is reported below, by name
+        cast = np.ascontiguousarray(arr, dtype=dtype)
+    if cast.dtype != arr.dtype and arr.dtype.kind == "f":
+        # checked after the cast: a float64 value beyond float32's range becomes inf
+        if not np.isfinite(cast).all():
+            raise ValueError(f"{name} must fit in {cast.dtype} (the design's dtype); it overflows")
+        lost = int(np.count_nonzero((cast == 0) & (arr != 0)))
+        if lost:
+            warnings.warn(
+                f"{name}: {lost} nonzero entries are below {cast.dtype}'s range (the "
+                "design's dtype) and become 0",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+    return cast
 
 
 def check_budget(k: object, name: str, upper: int, lower: int = 1) -> int:
