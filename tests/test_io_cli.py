@@ -114,3 +114,15 @@ def test_version_and_help_print_and_exit_zero(capsys):
     assert __version__ in capsys.readouterr().out
     assert main(["solve", "--help"]) == 0
     assert "--threads" in capsys.readouterr().out
+
+
+def test_a_fractional_budget_in_a_problem_file_is_an_error(tmp_path, capsys):
+    """k = 2.7 was read as 2; now the problem's own check names it (exit 2 in the CLI)."""
+    path = tmp_path / "p.npz"
+    np.savez(path, A=np.eye(4), y=np.ones(4), k=np.array(2.7))
+    with pytest.raises(TypeError, match="k must be an integer"):
+        load_problem(path)
+    assert main(["solve", str(path)]) == 2
+    assert "k must be an integer" in capsys.readouterr().err
+    np.savez(path, A=np.eye(4), y=np.ones(4), k=np.array(2.0))
+    assert load_problem(path).k == 2

@@ -82,7 +82,9 @@ def load_problem(
         )
         problem = L0RidgeProblem(A, y, constraint=constraint, **kwargs)
     elif "k" in fields:
-        problem = L0RidgeProblem(A, y, k=int(fields.pop("k")), **kwargs)
+        k = fields.pop("k")
+        # the problem checks k: 2.7 is an error, not a silent 2
+        problem = L0RidgeProblem(A, y, k=k.item() if k.size == 1 else k, **kwargs)
     else:
         raise ValueError(
             f"problem file {os.fspath(path)!r} has no budget: it needs an array 'k' "
