@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 
@@ -143,7 +144,22 @@ def _threads(text: str) -> int | str:
         ) from None
 
 
+def _check_writable(path: str | None, option: str) -> None:
+    """Refuse an output path that cannot be written, before any work is done (a missing
+    folder used to fail only after a whole prune)."""
+    if not path:
+        return
+    folder = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path):
+        raise ValueError(f"{option} {path!r} is a directory; give a file name")
+    if not os.path.isdir(folder):
+        raise ValueError(f"{option} {path!r}: the folder {folder!r} does not exist")
+    if not os.access(folder, os.W_OK):
+        raise ValueError(f"{option} {path!r}: the folder {folder!r} is not writable")
+
+
 def _make_problem(args: argparse.Namespace) -> None:
+    _check_writable(args.out, "--out")
     dtype = np.float32 if args.dtype == "float32" else np.float64
     if args.family == "toeplitz":
         lam = 0.0 if args.lam is None else args.lam
@@ -166,6 +182,7 @@ def _make_problem(args: argparse.Namespace) -> None:
 
 
 def _solve(args: argparse.Namespace) -> None:
+    _check_writable(args.out, "--out")
     problem, extra = load_problem(args.problem, return_extra=True)
     if args.k is not None:
         problem = problem.with_budget(args.k)
@@ -207,6 +224,7 @@ def _float_list(text: str, name: str) -> list[float]:
 
 
 def _demo(args: argparse.Namespace) -> None:
+    _check_writable(args.plot, "--plot")
     from chita_opt.pruning.demo import format_table, plot_demo, run_demo, run_gradual_demo
 
     if args.gradual:
@@ -246,6 +264,8 @@ def _demo(args: argparse.Namespace) -> None:
 
 
 def _prune(args: argparse.Namespace) -> None:
+    _check_writable(args.out, "--out")
+    _check_writable(args.report, "--report")
     import torch
 
     from chita_opt.pruning import prune
@@ -301,6 +321,8 @@ def _prune(args: argparse.Namespace) -> None:
 
 
 def _compare(args: argparse.Namespace) -> None:
+    _check_writable(args.csv, "--csv")
+    _check_writable(args.plot, "--plot")
     from chita_opt import study
 
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]

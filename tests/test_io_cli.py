@@ -87,6 +87,24 @@ def test_cli_solve_certifies(tmp_path, capsys):
         ("ok", ["solve", "{path}", "--threads", "0"], "--threads: must be an integer >= 1"),
         (None, ["frobnicate"], "invalid choice"),
         (None, ["make-problem", "{path}", "--k", "0"], "k must be between"),
+        ("ok", ["solve", "{path}", "--out", "{missing_dir}/w.npy"], "does not exist"),
+        (None, ["make-problem", "{missing_dir}/p.npz"], "does not exist"),
+        (None, ["compare", "--csv", "{missing_dir}/t.csv"], "does not exist"),
+        (None, ["demo", "--plot", "{missing_dir}/d.png"], "does not exist"),
+        (
+            None,
+            [
+                "prune",
+                "x:y",
+                "d.npz",
+                "--sparsity",
+                "0.5",
+                "--out",
+                "{missing_dir}/s.pt",
+            ],
+            "does not exist",
+        ),
+        ("ok", ["solve", "{path}", "--out", "{tmp}"], "is a directory"),
     ],
 )
 def test_cli_bad_input_exits_2_with_one_line(tmp_path, capsys, setup, argv_tail, pattern):
@@ -99,7 +117,15 @@ def test_cli_bad_input_exits_2_with_one_line(tmp_path, capsys, setup, argv_tail,
         np.savez(path, A=np.ones((3, 3)), y=np.ones(4), k=1)
     elif setup == "ok":
         np.savez(path, A=np.eye(3), y=np.ones(3), k=1)
-    argv = [a.format(path=path, missing=tmp_path / "missing.npz") for a in argv_tail]
+    argv = [
+        a.format(
+            path=path,
+            missing=tmp_path / "missing.npz",
+            missing_dir=tmp_path / "no-such-folder",
+            tmp=tmp_path,
+        )
+        for a in argv_tail
+    ]
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1
