@@ -18,6 +18,7 @@ import argparse
 import json
 import os
 import sys
+import tempfile
 from collections.abc import Sequence
 
 import numpy as np
@@ -33,6 +34,7 @@ from chita_opt.problems import (
 from chita_opt.solvers import available_methods, solve
 
 EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
 DEMO_SPARSITIES = "0.5,0.7,0.8,0.9,0.95,0.98"
 
 
@@ -156,6 +158,20 @@ def _check_writable(path: str | None, option: str) -> None:
         raise ValueError(f"{option} {path!r}: the folder {folder!r} does not exist")
     if not os.access(folder, os.W_OK):
         raise ValueError(f"{option} {path!r}: the folder {folder!r} is not writable")
+
+
+def _write_atomically(path: str, write) -> None:
+    """``write(file)`` into a temporary file beside ``path``, then rename it into place:
+    an interrupt or an error never leaves a partial file behind."""
+    folder = os.path.dirname(os.path.abspath(path))
+    handle, temporary = tempfile.mkstemp(dir=folder, prefix=".chita-opt-")
+    try:
+        with os.fdopen(handle, "wb") as f:
+            write(f)
+        os.replace(temporary, path)
+    except BaseException:
+        os.unlink(temporary)
+        raise
 
 
 def _make_problem(args: argparse.Namespace) -> None:
@@ -296,7 +312,7 @@ def _prune(args: argparse.Namespace) -> None:
         n_threads=args.threads,
         progress=sys.stderr.isatty(),
     )
-    torch.save(model.state_dict(), args.out)
+    _write_atomically(args.out, lambda f: torch.save(model.state_dict(), f))
     report = {
         "sparsity": result.sparsity,
         "layer_sparsity": result.layer_sparsity,
@@ -312,8 +328,7 @@ def _prune(args: argparse.Namespace) -> None:
             for r in result.stages
         ],
     }
-    with open(args.report, "w") as f:
-        json.dump(report, f, indent=1)
+    _write_atomically(args.report, lambda f: f.write(json.dumps(report, indent=1).encode()))
     print(
         f"pruned {len(result.masks)} tensors to sparsity {result.sparsity:.4f} in "
         f"{result.total_time:.2f} s; wrote {args.out} and {args.report}"
@@ -369,6 +384,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         message = str(err).splitlines()[0] if str(err) else type(err).__name__
         print(f"chita-opt: error: {message}", file=sys.stderr)
         return EXIT_USAGE
+    except KeyboardInterrupt:
+        # Ctrl-C: one line and the shell's convention (128 + SIGINT), no traceback
+        print("chita-opt: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
     return 0
 
 

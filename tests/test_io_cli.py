@@ -152,3 +152,31 @@ def test_a_fractional_budget_in_a_problem_file_is_an_error(tmp_path, capsys):
     assert "k must be an integer" in capsys.readouterr().err
     np.savez(path, A=np.eye(4), y=np.ones(4), k=np.array(2.0))
     assert load_problem(path).k == 2
+
+
+def test_an_interrupt_prints_one_line_and_exits_130(tmp_path, capsys, monkeypatch):
+    import chita_opt.cli as cli
+
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "_make_problem", interrupted)
+    assert main(["make-problem", str(tmp_path / "p.npz")]) == 130
+    assert capsys.readouterr().err.strip() == "chita-opt: interrupted"
+
+
+def test_outputs_are_written_whole_or_not_at_all(tmp_path):
+    """A write that fails (or is interrupted) leaves neither a partial file nor its
+    temporary file."""
+    from chita_opt.cli import _write_atomically
+
+    def broken(f):
+        f.write(b"half")
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        _write_atomically(str(tmp_path / "out.pt"), broken)
+    assert list(tmp_path.iterdir()) == []
+    _write_atomically(str(tmp_path / "out.pt"), lambda f: f.write(b"whole"))
+    assert (tmp_path / "out.pt").read_bytes() == b"whole"
+    assert [p.name for p in tmp_path.iterdir()] == ["out.pt"]
