@@ -144,3 +144,51 @@ def test_epoch_going_backwards_and_changed_shapes_are_refused(digits, trained):
         pruner.step(2)
     assert all(torch.equal(model.state_dict()[k], v) for k, v in before.items())
     assert pruner.events_done == 1
+
+
+def test_the_lightning_callback_prunes_during_fit_and_checkpoints_the_pruner(
+    digits, trained, tmp_path
+):
+    """GradualPruningCallback inside a real ``lightning.Trainer``: the events happen at
+    their epochs, masked weights stay zero after every optimizer step, and the pruner's
+    state rides in the checkpoint."""
+    lightning = pytest.importorskip("lightning")
+    from chita_opt.pruning.lightning import GradualPruningCallback
+
+    class Module(lightning.LightningModule):
+        def __init__(self, net):
+            super().__init__()
+            self.net = net
+
+        def training_step(self, batch, batch_idx):
+            x, t = batch
+            return F.cross_entropy(self.net(x), t)
+
+        def configure_optimizers(self):
+            return torch.optim.SGD(self.parameters(), lr=0.02)
+
+    torch.manual_seed(0)
+    net = copy.deepcopy(trained).train()
+    pruner = _pruner(net, digits, n_events=2, prune_every=2, total_epochs=4)
+    callback = GradualPruningCallback(pruner)
+    loader = torch.utils.data.DataLoader(
+        torch.utils.data.TensorDataset(digits.X_train, digits.y_train), batch_size=100
+    )
+    trainer = lightning.Trainer(
+        max_epochs=4,
+        callbacks=[callback],
+        default_root_dir=tmp_path,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        logger=False,
+        accelerator="cpu",
+    )
+    trainer.fit(Module(net), loader)
+    assert pruner.events_done == 2
+    _masked_weights_are_zero(net, pruner)
+    kept = sum(int(m.sum()) for m in pruner.masks.values())
+    total = sum(m.numel() for m in pruner.masks.values())
+    assert kept / total == pytest.approx(0.05, abs=0.01)
+    checkpoint = torch.load(next(tmp_path.rglob("*.ckpt")), weights_only=False)
+    saved = next(v for k, v in checkpoint["callbacks"].items() if "GradualPruning" in k)
+    assert saved["events_done"] == 2

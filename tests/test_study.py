@@ -78,3 +78,19 @@ def test_compare_command(tmp_path, capsys):
     assert "backsolve" in out and (tmp_path / "c.csv").exists() and (tmp_path / "c.png").exists()
     assert main(["compare", "--methods", "chita,nope", "--plot", ""]) == 2
     assert "valid choices" in capsys.readouterr().err
+
+
+def test_the_abess_peer_runs_and_is_scored_by_our_objective():
+    """abess (a test dependency, so CI runs this) proposes a support; the study refits on
+    it and scores it by our objective, so chita can be compared with it directly."""
+    pytest.importorskip("abess")
+    assert "abess" in study.available_peers()
+    instances = study.make_instances("toeplitz", 2, n=80, p=120, k=6, snr=5.0)
+    table = study.compare(["chita", "abess"], instances, repeats=1)
+    rows = [r for r in table.rows if r["method"] == "abess"]
+    assert len(rows) == 2
+    for r in rows:
+        assert np.isfinite(r["objective"]) and 0.0 <= r["support_f1"] <= 1.0
+    for name in {r["instance"] for r in table.rows}:
+        by = {r["method"]: r["objective"] for r in table.rows if r["instance"] == name}
+        assert by["chita"] <= by["abess"] * (1 + 1e-9)
