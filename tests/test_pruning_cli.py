@@ -133,11 +133,18 @@ def test_prune_command_with_a_saved_program(tmp_path, capsys, kind):
             "cannot be read",
         ),
         (["demo", "--methods", "magnitude,obs"], "not demo methods"),
+        (["prune", "MODEL", "garbage.npz", "--sparsity", "0.5"], "cannot be read as an .npz"),
+        (
+            ["prune", "MODEL", "DATA", "--sparsity", "0.5", "--state-dict", "garbage.pt"],
+            "state dict 'garbage.pt' cannot be read",
+        ),
     ],
 )
 def test_prune_command_errors_are_one_line(tmp_path, monkeypatch, capsys, argv, pattern):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "user_model.py").write_text(MODEL_FILE)
+    (tmp_path / "garbage.npz").write_bytes(b"garbage")
+    (tmp_path / "garbage.pt").write_bytes(b"garbage")
     data = str(_data_file(tmp_path))
     argv = [data if a == "DATA" else "user_model:make_model" if a == "MODEL" else a for a in argv]
     assert main(argv) == 2

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import importlib
 import os
+import pickle
+import zipfile
 from typing import Any
 
 import numpy as np
@@ -60,8 +62,9 @@ def load_model(spec: str, state_dict: str | None = None) -> nn.Module:
     if state_dict is not None:
         try:
             state = torch.load(state_dict, map_location="cpu", weights_only=True)
-        except (OSError, RuntimeError) as err:
-            raise ValueError(f"state dict {state_dict!r} cannot be read: {err}") from err
+        except (OSError, RuntimeError, EOFError, pickle.UnpicklingError) as err:
+            first = str(err).splitlines()[0]
+            raise ValueError(f"state dict {state_dict!r} cannot be read: {first}") from err
         try:
             model.load_state_dict(state)
         except RuntimeError as err:
@@ -76,14 +79,18 @@ def load_data(spec: str) -> Any:
     if spec.endswith(".npz"):
         try:
             with np.load(spec, allow_pickle=False) as arrays:
-                missing = [a for a in ("X", "y") if a not in arrays.files]
-                if missing:
-                    raise ValueError(
-                        f"data file {spec!r} lacks arrays {missing} (it has {arrays.files})"
-                    )
-                X, y = arrays["X"], arrays["y"]
-        except (OSError, EOFError) as err:
-            raise ValueError(f"data file {spec!r} cannot be read: {err}") from err
+                found = {name: arrays[name] for name in arrays.files if name in ("X", "y")}
+                names = list(arrays.files)
+        except (OSError, EOFError, ValueError, zipfile.BadZipFile) as err:
+            # garbage reads as "pickled data" to numpy: say what the file should be
+            raise ValueError(
+                f"data file {spec!r} cannot be read as an .npz of arrays X and y: "
+                f"{str(err).splitlines()[0]}"
+            ) from err
+        missing = [a for a in ("X", "y") if a not in found]
+        if missing:
+            raise ValueError(f"data file {spec!r} lacks arrays {missing} (it has {names})")
+        X, y = found["X"], found["y"]
         X = torch.as_tensor(X, dtype=torch.float32)
         y = torch.as_tensor(y)
         if y.dtype.is_floating_point:
