@@ -296,9 +296,15 @@ def _prune(args: argparse.Namespace) -> None:
     block_size = args.block_size
     if block_size is not None and block_size != "layer":
         block_size = int(block_size)
+    data = load_data(args.data)
+    if args.loss == "mse" and isinstance(data, tuple) and not data[1].dtype.is_floating_point:
+        raise ValueError(
+            "--loss mse needs real-valued targets; y holds integer class labels (use "
+            "--loss cross_entropy, or store y as floats)"
+        )
     result = prune(
         model,
-        load_data(args.data),
+        data,
         LOSSES[args.loss],
         sparsity,
         method=args.method,

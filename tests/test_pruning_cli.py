@@ -134,6 +134,7 @@ def test_prune_command_with_a_saved_program(tmp_path, capsys, kind):
         ),
         (["demo", "--methods", "magnitude,obs"], "not demo methods"),
         (["prune", "MODEL", "garbage.npz", "--sparsity", "0.5"], "cannot be read as an .npz"),
+        (["prune", "MODEL", "DATA", "--sparsity", "0.5", "--loss", "mse"], "integer class labels"),
         (
             ["prune", "MODEL", "DATA", "--sparsity", "0.5", "--state-dict", "garbage.pt"],
             "state dict 'garbage.pt' cannot be read",
