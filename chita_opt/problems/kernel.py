@@ -102,9 +102,9 @@ class KernelRefits:
         Woodbury solve costs about ``4 n^2 m`` against ``n^3 / 3`` for a new factor).
     single : bool, optional
         Form kernels with float32 products (:func:`~chita_opt.problems.linalg.row_gram`),
-        twice as fast. Default: where A is float32 and ``lam`` dwarfs their error (on the
-        MNIST MLP Fisher the refits then move by under 1e-5 of their change from the
-        center); False gives refits exact to float64 rounding.
+        about twice as fast. Default: where A is float32 and ``lam`` dwarfs their error
+        (what that costs in accuracy is measured in docs/speed.md); False gives refits
+        exact to float64 rounding.
     """
 
     def __init__(self, A, y, lam, center, linear=None, max_changes=None, single=None):

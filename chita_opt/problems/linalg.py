@@ -157,10 +157,10 @@ def row_gram(A: np.ndarray, columns: np.ndarray | None = None, single: bool = Fa
     """``A_S A_S^T`` in float64 (n x n) for ``S = columns`` (all columns when None), read a
     chunk of columns at a time.
 
-    ``single`` (float32 A only): each chunk's product in float32, summed in float64, twice
-    as fast; entries are off by up to about 3e-7 of the largest (measured on the MNIST MLP
-    Fisher, n = 1,000, 16,180 columns: 0.19 s against 0.38 s). Callers use it only where
-    that error is far below what they add to the diagonal (:class:`KernelRefits`)."""
+    ``single`` (float32 A only): each chunk's product in float32, summed in float64, about
+    twice as fast, with entries off by a few 1e-7 of the largest (docs/speed.md). Callers
+    use it only where that error is far below what they add to the diagonal
+    (:class:`~chita_opt.problems.kernel.KernelRefits`)."""
     gram = np.zeros((A.shape[0], A.shape[0]))
     if single and A.dtype == np.float32:
         count = A.shape[1] if columns is None else columns.shape[0]

@@ -39,8 +39,7 @@ def fisher_design(
 
 def mean_fisher_diagonal(A: np.ndarray) -> float:
     """``trace(A^T A) / p``, the mean diagonal of the Fisher: each row's squared norm in
-    A's dtype (no temporary; 5 ms instead of 31 ms for a float64 pass over the MNIST MLP's
-    1000 x 32,360 design, same value to 2e-7), summed in float64."""
+    A's dtype (one pass, no temporary), summed in float64."""
     return float(np.einsum("ij,ij->i", A, A).sum(dtype=np.float64)) / A.shape[1]
 
 
