@@ -25,6 +25,7 @@ import numpy as np
 
 from chita_opt import __version__
 from chita_opt._blas import check_n_threads
+from chita_opt._memory import available_memory
 from chita_opt.problems import (
     load_problem,
     make_pruning_like,
@@ -51,8 +52,12 @@ def _build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="chita-opt", description="l0-constrained ridge least squares (CHITA)")
     parser.add_argument("--version", action="version", version=f"chita-opt {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    # every command's --help shows the defaults beside the choices
+    helpful = {"formatter_class": argparse.ArgumentDefaultsHelpFormatter}
 
-    make = sub.add_parser("make-problem", help="write a synthetic problem to a .npz file")
+    make = sub.add_parser(
+        "make-problem", help="write a synthetic problem to a .npz file", **helpful
+    )
     make.add_argument("out", help="output .npz path")
     make.add_argument("--family", choices=["toeplitz", "pruning"], default="toeplitz")
     make.add_argument("--n", type=int, default=500, help="rows of A")
@@ -65,7 +70,9 @@ def _build_parser() -> argparse.ArgumentParser:
     make.add_argument("--seed", type=int, default=0)
 
     demo = sub.add_parser(
-        "demo", help="train a small MNIST network and prune it with magnitude, CHITA, CHITA++"
+        "demo",
+        help="train a small MNIST network and prune it with magnitude, CHITA, CHITA++",
+        **helpful,
     )
     demo.add_argument("--sparsities", default=DEMO_SPARSITIES, help="comma-separated, in [0, 1)")
     demo.add_argument("--methods", default="magnitude,chita,chita++")
@@ -86,17 +93,33 @@ def _build_parser() -> argparse.ArgumentParser:
         "--fine-tune-epochs", type=int, default=10, help="--gradual: epochs of fine-tuning"
     )
 
-    prune = sub.add_parser("prune", help="prune a PyTorch model")
-    prune.add_argument("model", help="TorchScript file, or module:factory returning the model")
+    prune = sub.add_parser("prune", help="prune a PyTorch model", **helpful)
+    prune.add_argument(
+        "model",
+        help="a torch.export program (.pt2, exported with a dynamic batch dimension), a "
+        "TorchScript file, or module:factory returning the model",
+    )
     prune.add_argument("data", help=".npz with arrays X and y, or module:callable")
     prune.add_argument("--sparsity", required=True, help="fraction in [0, 1), or N:M")
     prune.add_argument("--state-dict", default=None, help="weights to load into the model")
-    prune.add_argument("--loss", choices=["cross_entropy", "mse"], default="cross_entropy")
+    prune.add_argument(
+        "--loss",
+        choices=["cross_entropy", "mse"],
+        default="cross_entropy",
+        help="the training loss the Fisher is taken of",
+    )
     prune.add_argument("--method", default="chita", help=f"one of {available_methods()}")
     prune.add_argument("--stages", type=int, default=1, help=">1: CHITA++")
-    prune.add_argument("--schedule", default="poly")
-    prune.add_argument("--n-samples", type=int, default=1000)
-    prune.add_argument("--fisher-batch-size", type=int, default=1)
+    prune.add_argument(
+        "--schedule",
+        choices=["poly", "linear", "exponential", "constant"],
+        default="poly",
+        help="how sparsity rises over the stages",
+    )
+    prune.add_argument("--n-samples", type=int, default=1000, help="samples for the Fisher")
+    prune.add_argument(
+        "--fisher-batch-size", type=int, default=1, help="samples averaged per gradient row"
+    )
     prune.add_argument(
         "--ridge", type=float, default=1.0, help="in units of the Fisher's mean diagonal"
     )
@@ -108,7 +131,7 @@ def _build_parser() -> argparse.ArgumentParser:
     prune.add_argument("--out", default="pruned_state_dict.pt", help="pruned state dict")
     prune.add_argument("--report", default="prune_report.json", help="JSON report")
 
-    cmp_ = sub.add_parser("compare", help="compare solvers on generated instances")
+    cmp_ = sub.add_parser("compare", help="compare solvers on generated instances", **helpful)
     cmp_.add_argument("--family", default="toeplitz", help="toeplitz or pruning")
     cmp_.add_argument("--methods", default="chita,cd,iht,magnitude", help="comma-separated")
     cmp_.add_argument("--instances", type=int, default=3, help="instances (seeds) to generate")
@@ -122,7 +145,7 @@ def _build_parser() -> argparse.ArgumentParser:
     cmp_.add_argument("--plot", default="performance_profile.png", help="'' for none")
     cmp_.add_argument("--seed", type=int, default=0)
 
-    run = sub.add_parser("solve", help="solve a problem stored in a .npz file")
+    run = sub.add_parser("solve", help="solve a problem stored in a .npz file", **helpful)
     run.add_argument("problem", help="problem .npz (arrays A, y, k; optional lam, center, linear)")
     run.add_argument("--k", type=int, default=None, help="override the stored budget")
     run.add_argument("--method", default="chita", help=f"one of {available_methods()}")
@@ -176,6 +199,15 @@ def _write_atomically(path: str, write) -> None:
 
 def _make_problem(args: argparse.Namespace) -> None:
     _check_writable(args.out, "--out")
+    # the generators hold A and about two temporaries of its size: refuse what cannot fit
+    # instead of a numpy allocation traceback or the OOM killer
+    itemsize = 4 if args.dtype == "float32" else 8
+    need, have = 3 * args.n * args.p * itemsize, available_memory()
+    if args.n > 0 and args.p > 0 and have is not None and need > have:
+        raise ValueError(
+            f"--n {args.n} x --p {args.p} needs about {need / 2**30:.1f} GiB; "
+            f"{have / 2**30:.1f} GiB is available"
+        )
     dtype = np.float32 if args.dtype == "float32" else np.float64
     if args.family == "toeplitz":
         lam = 0.0 if args.lam is None else args.lam

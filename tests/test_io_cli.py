@@ -180,3 +180,23 @@ def test_outputs_are_written_whole_or_not_at_all(tmp_path):
     _write_atomically(str(tmp_path / "out.pt"), lambda f: f.write(b"whole"))
     assert (tmp_path / "out.pt").read_bytes() == b"whole"
     assert [p.name for p in tmp_path.iterdir()] == ["out.pt"]
+
+
+def test_prune_help_shows_defaults_choices_and_the_program_form(capsys):
+    assert main(["prune", "--help"]) == 0
+    out = capsys.readouterr().out
+    assert "(default: 1000)" in out and "(default: chita)" in out
+    assert ".pt2" in out and "{cross_entropy,mse}" in out
+
+
+def test_make_problem_refuses_what_cannot_fit_in_memory(tmp_path, capsys, monkeypatch):
+    """A design beyond the available memory is refused before any allocation (it was a
+    numpy traceback, or the OOM killer a little below)."""
+    import chita_opt.cli as cli
+
+    monkeypatch.setattr(cli, "available_memory", lambda: 2**30)
+    argv = ["make-problem", str(tmp_path / "p.npz"), "--n", "30000", "--p", "100000"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "needs about 67.1 GiB; 1.0 GiB is available" in err
+    assert not (tmp_path / "p.npz").exists()

@@ -12,7 +12,6 @@ one the deployed model computes. So the Fisher is that of the model as it predic
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -21,6 +20,7 @@ import torch
 from torch import nn
 from torch.func import functional_call, grad, vmap
 
+from chita_opt._memory import available_memory
 from chita_opt.pruning.parameters import PrunableParameters
 
 #: Bytes of working memory a chunk of per-sample gradients may take when ``chunk_size``
@@ -38,21 +38,6 @@ class FisherMemoryError(MemoryError):
 def fisher_nbytes(n_rows: int, n_weights: int, dtype: Any = np.float32) -> int:
     """Bytes of the n_rows x n_weights gradient matrix."""
     return int(n_rows) * int(n_weights) * np.dtype(dtype).itemsize
-
-
-def available_memory() -> int | None:
-    """Bytes of memory available to new allocations (Linux ``MemAvailable``), or None."""
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
-        return None
 
 
 def fisher_budget(max_fisher_bytes: int | None) -> int | None:
