@@ -201,14 +201,13 @@ def _make_problem(args: argparse.Namespace) -> None:
     _check_writable(args.out, "--out")
     # the generators hold A and about two temporaries of its size: refuse what cannot fit
     # instead of a numpy allocation traceback or the OOM killer
-    itemsize = 4 if args.dtype == "float32" else 8
-    need, have = 3 * args.n * args.p * itemsize, available_memory()
+    dtype = np.float32 if args.dtype == "float32" else np.float64
+    need, have = 3 * args.n * args.p * np.dtype(dtype).itemsize, available_memory()
     if args.n > 0 and args.p > 0 and have is not None and need > have:
         raise ValueError(
             f"--n {args.n} x --p {args.p} needs about {need / 2**30:.1f} GiB; "
             f"{have / 2**30:.1f} GiB is available"
         )
-    dtype = np.float32 if args.dtype == "float32" else np.float64
     if args.family == "toeplitz":
         lam = 0.0 if args.lam is None else args.lam
         inst = make_toeplitz_regression(

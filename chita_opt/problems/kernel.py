@@ -125,11 +125,17 @@ class KernelRefits:
         self._b: np.ndarray | None = None
         self._lock = threading.Lock()
 
-    def solve(self, support: np.ndarray) -> np.ndarray:
+    def solve(
+        self, support: np.ndarray, A: np.ndarray | None = None, columns: np.ndarray | None = None
+    ) -> np.ndarray:
         """The minimiser's values on ``support`` (sorted, unique indices), float64.
+        ``A_T^T u`` is read from ``A[:, columns]`` when given (an array holding the same
+        columns, such as a subproblem's contiguous copy), else from this data's A.
         Raises ``numpy.linalg.LinAlgError`` if ``K_T`` is numerically singular."""
         dual = self.dual(support)
-        return self.shifted[support] + support_times(self.A, support, dual, transpose=True)
+        if A is None:
+            A, columns = self.A, support
+        return self.shifted[support] + support_times(A, columns, dual, transpose=True)
 
     def dual(self, support: np.ndarray) -> np.ndarray:
         """``u`` with ``K_T u = b_T`` for ``T = support`` (sorted, unique): the minimiser

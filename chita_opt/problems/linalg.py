@@ -89,14 +89,14 @@ def ridge_solve(
     return _ridge_solve_svd(A_S, y, lam, center_S, linear_S)
 
 
-def column_blocks(A: np.ndarray, columns: np.ndarray | None = None):
-    """(positions, float64 copy of those columns) for consecutive chunks of ``columns``
-    (of all columns, read as contiguous slices, when None)."""
+def column_blocks(A: np.ndarray, columns: np.ndarray | None = None, dtype=np.float64):
+    """(positions, those columns in ``dtype``) for consecutive chunks of ``columns`` (of
+    all columns, read as contiguous slices, when None)."""
     count = A.shape[1] if columns is None else columns.shape[0]
     for start in range(0, count, _COLUMN_CHUNK):
         stop = min(start + _COLUMN_CHUNK, count)
         chosen = slice(start, stop) if columns is None else columns[start:stop]
-        yield slice(start, stop), np.asarray(A[:, chosen], dtype=np.float64)
+        yield slice(start, stop), np.asarray(A[:, chosen], dtype=dtype)
 
 
 @cached_njit(fastmath={"reassoc", "contract"})
@@ -162,15 +162,8 @@ def row_gram(A: np.ndarray, columns: np.ndarray | None = None, single: bool = Fa
     use it only where that error is far below what they add to the diagonal
     (:class:`~chita_opt.problems.kernel.KernelRefits`)."""
     gram = np.zeros((A.shape[0], A.shape[0]))
-    if single and A.dtype == np.float32:
-        count = A.shape[1] if columns is None else columns.shape[0]
-        for start in range(0, count, _COLUMN_CHUNK):
-            stop = min(start + _COLUMN_CHUNK, count)
-            # np.take gathers columns many times faster than fancy indexing
-            block = A[:, start:stop] if columns is None else np.take(A, columns[start:stop], 1)
-            gram += block @ block.T
-        return gram
-    for _, block in column_blocks(A, columns):
+    dtype = np.float32 if single and A.dtype == np.float32 else np.float64
+    for _, block in column_blocks(A, columns, dtype):
         gram += block @ block.T
     return gram
 

@@ -16,7 +16,6 @@ from chita_opt.problems.linalg import (
     largest_singular_value,
     ridge_solve,
     row_blocks,
-    support_times,
 )
 
 # Below this fraction of nonzeros a product A @ w is cheaper through the support's columns.
@@ -249,14 +248,13 @@ class L0RidgeProblem:
 
     def _kernel_refit(self, support: np.ndarray) -> np.ndarray:
         """The refit's values on ``support`` in the kernel regime, through the full
-        problem's :class:`KernelRefits`: a subproblem shares its factorisations (forming a
-        kernel anew per active-set round cost a third of a solve at 70% sparsity) and
-        reads ``A_S`` from its own contiguous copy."""
-        parent, columns = self._parent or (self, None)
-        refits = parent._shared_kernel_refits()
-        full_support = support if columns is None else columns[support]
-        dual = refits.dual(full_support)
-        return refits.shifted[full_support] + support_times(self.A, support, dual, transpose=True)
+        problem's :class:`KernelRefits`: a subproblem shares its factorisations (rather
+        than forming a kernel anew per active-set round) and reads ``A_S`` from its own
+        contiguous copy."""
+        if self._parent is None:
+            return self._shared_kernel_refits().solve(support)
+        parent, columns = self._parent
+        return parent._shared_kernel_refits().solve(columns[support], self.A, support)
 
     def support_dual_bound(
         self, support: np.ndarray, v_S: np.ndarray, grad_S: np.ndarray, r: np.ndarray
