@@ -198,7 +198,7 @@ def _write_atomically(path: str, write) -> None:
 
 
 def _make_problem(args: argparse.Namespace) -> None:
-    _check_writable(args.out, "--out")
+    _check_writable(args.out, "out")
     # the generators hold A and about two temporaries of its size: refuse what cannot fit
     # instead of a numpy allocation traceback or the OOM killer
     dtype = np.float32 if args.dtype == "float32" else np.float64
