@@ -23,7 +23,7 @@ Families:
 - ``toeplitz``: n = 500, p in {1,000, 5,000}, rho in {0.5, 0.9}, SNR in {1, 5}, k = 50,
   random supports and signs (plus the evenly spaced ones with ``--spaced``); ``chita``
   against abess and OMP, each scored by our objective after a refit on its support.
-- ``wide``: n = 1,000, p = 100,000, k = 100, rho = 0.5, SNR 5, random support.
+- ``wide``: n = 1,000, p = 100,000, k = 100, rho = 0.5, SNR 5, random support, seeds 0-3.
 
 - ``threads``: ``A^T r`` and a 1000 x 1000 Cholesky on one BLAS thread and on two (the
   measurements behind the default ``n_threads=1``; run with ``--busy``).
@@ -388,7 +388,7 @@ def wide_instances(args):
         lambda seed=seed: make_toeplitz_regression(
             1000, 100_000, 100, rho=0.5, snr=5.0, seed=seed, support="random"
         )
-        for seed in (0, 1)
+        for seed in (0, 1, 2, 3)
     ]
 
 

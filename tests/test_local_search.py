@@ -112,7 +112,7 @@ def test_double_swaps_leave_no_improving_single_or_double_swap():
 
 def test_the_local_search_component_runs_its_phases_and_never_worsens_its_start():
     """LocalSearch (the swap phase chita and cd compose): its phases by its options, the
-    cap honoured across the first search and the second start, and named refusals."""
+    cap honoured by each start's search, and named refusals."""
     from chita_opt.solvers.local_search import LocalSearch
 
     problem = make_toeplitz_regression(60, 120, 10, rho=0.7, snr=2.0, lam=1e-3, seed=0).problem
@@ -125,10 +125,63 @@ def test_the_local_search_component_runs_its_phases_and_never_worsens_its_start(
         problem, start, 1e-10
     )
     assert plain.phases == ["swaps"] and plain.n_swaps >= 2
-    capped = LocalSearch(max_swaps=1, swap_batch=1, restarts=0).run(problem, start, 1e-10)
+    capped = LocalSearch(max_swaps=1, swap_batch=1, second_start=False, restarts=0).run(
+        problem, start, 1e-10
+    )
     assert capped.capped and capped.n_swaps == 1
     assert capped.objective > plain.objective
+    # each start has a cap of its own: the second start's search is not starved
+    both = LocalSearch(max_swaps=1, swap_batch=1, restarts=0).run(problem, start, 1e-10)
+    assert both.capped and both.phases == ["swaps", "second_start"]
+    assert both.objective <= capped.objective
     with pytest.raises(ValueError, match="second_start"):
         LocalSearch(second_start="sometimes")
     with pytest.raises(ValueError, match="restarts"):
         LocalSearch(restarts=-1)
+
+
+def _greedy_reference(problem):
+    """Forward selection written plainly: a full gradient and a fresh refit per step."""
+    support = []
+    scale = problem.column_sqnorms() + problem.lam
+    for _ in range(problem.k):
+        w = problem.refit(np.array(support, dtype=np.int64))
+        score = problem.gradient(w).astype(np.float64) ** 2 / scale
+        score[support] = -1.0
+        support.append(int(np.argmax(score)))
+    return np.sort(support)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_forward_selection_is_greedy_selection_with_exact_refits(dtype):
+    from chita_opt.solvers._common import forward_selection
+
+    rng = np.random.default_rng(3)
+    n, p, k = 30, 60, 8
+    A = rng.standard_normal((n, p)).astype(dtype)
+    problem = L0RidgeProblem(
+        A,
+        A[:, :5] @ np.array([2.0, -1.5, 1.0, 0.8, -0.5]).astype(dtype)
+        + 0.3 * rng.standard_normal(n),
+        k=k,
+        lam=0.05,
+        center=0.1 * rng.standard_normal(p),
+        linear=0.01 * rng.standard_normal(p),
+    )
+    expected = _greedy_reference(problem)
+    for options in ({"pool": p}, {"pool": p, "refresh": 1}):
+        w = forward_selection(problem, **options)
+        assert w.dtype == dtype and np.array_equal(np.flatnonzero(w), expected), options
+        np.testing.assert_allclose(w, problem.refit(expected), rtol=1e-5, atol=1e-6)
+    # rescoring a pool between full scorings: a feasible exact refit, never a stale one
+    pooled = forward_selection(problem, pool=15, refresh=4)
+    assert problem.is_feasible(pooled)
+    np.testing.assert_allclose(pooled, problem.refit(np.flatnonzero(pooled)), rtol=1e-5)
+    # where greedy selection does not apply it says so rather than return an infeasible w
+    assert forward_selection(problem.with_budget(NM(1, 4))) is None
+    assert forward_selection(problem.with_budget(n + 1)) is None
+    # duplicated columns and no ridge: the factor would turn singular, the rest is filled
+    B = rng.standard_normal((12, 6))
+    twins = L0RidgeProblem(np.hstack([B, B]), rng.standard_normal(12), k=9)
+    w = forward_selection(twins)
+    assert twins.is_feasible(w) and np.isfinite(twins.objective(w))

@@ -126,21 +126,26 @@ class ChitaSolver(Solver):
     swap_flops : float, default 1e9
         The per-swap cost bound used by ``local_search="auto"``.
     max_swaps : int, default 200
-        Cap on the swaps of one search (the second start gets what the first search left;
-        each restart has its own); a search that reaches it ends the solve with status
+        Cap on the swaps of one search (each start and each restart has its own); a
+        search that reaches it ends the solve with status
         ``"max_swaps"``. Swaps converge within about 110 on the Toeplitz benchmark;
         on pruning-like problems with k in the hundreds they keep improving for longer
         (n=1000, p=32,360, k=647: 514 after 50 swaps in 1.6 s, 124 after 200 in 2.9 s,
         62 at convergence after 684 in 7.5 s). Use the ``cd`` method (1,000 by default)
         to run them to convergence.
     second_start : bool or "auto", default "auto"
-        With the swaps on, also run them from the support of the marginal correlations
-        ``|A^T y + lam c - linear|`` and keep the better result. Swap local optima depend
-        on the start; on the Toeplitz benchmark the better of the two starts beat abess
-        on instances where either alone did not, for about twice the swap time. The
-        second search gets what the first left of ``max_swaps``. "auto": only where a
+        With the swaps on, also run them from greedy forward selection's support
+        (orthogonal matching pursuit with the ridge; a plain top-k budget with k <= n)
+        and, where the first start was the center rather than the data (or forward
+        selection does not apply), from the marginal correlations' ``|A^T y + lam c -
+        linear|``; keep the best result. Swap local optima depend on the start: on
+        Toeplitz designs with n = 1,000, p = 100,000, k = 100 (random supports, SNR 5,
+        seeds 0-3) the search from forward selection gave the result on each seed, below
+        abess's and OMP's on each, where the search from IHT's point had stayed above
+        them on one seed of two
+        (``benchmarks/bench_speed.py --families wide``). "auto": only where a
         swap round costs at most ``second_start_flops`` (``n k min(n, k)``): on the
-        MNIST MLP's Fisher at 98% sparsity (n = 1,000, k = 647) the second search took
+        MNIST MLP's Fisher at 98% sparsity (n = 1,000, k = 647) a second search took
         twice as long as the first and never won.
     second_start_flops : float, default 1e8
         The per-swap cost bound used by ``second_start="auto"``.

@@ -16,7 +16,7 @@ import numpy as np
 
 from chita_opt.problems import L0RidgeProblem
 from chita_opt.problems._validation import check_budget, check_nonnegative
-from chita_opt.solvers._common import marginal_correlations
+from chita_opt.solvers._common import forward_selection, marginal_correlations
 from chita_opt.solvers.swaps import local_swaps
 
 
@@ -39,8 +39,7 @@ class LocalSearch:
     Parameters
     ----------
     max_swaps : int, default 200
-        Cap on the swaps of one search (the second start gets what the first search left;
-        each restart has its own).
+        Cap on the swaps of one search (each start and each restart has its own).
     swap_candidates : int, default 64
         Outside coordinates considered per swap, screened by ``g_j^2 / (||a_j||^2 + lam)``.
     swap_batch : int, default 8
@@ -52,9 +51,10 @@ class LocalSearch:
         coordinates on each side, while ``C(c, 2)^2 n k min(n, k) <= pair_flops``.
     pair_flops : float, default 2e8
     second_start : bool or "auto", default "auto"
-        Also search from the support of the marginal correlations and keep the better;
-        "auto": where a swap round costs at most ``second_start_flops`` (``n k min(n,
-        k)``).
+        Also search from greedy forward selection's support (a top-k budget with k <=
+        n) and, where the problem has a center or forward selection does not apply,
+        from the marginal correlations'; keep the best. "auto": where a swap round
+        costs at most ``second_start_flops`` (``n k min(n, k)``).
     second_start_flops : float, default 1e8
     restarts : int or "auto", default "auto"
         Also search from this many random feasible supports (single swaps from each,
@@ -132,17 +132,21 @@ class LocalSearch:
         second = self.second_start is True or (
             self.second_start == "auto" and swap_cost <= self.second_start_flops
         )
-        if second and not found.capped:
-            # swap local optima depend on where the search starts: also search from the
-            # support of the marginal correlations (IHT's first step from zero), with
-            # what is left of the swap budget
+        if second:
+            # swap local optima depend on where the search starts: also search from
+            # greedy forward selection's support and, where the first start came from
+            # the center rather than from the data, from the marginal correlations'
+            # (IHT's first step from zero); each with a swap budget of its own
             found.phases.append("second_start")
-            left = self.max_swaps - found.n_swaps
-            marginal = problem.project(marginal_correlations(problem))
-            other, made = local_swaps(problem, marginal, max_swaps=left, **options)
-            found.n_swaps += made
-            found.capped = made >= left
-            self._keep_better(found, problem, other, record)
+            greedy = forward_selection(problem)
+            starts = [] if greedy is None else [greedy]
+            if greedy is None or problem.center.any():
+                starts.append(problem.project(marginal_correlations(problem)))
+            for start in starts:
+                other, made = local_swaps(problem, start, max_swaps=self.max_swaps, **options)
+                found.n_swaps += made
+                found.capped |= made >= self.max_swaps
+                self._keep_better(found, problem, other, record)
         elif self.second_start == "auto" and swap_cost > self.second_start_flops:
             found.skipped["second_start"] = (
                 f"cost n k min(n, k) = {swap_cost:.3g} > second_start_flops = "
