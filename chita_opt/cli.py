@@ -125,6 +125,18 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     prune.add_argument("--block-size", default=None, help="'layer' or an integer")
     prune.add_argument(
+        "--layerwise",
+        action="store_true",
+        help="prune layer by layer, each layer keeping its outputs on the data "
+        "(SparseGPT's objective; --loss, --stages, --ridge and --block-size do not apply)",
+    )
+    prune.add_argument(
+        "--damp",
+        type=float,
+        default=0.01,
+        help="--layerwise: ridge toward the dense weights, in units of H's mean diagonal",
+    )
+    prune.add_argument(
         "--certify", action="store_true", help="report a lower bound and the gap (last stage)"
     )
     prune.add_argument("--threads", type=_threads, default=1, help=_THREADS_HELP)
@@ -315,7 +327,7 @@ def _prune(args: argparse.Namespace) -> None:
     _check_writable(args.report, "--report")
     import torch
 
-    from chita_opt.pruning import prune
+    from chita_opt.pruning import prune, prune_layerwise
     from chita_opt.pruning.loading import LOSSES, load_data, load_model
 
     model = load_model(args.model, args.state_dict)
@@ -333,22 +345,34 @@ def _prune(args: argparse.Namespace) -> None:
             "--loss mse needs real-valued targets; y holds integer class labels (use "
             "--loss cross_entropy, or store y as floats)"
         )
-    result = prune(
-        model,
-        data,
-        LOSSES[args.loss],
-        sparsity,
-        method=args.method,
-        n_samples=args.n_samples,
-        fisher_batch_size=args.fisher_batch_size,
-        ridge=args.ridge,
-        stages=args.stages,
-        schedule=args.schedule,
-        block_size=block_size,
-        certify=args.certify,
-        n_threads=args.threads,
-        progress=sys.stderr.isatty(),
-    )
+    if args.layerwise:
+        result = prune_layerwise(
+            model,
+            data,
+            sparsity,
+            method=args.method,
+            n_samples=args.n_samples,
+            damp=args.damp,
+            certify=args.certify,
+            n_threads=args.threads,
+        )
+    else:
+        result = prune(
+            model,
+            data,
+            LOSSES[args.loss],
+            sparsity,
+            method=args.method,
+            n_samples=args.n_samples,
+            fisher_batch_size=args.fisher_batch_size,
+            ridge=args.ridge,
+            stages=args.stages,
+            schedule=args.schedule,
+            block_size=block_size,
+            certify=args.certify,
+            n_threads=args.threads,
+            progress=sys.stderr.isatty(),
+        )
     _write_atomically(args.out, lambda f: torch.save(model.state_dict(), f))
     report = {
         "sparsity": result.sparsity,
@@ -364,6 +388,7 @@ def _prune(args: argparse.Namespace) -> None:
             {k: v for k, v in vars(r).items() if k != "target"} | {"target": str(r.target)}
             for r in result.stages
         ],
+        "layers": [vars(r) | {"shape": list(r.shape), "gap": r.gap} for r in result.layers],
     }
     _write_atomically(args.report, lambda f: f.write(json.dumps(report, indent=1).encode()))
     print(

@@ -100,6 +100,24 @@ def test_prune_command_with_a_factory_and_a_state_dict(tmp_path, monkeypatch, ca
     assert report["lower_bound"] <= report["objective"] and 0 <= report["gap"] < 0.5
 
 
+def test_prune_command_layerwise_keeps_the_pattern_and_reports_each_layer(
+    tmp_path, monkeypatch, capsys
+):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "user_model.py").write_text(MODEL_FILE)
+    data = _data_file(tmp_path)
+    argv = ["prune", "user_model:make_model", str(data), "--sparsity", "2:4", "--layerwise"]
+    status = main([*argv, "--n-samples", "200", "--out", "p.pt", "--report", "r.json"])
+    assert status == 0, capsys.readouterr().err
+    state = torch.load(tmp_path / "p.pt", weights_only=True)
+    for i in range(3):
+        groups = (state[f"layers.{i}.weight"].reshape(-1, 4) != 0).sum(dim=1)
+        assert int(groups.max()) <= 2
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert [layer["name"] for layer in report["layers"]] == [f"layers.{i}.weight" for i in range(3)]
+    assert all(0 <= layer["relative_error"] < 1 for layer in report["layers"])
+
+
 @pytest.mark.parametrize("kind", ["torchscript", "export"])
 def test_prune_command_with_a_saved_program(tmp_path, capsys, kind):
     torch.manual_seed(0)

@@ -8,6 +8,7 @@ from chita_opt.problems.generators import (
     make_toeplitz_regression,
 )
 from chita_opt.problems.io import load_problem, save_problem
+from chita_opt.problems.layerwise import LayerwiseProblem
 from chita_opt.problems.problem import L0RidgeProblem
 
 __all__ = [
@@ -16,6 +17,7 @@ __all__ = [
     "BlockDiagonalProblem",
     "GroupBudget",
     "L0RidgeProblem",
+    "LayerwiseProblem",
     "SparsityConstraint",
     "SyntheticInstance",
     "TopK",

@@ -5,11 +5,18 @@ torch is imported only inside this subpackage, so the solvers work without it::
     from chita_opt.pruning import prune, apply_masks
     result = prune(model, (X, y), torch.nn.functional.cross_entropy, sparsity=0.9)
     apply_masks(model, result.masks)   # pruned weights stay zero while fine-tuning
+
+or layer by layer, each layer keeping its outputs on calibration data (SparseGPT's
+objective)::
+
+    from chita_opt.pruning import prune_layerwise
+    result = prune_layerwise(model, (X, y), sparsity=0.5)   # or "2:4"
 """
 
 from chita_opt.pruning.budgets import sparsity_constraint
 from chita_opt.pruning.gradients import FisherMemoryError, fisher_nbytes, per_sample_gradients
 from chita_opt.pruning.gradual import GradualPruner
+from chita_opt.pruning.layerwise import LayerRecord, prune_layerwise
 from chita_opt.pruning.masks import apply_masks, current_masks, remove_masks
 from chita_opt.pruning.parameters import PrunableParameters, select_parameters
 from chita_opt.pruning.prune import PruneResult, StageRecord, prune
@@ -18,6 +25,7 @@ from chita_opt.pruning.schedules import sparsity_schedule
 __all__ = [
     "FisherMemoryError",
     "GradualPruner",
+    "LayerRecord",
     "PrunableParameters",
     "PruneResult",
     "StageRecord",
@@ -26,6 +34,7 @@ __all__ = [
     "fisher_nbytes",
     "per_sample_gradients",
     "prune",
+    "prune_layerwise",
     "remove_masks",
     "select_parameters",
     "sparsity_constraint",

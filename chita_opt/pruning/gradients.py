@@ -262,10 +262,11 @@ def _check_loss(model, loss_fn, x, t) -> None:
 
 
 def _sample_chunks(
-    data: Data, n_total: int, chunk: int, device: torch.device
+    data: Data, n_total: int, chunk: int, device: torch.device, at_most: bool = False
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """Yield (x, t) tensors of ``chunk`` samples (the last one may be shorter) until
-    ``n_total`` samples, re-cutting whatever batch sizes ``data`` yields."""
+    ``n_total`` samples, re-cutting whatever batch sizes ``data`` yields. With
+    ``at_most``, data that ends sooner ends the chunks (else it is an error)."""
     pending_x: list[torch.Tensor] = []
     pending_t: list[torch.Tensor] = []
     pending = 0
@@ -288,6 +289,11 @@ def _sample_chunks(
                 return
             pending_x, pending_t = [xs[take:]], [ts[take:]]
             pending = xs.shape[0] - take
+    if at_most and pending:
+        yield torch.cat(pending_x).to(device), torch.cat(pending_t).to(device)
+        return
+    if at_most and delivered:
+        return
     raise ValueError(
         f"data yields only {delivered + pending} samples but n_samples asks for {n_total}"
         + (

@@ -82,6 +82,9 @@ class PruneResult:
     stages : list of StageRecord
     gradient_time, solve_time, total_time : float
         Seconds, summed over stages.
+    layers : list of LayerRecord
+        :func:`~chita_opt.pruning.layerwise.prune_layerwise`'s per-layer records, in
+        forward order (empty for :func:`prune`).
     lower_bound, gap : float or None
         With ``certify=True``: the last stage's proven lower bound on the modelled
         increase, and the relative gap of ``objective`` to it.
@@ -96,15 +99,23 @@ class PruneResult:
     gradient_time: float = 0.0
     solve_time: float = 0.0
     total_time: float = 0.0
+    layers: list = field(default_factory=list)
 
     @property
     def lower_bound(self) -> float | None:
-        """The last stage's proven lower bound on the modelled increase (``certify``)."""
+        """The last stage's proven lower bound on the modelled increase, or the sum of
+        the layers' (``certify``)."""
+        if self.layers:
+            bounds = [r.lower_bound for r in self.layers]
+            return None if None in bounds else float(sum(bounds))
         return self.stages[-1].lower_bound if self.stages else None
 
     @property
     def gap(self) -> float | None:
-        """The last stage's relative optimality gap (``certify``; else None)."""
+        """The last stage's relative optimality gap, or the layers' summed (``certify``;
+        else None)."""
+        if self.layers:
+            return relative_gap(self.objective, self.lower_bound)
         return self.stages[-1].gap if self.stages else None
 
 

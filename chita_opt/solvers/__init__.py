@@ -13,6 +13,7 @@ from chita_opt.solvers.cd import CDSolver
 from chita_opt.solvers.chita import ChitaSolver
 from chita_opt.solvers.exact import ExactSolver
 from chita_opt.solvers.iht import IHTSolver
+from chita_opt.solvers.layerwise import solve_layerwise
 from chita_opt.solvers.magnitude import MagnitudeSolver
 from chita_opt.solvers.path import plot_path, solve_path
 from chita_opt.solvers.registry import available_methods, get_solver, register_solver
@@ -40,5 +41,6 @@ __all__ = [
     "plot_path",
     "register_solver",
     "solve",
+    "solve_layerwise",
     "solve_path",
 ]

@@ -7,15 +7,16 @@ from typing import Any
 
 from chita_opt._blas import blas_threads, check_n_threads
 from chita_opt.bounds.certificate import certified_lower_bound, check_certifiable
-from chita_opt.problems import BlockDiagonalProblem, L0RidgeProblem
+from chita_opt.problems import BlockDiagonalProblem, L0RidgeProblem, LayerwiseProblem
 from chita_opt.solvers.base import WarmStart
 from chita_opt.solvers.blocks import solve_blocks
+from chita_opt.solvers.layerwise import solve_layerwise
 from chita_opt.solvers.registry import get_solver
 from chita_opt.solvers.result import SolveResult
 
 
 def solve(
-    problem: L0RidgeProblem | BlockDiagonalProblem,
+    problem: L0RidgeProblem | BlockDiagonalProblem | LayerwiseProblem,
     method: str = "chita",
     warm_start: WarmStart = None,
     certify: bool = False,
@@ -29,9 +30,11 @@ def solve(
 
     Parameters
     ----------
-    problem : L0RidgeProblem or BlockDiagonalProblem
+    problem : L0RidgeProblem, BlockDiagonalProblem or LayerwiseProblem
         A block-diagonal problem is solved block by block with ``method``
-        (:func:`chita_opt.solvers.blocks.solve_blocks`), on ``n_jobs`` joblib workers.
+        (:func:`chita_opt.solvers.blocks.solve_blocks`), on ``n_jobs`` joblib workers; a
+        layer-wise one row by row (:func:`chita_opt.solvers.layerwise.solve_layerwise`,
+        ``result.w`` the new weights flattened row by row).
     method : str, default "chita"
         One of :func:`available_methods`: ``"chita"`` (IHT with CHITA's step sizes and an
         active set, then an exact refit), ``"iht"``, ``"backsolve"``, ``"magnitude"``.
@@ -63,6 +66,10 @@ def solve(
     SolveResult
     """
     check_n_threads(n_threads)
+    if isinstance(problem, LayerwiseProblem):
+        if warm_start is not None:
+            raise ValueError("warm_start is not available for layer-wise problems")
+        return solve_layerwise(problem, method, certify=certify, n_threads=n_threads, **options)
     if isinstance(problem, BlockDiagonalProblem):
         if warm_start is not None:
             raise ValueError("warm_start is not available for block problems")

@@ -1,0 +1,184 @@
+"""Layer-wise pruning against the rules the field uses (issue 17).
+
+    .venv/bin/python benchmarks/bench_layerwise.py [--sparsities 0.5,0.7,0.9,2:4]
+        [--methods magnitude,wanda,sparsegpt,backsolve,chita] [--certify]
+        [--solver-options '{"restarts": "auto", "pair_candidates": 6}']
+
+Every method prunes the MNIST MLP 784-40-20-10 (trained to convergence, cached; the model
+of ``bench_speed.py``) layer by layer and sequentially through
+:func:`chita_opt.pruning.layerwise.prune_layerwise`: the same calibration inputs (1,000
+training digits), the same H per layer (collected after the layers before it were pruned
+by the same method), the same damp (1% of H's mean diagonal), one budget per layer
+(``allocation="layer"``; Wanda keeps its per-row rule within it). Printed per method and
+sparsity: the reconstruction error of each layer relative to its dense output energy, their
+sum, held-out accuracy (no fine-tuning) and time.
+
+The baselines are written here from their papers, as layer rules on
+:class:`~chita_opt.problems.layerwise.LayerwiseProblem`:
+
+- magnitude: keep the largest ``|W_ij|`` of the layer (N:M: of each group);
+- Wanda (Sun et al., 2023): keep the largest ``|W_ij| * ||X_j||`` of each row, no update;
+- SparseGPT (Frantar and Alistarh, 2023): columns in blocks of 128, masks chosen per block
+  by ``W_ij^2 / [H^-1]_jj^2`` (the upper Cholesky factor of the damped inverse Hessian),
+  each pruned column's error spread over the columns after it (the OBS update).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+
+# ---- baselines ---------------------------------------------------------------------------
+def _pattern(problem):
+    return problem._pattern
+
+
+def _keep_per_row(scores: np.ndarray, problem) -> np.ndarray:
+    """Boolean mask keeping, per row, the largest scores its budget (or pattern) allows."""
+    keep = np.zeros(scores.shape, dtype=bool)
+    pattern = _pattern(problem)
+    for i in range(scores.shape[0]):
+        if pattern is not None:
+            chosen = pattern.bind(scores.shape[1]).select(scores[i])
+        else:
+            budget = int(problem.budgets[i])
+            chosen = np.argpartition(-scores[i], budget - 1)[:budget] if budget else []
+        keep[i, chosen] = True
+    return keep
+
+
+def magnitude(problem) -> np.ndarray:
+    """The layer's largest ``|W_ij|`` (N:M: of each group)."""
+    if _pattern(problem) is not None:
+        return np.where(_keep_per_row(np.abs(problem.W), problem), problem.W, 0.0)
+    total = int(problem.budgets.sum())
+    keep = np.zeros(problem.W.size, dtype=bool)
+    keep[np.argpartition(-np.abs(problem.W).ravel(), total - 1)[:total]] = True
+    return np.where(keep.reshape(problem.W.shape), problem.W, 0.0)
+
+
+def wanda(problem) -> np.ndarray:
+    norms = np.sqrt(np.maximum(np.diag(problem.H), 0.0))
+    return np.where(_keep_per_row(np.abs(problem.W) * norms[None, :], problem), problem.W, 0.0)
+
+
+def sparsegpt(problem, blocksize: int = 128) -> np.ndarray:
+    """SparseGPT's column sweep on the damped H (the problem's own damp)."""
+    W = problem.W.copy()
+    d_in = W.shape[1]
+    H = problem.H + problem.lam * np.eye(d_in)
+    inverse = np.linalg.inv(H)
+    Hinv = np.linalg.cholesky(inverse).T  # upper: Hinv^T Hinv = H^-1
+    pattern = _pattern(problem)
+    sparsity = None if pattern is not None else 1.0 - problem.budgets.sum() / W.size
+    if pattern is not None:
+        n_keep, m = pattern.n, pattern.m
+    for i1 in range(0, d_in, blocksize):
+        i2 = min(i1 + blocksize, d_in)
+        W1 = W[:, i1:i2].copy()
+        Hinv1 = Hinv[i1:i2, i1:i2]
+        Err1 = np.zeros_like(W1)
+        if pattern is None:
+            scores = W1**2 / np.diag(Hinv1)[None, :] ** 2
+            threshold = np.sort(scores.ravel())[int(scores.size * sparsity)]
+            pruned = scores <= threshold if sparsity > 0 else np.zeros_like(W1, dtype=bool)
+        else:
+            pruned = np.zeros_like(W1, dtype=bool)
+        for i in range(i2 - i1):
+            if pattern is not None and (i1 + i) % m == 0:
+                width = min(m, d_in - (i1 + i))
+                group = W1[:, i : i + width] ** 2 / np.diag(Hinv1)[i : i + width][None, :] ** 2
+                drop = max(0, width - min(n_keep, width))
+                if drop:
+                    lowest = np.argsort(group, axis=1)[:, :drop]
+                    np.put_along_axis(pruned[:, i : i + width], lowest, True, axis=1)
+            w = W1[:, i]
+            d = Hinv1[i, i]
+            q = np.where(pruned[:, i], 0.0, w)
+            err = (w - q) / d
+            W1[:, i:] -= np.outer(err, Hinv1[i, i:])
+            W1[:, i] = q
+            Err1[:, i] = err
+        W[:, i1:i2] = W1
+        W[:, i2:] -= Err1 @ Hinv[i1:i2, i2:]
+    return W
+
+
+BASELINES = {"magnitude": magnitude, "wanda": wanda, "sparsegpt": sparsegpt}
+
+
+# ---- the run ------------------------------------------------------------------------------
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sparsities", default="0.5,0.7,0.9,2:4")
+    parser.add_argument("--methods", default="magnitude,wanda,sparsegpt,backsolve,chita")
+    parser.add_argument("--certify", action="store_true")
+    parser.add_argument(
+        "--solver-options",
+        default="{}",
+        help='JSON options of the solver methods, e.g. \'{"restarts": "auto"}\'',
+    )
+    args = parser.parse_args()
+
+    from bench_speed import trained_mlp
+
+    from chita_opt.pruning.demo import accuracy
+    from chita_opt.pruning.layerwise import prune_layerwise
+
+    model, data, dense = trained_mlp()
+    calibration = (data.X_train[:1000], data.y_train[:1000])
+    print(f"MLP 784-40-20-10, dense held-out accuracy {dense:.4f}")
+    header = (
+        f"{'sparsity':>8} {'method':>10} {'layer errors':>28} {'total':>8} {'acc':>7} {'time_s':>7}"
+    )
+    if args.certify:
+        header += f" {'gap':>8}"
+    print(header)
+    for token in args.sparsities.split(","):
+        sparsity = token if ":" in token else float(token)
+        totals = {}
+        for name in args.methods.split(","):
+            method = BASELINES.get(name, name)
+            pruned = copy.deepcopy(model)
+            start = time.perf_counter()
+            result = prune_layerwise(
+                pruned,
+                calibration,
+                sparsity,
+                method=method,
+                allocation="layer",
+                certify=args.certify and name not in BASELINES,
+                solver_options=None if name in BASELINES else json.loads(args.solver_options),
+            )
+            seconds = time.perf_counter() - start
+            errors = [layer.relative_error for layer in result.layers]
+            totals[name] = sum(errors)
+            line = (
+                f"{token:>8} {name:>10} {' '.join(f'{e:8.5f}' for e in errors):>28} "
+                f"{sum(errors):8.5f} {accuracy(pruned, data.X_test, data.y_test):7.4f} "
+                f"{seconds:7.2f}"
+            )
+            if args.certify and result.gap is not None:
+                line += f" {result.gap:8.2%}"
+            print(line, flush=True)
+        if "chita" in totals:
+            ratios = ", ".join(
+                f"{totals['chita'] / totals[b]:.2f}x {b}"
+                for b in ("sparsegpt", "wanda")
+                if b in totals
+            )
+            if ratios:
+                print(f"{'':>8} chita total error: {ratios}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,378 @@
+"""Layer-wise pruning: each layer keeps its outputs on calibration inputs.
+
+For each chosen Linear or Conv layer, in the order the forward pass meets them, collect the
+layer's inputs on calibration data (a convolution's through ``unfold``), form
+``H = X^T X``, solve :class:`~chita_opt.problems.layerwise.LayerwiseProblem` (every row an
+l0-constrained ridge problem sharing H) and write the new weights back. With
+``sequential=True`` (default) a layer sees the outputs of the layers already pruned before
+it, as SparseGPT and Wanda do.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from chita_opt.problems._validation import check_budget
+from chita_opt.problems.layerwise import ALLOCATIONS, LayerwiseProblem
+from chita_opt.pruning.budgets import check_sparsity
+from chita_opt.pruning.gradients import Data, _sample_chunks, _set_training
+from chita_opt.pruning.parameters import ParameterSelector, select_parameters
+from chita_opt.pruning.prune import PruneResult, torch_threads
+from chita_opt.solvers import available_methods
+from chita_opt.solvers.layerwise import solve_layerwise
+from chita_opt.solvers.result import relative_gap
+
+#: Layer types whose weights layer-wise pruning can reconstruct.
+LAYERWISE_MODULES = (nn.Linear, nn.Conv1d, nn.Conv2d)
+# unfolded patches are turned into rows of X this many entries at a time
+_ROWS_ENTRIES = 1 << 23
+
+
+@dataclass
+class LayerRecord:
+    """What :func:`prune_layerwise` did to one layer."""
+
+    name: str
+    #: the weight's shape as the solver saw it, (d_out, d_in)
+    shape: tuple[int, int]
+    sparsity: float
+    n_kept: int
+    #: the layer objective 1/2||X (W' - W)^T||^2 + damp/2||W' - W||^2
+    objective: float
+    #: ||X (W' - W)^T||^2 / ||X W^T||^2 on the calibration inputs the layer saw
+    relative_error: float
+    #: calibration rows behind H (samples x positions for a convolution)
+    n_rows: int
+    time: float
+    #: sum of the rows' proven lower bounds on the objective (``certify=True``)
+    lower_bound: float | None = None
+
+    @property
+    def gap(self) -> float | None:
+        """``(objective - lower_bound) / objective`` (None without a bound)."""
+        return relative_gap(self.objective, self.lower_bound)
+
+
+class _InputsCollected(Exception):
+    """Raised by a hook once the layer it waits for has seen its input: the rest of the
+    forward pass is not needed."""
+
+
+def prune_layerwise(
+    model: nn.Module,
+    data: Data,
+    sparsity: float | str | dict[str, float | str],
+    *,
+    method: str = "chita",
+    n_samples: int | None = None,
+    damp: float = 0.01,
+    allocation: str = "row",
+    sequential: bool = True,
+    parameters: ParameterSelector = None,
+    certify: bool = False,
+    solver_options: dict[str, Any] | None = None,
+    n_threads: int | str = 1,
+    chunk_size: int = 256,
+) -> PruneResult:
+    """Prune ``model`` in place layer by layer, each layer keeping its outputs on
+    calibration data as well as its budget allows.
+
+    Weights are written only once every layer has succeeded; on any error the pruned
+    parameters are restored, so a failed call leaves the model as it was.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+    data : tuple (X, y), iterable of (x, y) batches, or callable returning one
+        Calibration samples (the targets are not used); the first ``n_samples``.
+    sparsity : float, str or dict
+        Fraction of each layer's weights to prune, in [0, 1); ``"N:M"`` (at most N
+        nonzeros in every M consecutive inputs of a row); or a dict from parameter name
+        to either.
+    method : str or callable
+        Any registered solver, run on every row (``chita_opt.available_methods()``);
+        or a callable ``method(problem) -> W_new`` taking the layer's
+        :class:`LayerwiseProblem` (to compare other pruning rules on the same inputs).
+    n_samples : int, optional
+        Calibration samples; each contributes one row of X per Linear layer call and
+        one per output position of a convolution. Default: what ``data`` holds, up to
+        1,000. An int asks for exactly that many (an error if ``data`` has fewer).
+    damp : float
+        Ridge toward the dense weights in units of the mean diagonal of H (SparseGPT's
+        ``percdamp``).
+    allocation : {"row", "layer"}
+        For a fractional sparsity: the same share kept in every row, or one budget per
+        layer split across its rows (see :class:`LayerwiseProblem`).
+    sequential : bool
+        Collect each layer's inputs with the layers before it already pruned (default),
+        or all from the dense model in one pass.
+    parameters : None, names/patterns, or predicate
+        Which weights to prune (:func:`select_parameters`); default every Linear and
+        Conv weight. Each must belong to a Linear, Conv1d or Conv2d (``groups=1``).
+    certify : bool
+        Also bound every layer's objective from below (``LayerRecord.lower_bound``,
+        ``gap``).
+    solver_options : dict, optional
+        Options of the solver.
+    n_threads : int or "auto"
+        Threads of the forward passes and of the solves' BLAS.
+    chunk_size : int
+        Samples per forward pass.
+
+    Returns
+    -------
+    PruneResult
+        ``layers`` holds one :class:`LayerRecord` per layer, in forward order;
+        ``objective`` is the sum of the layer objectives.
+    """
+    start = time.perf_counter()
+    params = select_parameters(model, parameters)
+    spec = check_sparsity(sparsity, params)
+    if not callable(method) and method not in available_methods():
+        raise ValueError(
+            f"method must be one of {available_methods()} or a callable; got {method!r}"
+        )
+    if allocation not in ALLOCATIONS:
+        raise ValueError(f"allocation must be one of {ALLOCATIONS}; got {allocation!r}")
+    exact = n_samples is not None
+    n_samples = check_budget(n_samples, "n_samples", 10**12) if exact else 1000
+    chunk_size = check_budget(chunk_size, "chunk_size", 10**9)
+    layers = {name: _layer_of(model, name) for name in params.names}
+    snapshot = {name: layers[name].weight.detach().clone() for name in layers}
+    records: list[LayerRecord] = []
+    was_training = model.training
+    _set_training(model, False)
+    try:
+        with torch_threads(n_threads):
+            order = _forward_order(model, layers, data)
+            collected = (
+                {}
+                if sequential
+                else _collect(model, layers, order, data, n_samples, chunk_size, exact)
+            )
+            for name in order:
+                t0 = time.perf_counter()
+                if sequential:
+                    collected = _collect(model, layers, [name], data, n_samples, chunk_size, exact)
+                H, n_rows = collected.pop(name)
+                module = layers[name]
+                W = module.weight.detach().reshape(module.weight.shape[0], -1)
+                if n_rows < W.shape[1]:
+                    warnings.warn(
+                        f"layer {name!r} saw {n_rows} calibration rows for {W.shape[1]} inputs: "
+                        "H is singular and the damp decides the pruned weights' values; "
+                        "use more samples",
+                        stacklevel=2,
+                    )
+                problem = LayerwiseProblem(
+                    H,
+                    W.cpu().double().numpy(),
+                    spec.get(name, 0.0) if isinstance(spec, dict) else spec,
+                    allocation=allocation,
+                    damp=damp,
+                    n_samples=n_rows,
+                )
+                if callable(method):
+                    W_new, lower_bound = _custom_rows(method, problem, name), None
+                    objective = problem.objective(W_new)
+                    relative_error = problem.reconstruction_error(W_new)
+                else:
+                    result = solve_layerwise(
+                        problem,
+                        method,
+                        certify=certify,
+                        n_threads=n_threads,
+                        **(solver_options or {}),
+                    )
+                    W_new = result.w.reshape(problem.W.shape)
+                    objective, lower_bound = float(result.objective), result.lower_bound
+                    relative_error = float(result.info["relative_error"])
+                with torch.no_grad():
+                    module.weight.copy_(
+                        torch.as_tensor(W_new, dtype=module.weight.dtype).reshape(
+                            module.weight.shape
+                        )
+                    )
+                kept = int(np.count_nonzero(W_new))
+                records.append(
+                    LayerRecord(
+                        name=name,
+                        shape=problem.W.shape,
+                        sparsity=1.0 - kept / W_new.size,
+                        n_kept=kept,
+                        objective=objective,
+                        relative_error=relative_error,
+                        n_rows=n_rows,
+                        time=time.perf_counter() - t0,
+                        lower_bound=lower_bound,
+                    )
+                )
+    except BaseException:
+        with torch.no_grad():
+            for name, saved in snapshot.items():
+                layers[name].weight.copy_(saved)
+        raise
+    finally:
+        _set_training(model, was_training)
+    kept = params.kept_from(
+        {n: t != 0 for n, t in zip(params.names, params.tensors(model), strict=True)}
+    )
+    slices = params.layer_slices()
+    total_time = time.perf_counter() - start
+    return PruneResult(
+        masks=params.masks_from(kept),
+        sparsity=float(1.0 - kept.mean()),
+        layer_sparsity={n: float(1.0 - kept[s].mean()) for n, s in slices.items()},
+        objective=float(sum(r.objective for r in records)),
+        method=method if isinstance(method, str) else getattr(method, "__name__", "custom"),
+        solve_time=sum(r.time for r in records),
+        total_time=total_time,
+        layers=records,
+    )
+
+
+def _custom_rows(method, problem: LayerwiseProblem, name: str) -> np.ndarray:
+    """A callable method's answer, checked: the layer's shape, finite, within budget."""
+    W_new = np.asarray(method(problem), dtype=np.float64)
+    if W_new.shape != problem.W.shape or not np.isfinite(W_new).all():
+        raise ValueError(
+            f"method returned {W_new.shape} weights with non-finite entries or of the wrong "
+            f"shape for layer {name!r} (expected finite {problem.W.shape})"
+        )
+    if not problem.is_feasible(W_new):
+        raise ValueError(f"method returned weights over the budget of layer {name!r}")
+    return W_new
+
+
+# ---- layers and their inputs ----------------------------------------------------------
+def _layer_of(model: nn.Module, name: str) -> nn.Module:
+    owner, _, attr = name.rpartition(".")
+    module = model.get_submodule(owner) if owner else model
+    if attr != "weight" or not isinstance(module, LAYERWISE_MODULES):
+        raise ValueError(
+            f"layer-wise pruning reconstructs the weights of Linear, Conv1d and Conv2d "
+            f"layers; {name!r} belongs to a {type(module).__name__}"
+        )
+    if isinstance(module, (nn.Conv1d, nn.Conv2d)):
+        if module.groups != 1:
+            raise ValueError(f"layer {name!r}: grouped convolutions (groups > 1) are not supported")
+        if module.padding_mode != "zeros":
+            raise ValueError(
+                f"layer {name!r}: padding_mode {module.padding_mode!r} is not supported "
+                "(only 'zeros')"
+            )
+    return module
+
+
+def _forward_order(model: nn.Module, layers: dict[str, nn.Module], data: Data) -> list[str]:
+    """The layers' names in the order one forward pass calls them (first call)."""
+    order: list[str] = []
+    hooks = [
+        module.register_forward_pre_hook(
+            lambda _m, _args, name=name: order.append(name) if name not in order else None
+        )
+        for name, module in layers.items()
+    ]
+    try:
+        x, _ = next(_sample_chunks(data, 1, 1, _device(model)))
+        with torch.no_grad():
+            model(x)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    missing = [name for name in layers if name not in order]
+    if missing:
+        raise ValueError(
+            f"layers {missing} receive no input in the forward pass: no calibration rows "
+            "for them (prune them with prune(), or leave them out of parameters)"
+        )
+    return order
+
+
+def _collect(model, layers, names, data, n_samples, chunk_size, exact=True):
+    """``{name: (H, rows)}`` for ``names`` over the first ``n_samples`` samples; stops each
+    forward pass once the last of them has seen its input."""
+    grams = {name: None for name in names}
+    rows = dict.fromkeys(names, 0)
+    last = names[-1]
+
+    def hook(module, args, name):
+        X = _input_rows(module, args[0])
+        block = X.T @ X
+        grams[name] = block if grams[name] is None else grams[name] + block
+        rows[name] += X.shape[0]
+        if name == last:
+            raise _InputsCollected
+
+    handles = [
+        layers[name].register_forward_pre_hook(lambda m, args, name=name: hook(m, args, name))
+        for name in names
+    ]
+    try:
+        with torch.no_grad():
+            chunks = _sample_chunks(data, n_samples, chunk_size, _device(model), not exact)
+            for x, _ in chunks:
+                try:
+                    model(x)
+                except _InputsCollected:
+                    pass
+    finally:
+        for handle in handles:
+            handle.remove()
+    return {name: (grams[name].cpu().numpy(), rows[name]) for name in names}
+
+
+def _input_rows(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """The layer's input as rows of X in float64 (one per sample and position), matching
+    ``weight.reshape(out, -1)``."""
+    if isinstance(module, nn.Linear):
+        return x.reshape(-1, module.in_features).double()
+    if isinstance(module, nn.Conv1d):
+        x = x.unsqueeze(2)
+        kernel, dilation = (1, module.kernel_size[0]), (1, module.dilation[0])
+        stride = (1, module.stride[0])
+        padding = (0, _padding(module)[0])
+    else:
+        kernel, dilation, stride = module.kernel_size, module.dilation, module.stride
+        padding = _padding(module)
+    per_sample = module.weight[0].numel() * math.prod(
+        (s + 2 * p - d * (k - 1) - 1) // st + 1
+        for s, p, d, k, st in zip(x.shape[2:], padding, dilation, kernel, stride, strict=True)
+    )
+    step = max(1, _ROWS_ENTRIES // max(per_sample, 1))
+    parts = []
+    for i in range(0, x.shape[0], step):
+        patches = F.unfold(
+            x[i : i + step], kernel, dilation=dilation, padding=padding, stride=stride
+        )
+        parts.append(patches.transpose(1, 2).reshape(-1, patches.shape[1]).double())
+    return torch.cat(parts)
+
+
+def _padding(module) -> tuple[int, ...]:
+    """A convolution's padding as numbers (its "valid" and symmetric "same" included)."""
+    if module.padding == "valid":
+        return (0,) * len(module.kernel_size)
+    if module.padding == "same":
+        total = [d * (k - 1) for d, k in zip(module.dilation, module.kernel_size, strict=True)]
+        if any(t % 2 for t in total):
+            raise ValueError(
+                "padding='same' with an even kernel pads unevenly, which unfold cannot "
+                "reproduce; pad explicitly"
+            )
+        return tuple(t // 2 for t in total)
+    return tuple(module.padding)
+
+
+def _device(model: nn.Module) -> torch.device:
+    parameter = next(model.parameters(), None)
+    return parameter.device if parameter is not None else torch.device("cpu")

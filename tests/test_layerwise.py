@@ -1,0 +1,202 @@
+"""Layer-wise reconstruction: the problem, its row solves, and the torch driver."""
+
+import copy
+import itertools
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from chita_opt import solve
+from chita_opt.problems.layerwise import LayerwiseProblem
+from chita_opt.pruning.layerwise import prune_layerwise
+from chita_opt.solvers.layerwise import solve_layerwise
+
+
+def _layer(n=60, d_in=10, d_out=4, seed=0, sparsity=0.5, **options):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, d_in)) @ (np.eye(d_in) + 0.5 * rng.standard_normal((d_in, d_in)))
+    W = rng.standard_normal((d_out, d_in))
+    return X, W, LayerwiseProblem.from_inputs(X, W, sparsity, **options)
+
+
+def test_the_objective_is_the_output_change_plus_the_damp_and_rows_agree():
+    X, W, problem = _layer()
+    W_new = np.where(np.abs(W) > 0.5, W + 0.1, 0.0)
+    D = W_new - W
+    direct = 0.5 * np.sum((X @ D.T) ** 2) + 0.5 * problem.lam * np.sum(D**2)
+    assert problem.objective(W_new) == pytest.approx(direct, rel=1e-12)
+    assert problem.lam == pytest.approx(0.01 * np.mean(np.sum(X**2, axis=0)))
+    assert problem.reconstruction_error(W_new) == pytest.approx(
+        np.sum((X @ D.T) ** 2) / np.sum((X @ W.T) ** 2), rel=1e-12
+    )
+    for i in range(problem.n_rows):
+        row = problem.row_problem(i)
+        assert row.objective(W_new[i]) == pytest.approx(
+            problem.row_objective(i, W_new[i]), rel=1e-9
+        )
+
+
+def test_a_singular_H_moves_half_the_damp_into_the_design_with_the_same_objective():
+    X, W, problem = _layer(n=6, d_in=10)  # 6 rows for 10 inputs: H is singular
+    w = np.where(np.arange(10) % 2 == 0, W[0], 0.0)
+    assert problem.row_problem(0).objective(w) == pytest.approx(problem.row_objective(0, w))
+    with pytest.raises(ValueError, match="damp > 0"):
+        LayerwiseProblem.from_inputs(X, W, 0.5, damp=0.0)
+
+
+def test_budgets_per_row_per_layer_and_n_m():
+    _, _, row = _layer(d_in=10, sparsity=0.7)
+    assert row.budgets.tolist() == [3, 3, 3, 3]
+    _, _, layer = _layer(d_in=10, sparsity=0.7, allocation="layer")
+    assert layer.budgets.sum() == 12 and layer.budgets.tolist() != [3, 3, 3, 3]
+    # the layer budget: each row's share of the layer's 12 largest saliencies
+    threshold = np.sort(layer.saliency().ravel())[-12]
+    assert layer.budgets.tolist() == (layer.saliency() >= threshold).sum(axis=1).tolist()
+    _, _, nm = _layer(d_in=10, sparsity="2:4")
+    assert nm.budgets.tolist() == [6] * 4  # 2 + 2 + the short tail run (2 inputs) keeps 2
+    _, _, one_in_four = _layer(d_in=10, sparsity="1:4")
+    assert one_in_four.budgets.tolist() == [3] * 4
+
+
+@pytest.mark.parametrize(
+    ("options", "match"),
+    [
+        ({"sparsity": 1.0}, "sparsity must be in"),
+        ({"sparsity": "2-4"}, "N:M"),
+        ({"sparsity": "5:4"}, "between 1 and m"),
+        ({"allocation": "global"}, "allocation must be one of"),
+        ({"damp": -1.0}, "damp"),
+    ],
+)
+def test_bad_layer_problems_are_refused(options, match):
+    rng = np.random.default_rng(0)
+    X, W = rng.standard_normal((20, 8)), rng.standard_normal((3, 8))
+    options = {"sparsity": 0.5, **options}
+    with pytest.raises((ValueError, TypeError), match=match):
+        LayerwiseProblem.from_inputs(X, W, **options)
+    with pytest.raises(ValueError, match=r"H must have shape \(d_in, d_in\) = \(8, 8\)"):
+        LayerwiseProblem(np.eye(7), W, 0.5)
+
+
+def _best_row(problem, i):
+    """The best row by enumerating every support of its budget."""
+    budget = int(problem.budgets[i])
+    row = problem.row_problem(i)
+    return min(
+        row.objective(row.refit(np.array(s)))
+        for s in itertools.combinations(range(problem.n_inputs), budget)
+    )
+
+
+@pytest.mark.parametrize("sparsity", [0.5, "2:4"])
+def test_rows_are_solved_to_the_enumerated_optimum_and_certified(sparsity):
+    _, _, problem = _layer(d_in=8, d_out=3, seed=2, sparsity=sparsity)
+    result = solve_layerwise(problem, "chita", certify=True)
+    W_new = result.w.reshape(problem.W.shape)
+    assert problem.is_feasible(W_new)
+    assert result.objective == pytest.approx(problem.objective(W_new), rel=1e-10)
+    if sparsity == 0.5:
+        best = sum(_best_row(problem, i) for i in range(problem.n_rows))
+        assert result.objective == pytest.approx(best, rel=1e-9)
+    assert 0 < result.lower_bound <= result.objective * (1 + 1e-9)
+    start = sum(
+        problem.row_objective(i, problem.saliency_start(i, problem.row_problem(i)))
+        for i in range(problem.n_rows)
+    )
+    assert result.objective <= start * (1 + 1e-12)
+    # the one entry point dispatches a layer-wise problem to the row solves
+    same = solve(problem, "chita")
+    assert same.objective == pytest.approx(result.objective, rel=1e-12)
+    with pytest.raises(ValueError, match="warm_start is not available for layer-wise"):
+        solve(problem, warm_start=result.w)
+
+
+class _Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(2, 4, 3, padding=1, stride=2, bias=False)
+        self.line = nn.Conv1d(4, 3, 2)
+        self.fc = nn.Linear(3 * 15, 5)
+
+    def forward(self, x):
+        h = torch.relu(self.conv(x))  # (B, 4, 4, 4)
+        h = torch.relu(self.line(h.flatten(2)))  # (B, 3, 15)
+        return self.fc(h.flatten(1))
+
+
+def _data(n=64):
+    g = torch.Generator().manual_seed(0)
+    return torch.randn(n, 2, 8, 8, generator=g), torch.randint(0, 5, (n,), generator=g)
+
+
+def test_conv_and_linear_inputs_give_the_exact_output_change():
+    """H from the hooks (unfold for convolutions) must price the layers' real outputs."""
+    torch.manual_seed(0)
+    model = _Net().double()
+    X, y = _data()
+    seen = {}
+
+    def record(problem):
+        seen[problem.W.shape] = problem
+        W = problem.W.copy()
+        W[:, ::2] = 0.0
+        return W
+
+    dense = copy.deepcopy(model)
+    prune_layerwise(model, (X.double(), y), 0.5, method=record, sequential=False, damp=0.0)
+    for name, layer in (("conv", dense.conv), ("line", dense.line), ("fc", dense.fc)):
+        problem = seen[layer.weight.reshape(layer.weight.shape[0], -1).shape]
+        inputs = {}
+        hook = layer.register_forward_pre_hook(lambda m, a, seen=inputs: seen.setdefault("x", a[0]))
+        dense(X.double())
+        hook.remove()
+        pruned_layer = getattr(model, name)
+        change = pruned_layer(inputs["x"]) - layer(inputs["x"])
+        energy = float((change.detach() ** 2).sum())
+        W_new = pruned_layer.weight.detach().reshape(problem.W.shape).numpy()
+        assert problem.objective(W_new) == pytest.approx(0.5 * energy, rel=1e-9), name
+
+
+def test_prune_layerwise_prunes_every_layer_sequentially_and_reports():
+    torch.manual_seed(0)
+    model = _Net()
+    X, y = _data()
+    result = prune_layerwise(model, (X, y), 0.5, n_samples=64, certify=True)
+    assert [r.name for r in result.layers] == ["conv.weight", "line.weight", "fc.weight"]
+    for record in result.layers:
+        assert record.sparsity == pytest.approx(0.5, abs=0.02)
+        assert 0 <= record.relative_error < 1 and record.gap is not None and record.gap >= 0
+    assert result.layer_sparsity["conv.weight"] == pytest.approx(0.5, abs=0.02)
+    assert float((model.conv.weight == 0).float().mean()) == pytest.approx(0.5, abs=0.02)
+    assert result.masks["fc.weight"].shape == model.fc.weight.shape
+    assert result.lower_bound <= result.objective
+
+
+def test_a_failed_call_leaves_the_model_as_it_was_and_bad_input_is_named():
+    torch.manual_seed(0)
+    model = _Net()
+    X, y = _data()
+    before = copy.deepcopy(model.state_dict())
+    calls = []
+
+    def fails_on_the_second_layer(problem):
+        calls.append(problem)
+        if len(calls) == 2:
+            raise RuntimeError("boom")
+        return np.zeros_like(problem.W)
+
+    with pytest.raises(RuntimeError, match="boom"):
+        prune_layerwise(model, (X, y), 0.5, method=fails_on_the_second_layer)
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, before[key]), key
+    with pytest.raises(ValueError, match=r"over the budget of layer 'conv\.weight'"):
+        prune_layerwise(model, (X, y), 0.5, method=lambda p: p.W)
+    with pytest.raises(ValueError, match="sparsity"):
+        prune_layerwise(model, (X, y), 1.2)
+    grouped = nn.Sequential(nn.Conv2d(2, 2, 3, groups=2))
+    with pytest.raises(ValueError, match="grouped convolutions"):
+        prune_layerwise(grouped, (X, y), 0.5)
+    with pytest.warns(UserWarning, match="saw 4 calibration rows for 45 inputs"):
+        prune_layerwise(model, (X, y), 0.5, n_samples=4, parameters="fc.weight")
