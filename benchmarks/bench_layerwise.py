@@ -1,11 +1,12 @@
 """Layer-wise pruning against the rules the field uses (issue 17).
 
     .venv/bin/python benchmarks/bench_layerwise.py [--sparsities 0.5,0.7,0.9,2:4]
-        [--methods magnitude,wanda,sparsegpt,backsolve,chita] [--certify]
+        [--methods magnitude,wanda,sparsegpt,backsolve,chita] [--models mlp,cnn] [--certify]
         [--solver-options '{"restarts": "auto", "pair_candidates": 6}']
 
 Every method prunes the MNIST MLP 784-40-20-10 (trained to convergence, cached; the model
-of ``bench_speed.py``) layer by layer and sequentially through
+of ``bench_speed.py``) and a small CNN with BatchNorm (trained here on the same 4,000
+digits, cached) layer by layer and sequentially through
 :func:`chita_opt.pruning.layerwise.prune_layerwise`: the same calibration inputs (1,000
 training digits), the same H per layer (collected after the layers before it were pruned
 by the same method), the same damp (1% of H's mean diagonal), one budget per layer
@@ -116,11 +117,62 @@ def sparsegpt(problem, blocksize: int = 128) -> np.ndarray:
 BASELINES = {"magnitude": magnitude, "wanda": wanda, "sparsegpt": sparsegpt}
 
 
+# ---- models -------------------------------------------------------------------------------
+def trained_cnn():
+    """A small CNN with BatchNorm (conv 1->8, conv 8->16, each 3x3 + BatchNorm + ReLU +
+    2x2 max-pool, then Linear 784->10) trained on the 4,000 MNIST-5k training digits
+    (cached beside the MLP), and the data."""
+    import torch
+    from bench_speed import CACHE, train_one_cycle
+    from torch import nn
+
+    from chita_opt.pruning.demo import accuracy, load_digits_data
+
+    data = load_digits_data("mnist", seed=0)
+    torch.manual_seed(0)
+    model = nn.Sequential(
+        nn.Unflatten(1, (1, 28, 28)),
+        nn.Conv2d(1, 8, 3, padding=1, bias=False),
+        nn.BatchNorm2d(8),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(8, 16, 3, padding=1, bias=False),
+        nn.BatchNorm2d(16),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(16 * 7 * 7, 10),
+    )
+    path = CACHE / "cnn_8_16_bn_v1.pt"
+    if path.exists():
+        model.load_state_dict(torch.load(path))
+    else:
+        train_one_cycle(model, data, epochs=15, weight_decay=0.05)
+        CACHE.mkdir(parents=True, exist_ok=True)
+        torch.save(model.state_dict(), path)
+    return model, data, accuracy(model, data.X_test, data.y_test)
+
+
+def _models(names: str):
+    from bench_speed import trained_mlp
+
+    built = {
+        "mlp": ("MLP 784-40-20-10", trained_mlp),
+        "cnn": ("CNN 8-16 with BatchNorm", trained_cnn),
+    }
+    for name in names.split(","):
+        if name not in built:
+            raise SystemExit(f"--models: unknown model {name!r} (choose from {list(built)})")
+        title, make = built[name]
+        yield title, *make()
+
+
 # ---- the run ------------------------------------------------------------------------------
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sparsities", default="0.5,0.7,0.9,2:4")
     parser.add_argument("--methods", default="magnitude,wanda,sparsegpt,backsolve,chita")
+    parser.add_argument("--models", default="mlp,cnn")
     parser.add_argument("--certify", action="store_true")
     parser.add_argument(
         "--solver-options",
@@ -129,55 +181,53 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    from bench_speed import trained_mlp
-
     from chita_opt.pruning.demo import accuracy
     from chita_opt.pruning.layerwise import prune_layerwise
 
-    model, data, dense = trained_mlp()
-    calibration = (data.X_train[:1000], data.y_train[:1000])
-    print(f"MLP 784-40-20-10, dense held-out accuracy {dense:.4f}")
     header = (
-        f"{'sparsity':>8} {'method':>10} {'layer errors':>28} {'total':>8} {'acc':>7} {'time_s':>7}"
+        f"{'sparsity':>8} {'method':>10} {'layer errors':>36} {'total':>8} {'acc':>7} {'time_s':>7}"
     )
     if args.certify:
         header += f" {'gap':>8}"
-    print(header)
-    for token in args.sparsities.split(","):
-        sparsity = token if ":" in token else float(token)
-        totals = {}
-        for name in args.methods.split(","):
-            method = BASELINES.get(name, name)
-            pruned = copy.deepcopy(model)
-            start = time.perf_counter()
-            result = prune_layerwise(
-                pruned,
-                calibration,
-                sparsity,
-                method=method,
-                allocation="layer",
-                certify=args.certify and name not in BASELINES,
-                solver_options=None if name in BASELINES else json.loads(args.solver_options),
-            )
-            seconds = time.perf_counter() - start
-            errors = [layer.relative_error for layer in result.layers]
-            totals[name] = sum(errors)
-            line = (
-                f"{token:>8} {name:>10} {' '.join(f'{e:8.5f}' for e in errors):>28} "
-                f"{sum(errors):8.5f} {accuracy(pruned, data.X_test, data.y_test):7.4f} "
-                f"{seconds:7.2f}"
-            )
-            if args.certify and result.gap is not None:
-                line += f" {result.gap:8.2%}"
-            print(line, flush=True)
-        if "chita" in totals:
-            ratios = ", ".join(
-                f"{totals['chita'] / totals[b]:.2f}x {b}"
-                for b in ("sparsegpt", "wanda")
-                if b in totals
-            )
-            if ratios:
-                print(f"{'':>8} chita total error: {ratios}")
+    for title, model, data, dense in _models(args.models):
+        calibration = (data.X_train[:1000], data.y_train[:1000])
+        print(f"\n{title}, dense held-out accuracy {dense:.4f}")
+        print(header)
+        for token in args.sparsities.split(","):
+            sparsity = token if ":" in token else float(token)
+            totals = {}
+            for name in args.methods.split(","):
+                method = BASELINES.get(name, name)
+                pruned = copy.deepcopy(model)
+                start = time.perf_counter()
+                result = prune_layerwise(
+                    pruned,
+                    calibration,
+                    sparsity,
+                    method=method,
+                    allocation="layer",
+                    certify=args.certify and name not in BASELINES,
+                    solver_options=None if name in BASELINES else json.loads(args.solver_options),
+                )
+                seconds = time.perf_counter() - start
+                errors = [layer.relative_error for layer in result.layers]
+                totals[name] = sum(errors)
+                line = (
+                    f"{token:>8} {name:>10} {' '.join(f'{e:8.5f}' for e in errors):>36} "
+                    f"{sum(errors):8.5f} {accuracy(pruned, data.X_test, data.y_test):7.4f} "
+                    f"{seconds:7.2f}"
+                )
+                if args.certify and result.gap is not None:
+                    line += f" {result.gap:8.2%}"
+                print(line, flush=True)
+            if "chita" in totals:
+                ratios = ", ".join(
+                    f"{totals['chita'] / totals[b]:.2f}x {b}"
+                    for b in ("sparsegpt", "wanda")
+                    if b in totals
+                )
+                if ratios:
+                    print(f"{'':>8} chita total error: {ratios}")
 
 
 if __name__ == "__main__":
