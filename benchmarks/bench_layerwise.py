@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/bench_layerwise.py [--sparsities 0.5,0.7,0.9,2:4]
         [--methods magnitude,wanda,sparsegpt,backsolve,chita] [--models mlp,cnn] [--certify]
+        [--n-jobs 2]
         [--solver-options '{"restarts": "auto", "pair_candidates": 6}']
 
 Every method prunes the MNIST MLP 784-40-20-10 (trained to convergence, cached; the model
@@ -173,6 +174,7 @@ def main() -> None:
     parser.add_argument("--sparsities", default="0.5,0.7,0.9,2:4")
     parser.add_argument("--methods", default="magnitude,wanda,sparsegpt,backsolve,chita")
     parser.add_argument("--models", default="mlp,cnn")
+    parser.add_argument("--n-jobs", type=int, default=1, help="workers for each layer's rows")
     parser.add_argument("--certify", action="store_true")
     parser.add_argument(
         "--solver-options",
@@ -207,6 +209,7 @@ def main() -> None:
                     method=method,
                     allocation="layer",
                     certify=args.certify and name not in BASELINES,
+                    n_jobs=1 if name in BASELINES else args.n_jobs,
                     solver_options=None if name in BASELINES else json.loads(args.solver_options),
                 )
                 seconds = time.perf_counter() - start

@@ -2,6 +2,7 @@
 
 import copy
 import itertools
+import pickle
 
 import numpy as np
 import pytest
@@ -106,9 +107,15 @@ def test_rows_are_solved_to_the_enumerated_optimum_and_certified(sparsity):
         for i in range(problem.n_rows)
     )
     assert result.objective <= start * (1 + 1e-12)
-    # the one entry point dispatches a layer-wise problem to the row solves
-    same = solve(problem, "chita")
+    # the one entry point dispatches a layer-wise problem to the row solves, on workers
+    same = solve(problem, "chita", n_jobs=2, backend="threading")
     assert same.objective == pytest.approx(result.objective, rel=1e-12)
+    assert [r["objective"] for r in same.info["rows"]] == pytest.approx(
+        [r["objective"] for r in result.info["rows"]], rel=1e-12
+    )
+    # worker processes get a pickled copy, also after rows (holding locks) were built
+    copied = pickle.loads(pickle.dumps(problem))
+    assert solve(copied, "chita").objective == pytest.approx(result.objective, rel=1e-12)
     with pytest.raises(ValueError, match="warm_start is not available for layer-wise"):
         solve(problem, warm_start=result.w)
 

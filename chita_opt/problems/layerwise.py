@@ -112,6 +112,10 @@ class LayerwiseProblem:
             H += block.T @ block
         return cls(H, W, sparsity, n_samples=X.shape[0], **options)
 
+    def __getstate__(self) -> dict:
+        # the first row's problem holds locks; a copy in another process makes its own
+        return {**self.__dict__, "_shared": None}
+
     # ---- shape ----------------------------------------------------------------------
     @property
     def n_rows(self) -> int:

@@ -80,6 +80,8 @@ def prune_layerwise(
     parameters: ParameterSelector = None,
     certify: bool = False,
     solver_options: dict[str, Any] | None = None,
+    n_jobs: int | None = 1,
+    backend: str | None = None,
     n_threads: int | str = 1,
     chunk_size: int = 256,
 ) -> PruneResult:
@@ -123,6 +125,9 @@ def prune_layerwise(
         ``gap``).
     solver_options : dict, optional
         Options of the solver.
+    n_jobs, backend : int, str
+        joblib workers and backend for each layer's rows
+        (:func:`~chita_opt.solvers.layerwise.solve_layerwise`; 1: serial).
     n_threads : int or "auto"
         Threads of the forward passes and of the solves' BLAS.
     chunk_size : int
@@ -190,6 +195,8 @@ def prune_layerwise(
                         problem,
                         method,
                         certify=certify,
+                        n_jobs=n_jobs,
+                        backend=backend,
                         n_threads=n_threads,
                         **(solver_options or {}),
                     )

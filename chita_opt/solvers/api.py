@@ -48,8 +48,8 @@ def solve(
         (a ``ValueError`` says so otherwise, before any solving). For a block-diagonal
         problem every block is bounded and the bounds add up.
     n_jobs, backend
-        For a block-diagonal problem: joblib's number of workers and backend (None:
-        local processes; "dask" for a Dask cluster). Ignored otherwise.
+        For a block-diagonal or layer-wise problem: joblib's number of workers and
+        backend (None: local processes; "dask" for a Dask cluster). Ignored otherwise.
     n_threads : int or "auto", default 1
         BLAS threads during the solve (and the certificate); the previous settings are
         restored after. One by default: the solvers' linear algebra is latency-bound
@@ -69,7 +69,15 @@ def solve(
     if isinstance(problem, LayerwiseProblem):
         if warm_start is not None:
             raise ValueError("warm_start is not available for layer-wise problems")
-        return solve_layerwise(problem, method, certify=certify, n_threads=n_threads, **options)
+        return solve_layerwise(
+            problem,
+            method,
+            certify=certify,
+            n_jobs=n_jobs,
+            backend=backend,
+            n_threads=n_threads,
+            **options,
+        )
     if isinstance(problem, BlockDiagonalProblem):
         if warm_start is not None:
             raise ValueError("warm_start is not available for block problems")
