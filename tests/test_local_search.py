@@ -185,3 +185,32 @@ def test_forward_selection_is_greedy_selection_with_exact_refits(dtype):
     twins = L0RidgeProblem(np.hstack([B, B]), rng.standard_normal(12), k=9)
     w = forward_selection(twins)
     assert twins.is_feasible(w) and np.isfinite(twins.objective(w))
+
+
+@pytest.mark.parametrize("constraint", [None, NM(2, 4)])
+def test_swaps_in_a_known_gram_space_match_the_factored_ones(constraint, monkeypatch):
+    """Where a problem carries ``gram = A^T A + lam I`` (layer-wise rows), the swaps keep
+    its inverse by rank-one updates; they must make the same moves as the swaps that
+    factor every support, also across the refreshes of that inverse."""
+    import chita_opt.solvers.gram_swaps as gram_swaps
+    from chita_opt.solvers.swaps import local_swaps
+
+    monkeypatch.setattr(gram_swaps, "_REFRESH", 3)
+    rng = np.random.default_rng(5)
+    n, p = 120, 48
+    A = rng.standard_normal((n, p)) @ (np.eye(p) + 0.3 * rng.standard_normal((p, p)))
+    options = dict(lam=0.5, center=rng.standard_normal(p), linear=0.1 * rng.standard_normal(p))
+    if constraint is None:
+        problem = L0RidgeProblem(A, rng.standard_normal(n), k=16, **options)
+    else:
+        problem = L0RidgeProblem(A, rng.standard_normal(n), constraint=constraint, **options)
+    start = problem.refit(problem.constraint.select(rng.random(p)))
+    for batch in (1, 8):
+        factored, made = local_swaps(problem, start, batch=batch, max_swaps=500)
+        known = problem.with_budget(problem.constraint)
+        known.gram = A.T @ A + 0.5 * np.eye(p)
+        in_gram, made_gram = local_swaps(known, start, batch=batch, max_swaps=500)
+        assert made_gram == made and made > 3
+        np.testing.assert_array_equal(np.flatnonzero(in_gram), np.flatnonzero(factored))
+        np.testing.assert_allclose(in_gram, factored, rtol=1e-8, atol=1e-10)
+        assert problem.is_feasible(in_gram)

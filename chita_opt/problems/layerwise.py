@@ -95,6 +95,7 @@ class LayerwiseProblem:
         self._shared: L0RidgeProblem | None = None  # the first row's, for its caches
         self._saliency: np.ndarray | None = None
         self._bound_factor: tuple[np.ndarray, float] | None = None
+        self._gram_matrix: np.ndarray | None = None
         self.budgets = self._row_budgets()
 
     @classmethod
@@ -142,6 +143,7 @@ class LayerwiseProblem:
         w = self.W[i]
         constraint = self._pattern if self._pattern is not None else TopK(budget)
         problem = L0RidgeProblem(R, R @ w, lam=lam, center=w, constraint=constraint)
+        problem.gram = self._gram()
         if self._shared is None:
             self._shared = problem
         else:  # caches that depend on the design only
@@ -149,6 +151,12 @@ class LayerwiseProblem:
             problem._column_sqnorms = self._shared.column_sqnorms()
             problem._support_gram = self._shared._support_gram
         return problem
+
+    def _gram(self) -> np.ndarray:
+        """``H + lam I``, the Gram block every row problem shares (cached)."""
+        if self._gram_matrix is None:
+            self._gram_matrix = self.H + self.lam * np.eye(self.n_inputs)
+        return self._gram_matrix
 
     def bound_problem(self, i: int) -> L0RidgeProblem:
         """Row ``i`` with the same objective and as much of it as possible in the ridge:

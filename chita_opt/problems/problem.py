@@ -94,6 +94,9 @@ class L0RidgeProblem:
         self._column_sqnorms: np.ndarray | None = None
         self._kernel_refits: KernelRefits | None = None
         self._support_gram = SupportGram()
+        #: ``A^T A + lam I`` (p x p, float64) where whoever built the problem knows it
+        #: (a layer-wise row: ``H + damp I``); the swaps then work in its space
+        self.gram: np.ndarray | None = None
         self._center_sqnorm = float(np.dot(self.center, self.center))
         # what a subproblem's objective leaves out of the full problem's (see subproblem)
         self.objective_offset = 0.0
@@ -130,6 +133,7 @@ class L0RidgeProblem:
         problem._column_sqnorms = None
         problem._kernel_refits = None
         problem._support_gram = SupportGram()
+        problem.gram = None
         problem._center_sqnorm = float(np.dot(center, center))
         problem.objective_offset = 0.0
         problem._parent = None
@@ -324,6 +328,7 @@ class L0RidgeProblem:
         if self.lam > 0:  # the budget does not enter the factorisations: share them
             other._kernel_refits = self._shared_kernel_refits()
         other._support_gram = self._support_gram
+        other.gram = self.gram
         other._parent = self._parent
         return other
 

@@ -26,6 +26,7 @@ import scipy.linalg
 
 from chita_opt.problems import L0RidgeProblem, TopK
 from chita_opt.problems.linalg import cholesky_solve, gram_solve, kernel_solve
+from chita_opt.solvers.gram_swaps import allowed_pairs, gram_local_swaps
 
 
 class SupportSystem:
@@ -115,7 +116,7 @@ class SupportSystem:
         with np.errstate(divide="ignore", invalid="ignore"):
             gain = np.where(schur > 1e-12 * D_J[None, :], g_new**2 / (2.0 * schur), 0.0)
         delta = removal - gain
-        allowed = _allowed_pairs(problem, self.support, candidates)
+        allowed = allowed_pairs(problem, self.support, candidates)
         return delta if allowed is None else np.where(allowed, delta, np.inf)
 
     def ranked_swaps(
@@ -205,6 +206,20 @@ def local_swaps(
     (on small underdetermined problems most of the ones IHT plus swaps stops at) for
     C(c, 2)^2 refits per such support.
     """
+    if problem.gram is not None and pair_candidates <= 1:
+        # the Gram block is known (a layer-wise row): rank-one updates, no factorisation
+        # per round
+        return gram_local_swaps(
+            problem,
+            problem.gram,
+            w,
+            max_swaps=max_swaps,
+            n_candidates=n_candidates,
+            batch=batch,
+            first_improvement=first_improvement,
+            tol=tol,
+            record=record,
+        )
     try:
         system = SupportSystem(problem, np.flatnonzero(w))
     except np.linalg.LinAlgError:
@@ -286,15 +301,3 @@ def _best_double_swap(
             if trial.objective < (target if best is None else best.objective):
                 best = trial
     return best
-
-
-def _allowed_pairs(problem, support, candidates):
-    """Which (i, j) swaps keep a group-budget constraint satisfied (None: all do)."""
-    constraint = problem.constraint
-    group_of = getattr(constraint, "group_of", None)
-    if group_of is None:
-        return None
-    g_S, g_J = group_of[support], group_of[candidates]
-    count = np.bincount(g_S, minlength=constraint.caps.shape[0])
-    room = count[g_J] < constraint.caps[g_J]
-    return (g_S[:, None] == g_J[None, :]) | room[None, :]
