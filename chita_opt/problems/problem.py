@@ -297,6 +297,10 @@ class L0RidgeProblem:
         if self._parent is not None:
             parent, columns = self._parent
             return parent.support_gram(columns[support], A_S)
+        if self.gram is not None:  # known (a layer-wise row): a gather, no product
+            block = self.gram[np.ix_(support, support)]
+            block[np.diag_indices_from(block)] -= self.lam
+            return block
         return self._support_gram(support, A_S)
 
     def _shared_kernel_refits(self) -> KernelRefits:
