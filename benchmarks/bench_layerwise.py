@@ -1,13 +1,15 @@
 """Layer-wise pruning against the rules the field uses (issue 17).
 
     .venv/bin/python benchmarks/bench_layerwise.py [--sparsities 0.5,0.7,0.9,2:4]
-        [--methods magnitude,wanda,sparsegpt,backsolve,chita] [--models mlp,cnn] [--certify]
+        [--methods magnitude,wanda,sparsegpt,backsolve,chita]
+        [--models mlp,cnn,transformer] [--certify]
         [--n-jobs 2]
         [--solver-options '{"restarts": "auto", "pair_candidates": 6}']
 
 Every method prunes the MNIST MLP 784-40-20-10 (trained to convergence, cached; the model
-of ``bench_speed.py``) and a small CNN with BatchNorm (trained here on the same 4,000
-digits, cached) layer by layer and sequentially through
+of ``bench_speed.py``), a small CNN with BatchNorm and a two-block patch transformer
+(both trained here on the same 4,000 digits, cached) layer by layer and sequentially
+through
 :func:`chita_opt.pruning.layerwise.prune_layerwise`: the same calibration inputs (1,000
 training digits), the same H per layer (collected after the layers before it were pruned
 by the same method), the same damp (1% of H's mean diagonal), one budget per layer
@@ -154,12 +156,69 @@ def trained_cnn():
     return model, data, accuracy(model, data.X_test, data.y_test)
 
 
+def trained_transformer():
+    """A two-block attention classifier on 16 patches of 7 x 7 pixels (width 32, four
+    heads; every projection an ``nn.Linear``, so attention and MLP weights are pruned)
+    trained on the 4,000 MNIST-5k training digits (cached), and the data."""
+    import torch
+    from bench_speed import CACHE, train_one_cycle
+    from torch import nn
+
+    from chita_opt.pruning.demo import accuracy, load_digits_data
+
+    class Block(nn.Module):
+        def __init__(self, width: int, heads: int):
+            super().__init__()
+            self.heads = heads
+            self.norm1, self.norm2 = nn.LayerNorm(width), nn.LayerNorm(width)
+            self.query, self.key = nn.Linear(width, width), nn.Linear(width, width)
+            self.value, self.out = nn.Linear(width, width), nn.Linear(width, width)
+            self.fc1, self.fc2 = nn.Linear(width, 2 * width), nn.Linear(2 * width, width)
+
+        def forward(self, x):
+            b, t, width = x.shape
+            h = self.norm1(x)
+            q, k, v = (
+                f(h).view(b, t, self.heads, -1).transpose(1, 2)
+                for f in (self.query, self.key, self.value)
+            )
+            attended = torch.nn.functional.scaled_dot_product_attention(q, k, v)
+            x = x + self.out(attended.transpose(1, 2).reshape(b, t, width))
+            return x + self.fc2(torch.relu(self.fc1(self.norm2(x))))
+
+    class PatchTransformer(nn.Module):
+        def __init__(self, width: int = 32, heads: int = 4, depth: int = 2):
+            super().__init__()
+            self.embed = nn.Linear(49, width)
+            self.position = nn.Parameter(torch.zeros(16, width))
+            self.blocks = nn.Sequential(*(Block(width, heads) for _ in range(depth)))
+            self.head = nn.Linear(width, 10)
+
+        def forward(self, x):
+            patches = x.view(-1, 4, 7, 4, 7).permute(0, 1, 3, 2, 4).reshape(-1, 16, 49)
+            h = self.blocks(self.embed(patches) + self.position)
+            return self.head(h.mean(dim=1))
+
+    data = load_digits_data("mnist", seed=0)
+    torch.manual_seed(0)
+    model = PatchTransformer()
+    path = CACHE / "patch_transformer_32_v1.pt"
+    if path.exists():
+        model.load_state_dict(torch.load(path))
+    else:
+        train_one_cycle(model, data, epochs=30, weight_decay=0.05)
+        CACHE.mkdir(parents=True, exist_ok=True)
+        torch.save(model.state_dict(), path)
+    return model, data, accuracy(model, data.X_test, data.y_test)
+
+
 def _models(names: str):
     from bench_speed import trained_mlp
 
     built = {
         "mlp": ("MLP 784-40-20-10", trained_mlp),
         "cnn": ("CNN 8-16 with BatchNorm", trained_cnn),
+        "transformer": ("patch transformer, 2 blocks of width 32", trained_transformer),
     }
     for name in names.split(","):
         if name not in built:
@@ -173,7 +232,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sparsities", default="0.5,0.7,0.9,2:4")
     parser.add_argument("--methods", default="magnitude,wanda,sparsegpt,backsolve,chita")
-    parser.add_argument("--models", default="mlp,cnn")
+    parser.add_argument("--models", default="mlp,cnn,transformer")
     parser.add_argument("--n-jobs", type=int, default=1, help="workers for each layer's rows")
     parser.add_argument("--certify", action="store_true")
     parser.add_argument(
