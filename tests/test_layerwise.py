@@ -207,3 +207,40 @@ def test_a_failed_call_leaves_the_model_as_it_was_and_bad_input_is_named():
         prune_layerwise(grouped, (X, y), 0.5)
     with pytest.warns(UserWarning, match="saw 4 calibration rows for 45 inputs"):
         prune_layerwise(model, (X, y), 0.5, n_samples=4, parameters="fc.weight")
+
+
+def test_n_m_masks_are_checked_everywhere_and_semi_structured_needs_cuda():
+    from chita_opt.pruning.semi_structured import check_nm, nm_violations, to_semi_structured
+
+    torch.manual_seed(0)
+    model = _Net()
+    X, y = _data()
+    result = prune_layerwise(model, (X, y), "2:4")
+    assert set(nm_violations(result.masks, "2:4").values()) == {0}
+    check_nm(result.masks, "2:4")
+    # the conv1d has 4 x 2 = 8 inputs per row: two full runs; the linear 45: a tail of 1
+    assert nm_violations({"tail": torch.tensor([[1, 1, 0, 0, 1]]).bool()}, "2:4") == {"tail": 0}
+    assert nm_violations({"tail": torch.tensor([[1, 1, 0, 0, 1, 1]]).bool()}, "1:4") == {"tail": 2}
+    broken = dict(result.masks)
+    broken["fc.weight"] = torch.ones_like(broken["fc.weight"])
+    with pytest.raises(ValueError, match=r"do not follow 2:4: 'fc\.weight': 55 runs"):
+        check_nm(broken, "2:4")
+    if not torch.cuda.is_available():
+        with pytest.raises(RuntimeError, match="CUDA device"):
+            to_semi_structured(model, {"fc.weight": result.masks["fc.weight"]})
+    with pytest.raises(ValueError, match="not a Linear weight"):
+        to_semi_structured(model, {"conv.weight": result.masks["conv.weight"]})
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_two_four_weights_run_semi_structured_on_a_gpu():
+    from chita_opt.pruning.semi_structured import to_semi_structured
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(128, 64), nn.ReLU(), nn.Linear(64, 64))
+    X = torch.randn(256, 128)
+    result = prune_layerwise(model, (X, torch.zeros(256)), "2:4")
+    dense = copy.deepcopy(model).half().cuda()
+    sparse = to_semi_structured(copy.deepcopy(model).half().cuda(), result.masks)
+    x = X[:64].half().cuda()
+    torch.testing.assert_close(sparse(x), dense(x), rtol=1e-2, atol=1e-2)

@@ -21,6 +21,7 @@ from chita_opt.pruning.masks import apply_masks, current_masks, remove_masks
 from chita_opt.pruning.parameters import PrunableParameters, select_parameters
 from chita_opt.pruning.prune import PruneResult, StageRecord, prune
 from chita_opt.pruning.schedules import sparsity_schedule
+from chita_opt.pruning.semi_structured import check_nm, nm_violations, to_semi_structured
 
 __all__ = [
     "FisherMemoryError",
@@ -30,8 +31,10 @@ __all__ = [
     "PruneResult",
     "StageRecord",
     "apply_masks",
+    "check_nm",
     "current_masks",
     "fisher_nbytes",
+    "nm_violations",
     "per_sample_gradients",
     "prune",
     "prune_layerwise",
@@ -39,4 +42,5 @@ __all__ = [
     "select_parameters",
     "sparsity_constraint",
     "sparsity_schedule",
+    "to_semi_structured",
 ]
