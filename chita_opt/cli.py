@@ -325,6 +325,19 @@ def _demo(args: argparse.Namespace) -> None:
 def _prune(args: argparse.Namespace) -> None:
     _check_writable(args.out, "--out")
     _check_writable(args.report, "--report")
+    if args.layerwise:
+        # options of the Fisher model that a layer-wise prune would silently ignore
+        fisher_only = {
+            "--stages": args.stages != 1,
+            "--block-size": args.block_size is not None,
+            "--fisher-batch-size": args.fisher_batch_size != 1,
+        }
+        given = [flag for flag, used in fisher_only.items() if used]
+        if given:
+            raise ValueError(
+                f"{', '.join(given)}: not used by --layerwise, which reconstructs each "
+                "layer's outputs in one pass without the Fisher; drop the option"
+            )
     import torch
 
     from chita_opt.pruning import prune, prune_layerwise

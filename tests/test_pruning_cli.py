@@ -154,6 +154,10 @@ def test_prune_command_with_a_saved_program(tmp_path, capsys, kind):
         (["prune", "MODEL", "garbage.npz", "--sparsity", "0.5"], "cannot be read as an .npz"),
         (["prune", "MODEL", "DATA", "--sparsity", "0.5", "--loss", "mse"], "integer class labels"),
         (
+            ["prune", "MODEL", "DATA", "--sparsity", "0.5", "--layerwise", "--stages", "3"],
+            "--stages: not used by --layerwise",
+        ),
+        (
             ["prune", "MODEL", "DATA", "--sparsity", "0.5", "--state-dict", "garbage.pt"],
             "state dict 'garbage.pt' cannot be read",
         ),
