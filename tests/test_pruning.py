@@ -20,7 +20,7 @@ from chita_opt.pruning import (  # noqa: E402
     select_parameters,
     sparsity_schedule,
 )
-from chita_opt.pruning.demo import MLPNet, accuracy  # noqa: E402
+from chita_opt.pruning.demo import MLPNet, accuracy, load_digits_data  # noqa: E402
 
 
 class ConvNet(nn.Module):
@@ -451,3 +451,19 @@ def test_a_fisher_batch_size_that_leaves_no_gradient_row_is_refused_up_front(fis
         )
     for name, value in model.state_dict().items():
         assert torch.equal(value, before[name])
+
+
+def test_n_samples_defaults_to_what_the_data_holds_and_warns_when_little():
+    """A 256-sample dataset prunes without naming n_samples; the samples are read once,
+    so even a one-shot iterator serves several stages; very little data is warned about."""
+    digits = load_digits_data("sklearn")
+    X, y = digits.X_train[:256], digits.y_train[:256]
+    torch.manual_seed(0)
+    model = MLPNet(n_inputs=64)
+    result = prune(model, (X, y), F.cross_entropy, 0.8)
+    assert result.sparsity == pytest.approx(0.8, abs=1e-3)
+    one_shot = iter([(X[:128], y[:128]), (X[128:], y[128:])])
+    staged = prune(MLPNet(n_inputs=64), one_shot, F.cross_entropy, 0.8, stages=2)
+    assert len(staged.stages) == 2
+    with pytest.warns(UserWarning, match="data holds 40 samples"):
+        prune(MLPNet(n_inputs=64), (X[:40], y[:40]), F.cross_entropy, 0.5)

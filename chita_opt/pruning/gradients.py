@@ -12,6 +12,7 @@ one the deployed model computes. So the Fisher is that of the model as it predic
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -302,6 +303,28 @@ def _sample_chunks(
             else ""
         )
     )
+
+
+#: Fewer calibration samples than this get a warning: the Fisher then has at most this
+#: rank, and the quadratic model is trusted on very little data.
+FEW_SAMPLES = 100
+
+
+def first_samples(data: Data, limit: int) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """The first ``limit`` samples of ``data`` (fewer if it holds fewer) as ``(X, y)``
+    tensors, and their number: fixed calibration data, re-usable by every stage even
+    where ``data`` is a one-shot iterator. Warns below :data:`FEW_SAMPLES`."""
+    chunks = list(_sample_chunks(data, limit, limit, torch.device("cpu"), at_most=True))
+    X = torch.cat([x for x, _ in chunks])
+    y = torch.cat([t for _, t in chunks])
+    if X.shape[0] < FEW_SAMPLES:
+        warnings.warn(
+            f"data holds {X.shape[0]} samples: the Fisher has rank at most "
+            f"{X.shape[0]} and the pruned weights rest on little data (use at least "
+            f"{FEW_SAMPLES})",
+            stacklevel=3,
+        )
+    return X, y, X.shape[0]
 
 
 def _batches(data: Data) -> Iterable[tuple[torch.Tensor, torch.Tensor]]:

@@ -27,6 +27,7 @@ from chita_opt.pruning.fisher import fisher_design, mean_fisher_diagonal, predic
 from chita_opt.pruning.gradients import (
     Data,
     LossFn,
+    first_samples,
     fits_in_memory,
     per_sample_gradients,
     progress_bar,
@@ -34,6 +35,9 @@ from chita_opt.pruning.gradients import (
 from chita_opt.pruning.parameters import ParameterSelector, PrunableParameters, select_parameters
 from chita_opt.solvers import available_methods, solve
 from chita_opt.solvers.result import relative_gap
+
+#: Calibration samples ``prune`` takes by default (fewer where the data holds fewer).
+DEFAULT_SAMPLES = 1000
 
 
 @dataclass
@@ -126,7 +130,7 @@ def prune(
     sparsity: SparsitySpec,
     *,
     method: str = "chita",
-    n_samples: int = 1000,
+    n_samples: int | None = None,
     fisher_batch_size: int = 1,
     ridge: float = 1.0,
     relative_ridge: bool = True,
@@ -176,9 +180,11 @@ def prune(
     method : str
         Any registered solver (``chita_opt.available_methods()``). ``"magnitude"`` keeps
         the largest weights and takes no gradients.
-    n_samples : int
+    n_samples : int, optional
         Samples for the Fisher; the gradient matrix has ``n_samples // fisher_batch_size``
-        rows.
+        rows. Default: what ``data`` holds, up to 1,000 (read once and kept for every
+        stage, so a one-shot iterator serves CHITA++ too; a warning below 100). An int
+        asks for exactly that many (an error if ``data`` has fewer).
     fisher_batch_size : int
         Samples averaged into each gradient row.
     ridge : float
@@ -262,6 +268,12 @@ def prune(
         raise ValueError(f"ridge must be a number >= 0; got {ridge!r}")
     # before any gradient: 0 would divide n_samples by zero, more than n_samples leaves
     # no gradient row
+    if n_samples is None:
+        if method != "magnitude":
+            X, y, n_samples = first_samples(data, DEFAULT_SAMPLES)
+            data = (X, y)
+        else:
+            n_samples = DEFAULT_SAMPLES  # magnitude takes no gradients
     n_samples = check_budget(n_samples, "n_samples", 10**12)
     fisher_batch_size = check_budget(fisher_batch_size, "fisher_batch_size", n_samples)
     if block_size is not None:
