@@ -13,7 +13,8 @@ through
 :func:`chita_opt.pruning.layerwise.prune_layerwise`: the same calibration inputs (1,000
 training digits), the same H per layer (collected after the layers before it were pruned
 by the same method), the same damp (1% of H's mean diagonal), one budget per layer
-(``allocation="layer"``; Wanda keeps its per-row rule within it). Printed per method and
+(``allocation="layer"``; Wanda keeps its per-row rule within it; with ``--certify`` one
+budget per row, which the certificates need). Printed per method and
 sparsity: the reconstruction error of each layer relative to its dense output energy, their
 sum, held-out accuracy (no fine-tuning) and time.
 
@@ -266,7 +267,7 @@ def main() -> None:
                     calibration,
                     sparsity,
                     method=method,
-                    allocation="layer",
+                    allocation="row" if args.certify else "layer",
                     certify=args.certify and name not in BASELINES,
                     n_jobs=1 if name in BASELINES else args.n_jobs,
                     solver_options=None if name in BASELINES else json.loads(args.solver_options),

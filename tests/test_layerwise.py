@@ -244,3 +244,34 @@ def test_two_four_weights_run_semi_structured_on_a_gpu():
     sparse = to_semi_structured(copy.deepcopy(model).half().cuda(), result.masks)
     x = X[:64].half().cuda()
     torch.testing.assert_close(sparse(x), dense(x), rtol=1e-2, atol=1e-2)
+
+
+def test_one_budget_per_layer_moves_nonzeros_to_the_rows_that_need_them():
+    from chita_opt.solvers.registry import get_solver
+
+    _, _, problem = _layer(n=300, d_in=30, d_out=8, seed=0, sparsity=0.7, allocation="layer")
+    result = solve_layerwise(problem, "chita")
+    W_new = result.w.reshape(problem.W.shape)
+    assert np.count_nonzero(W_new) == problem.budgets.sum() and problem.is_feasible(W_new)
+    # the same rows solved on the saliency split alone
+    solver = get_solver("chita", restarts=0, pair_candidates=0)
+    split = np.array(
+        [
+            solver.solve(
+                problem.row_problem(i), problem.saliency_start(i, problem.row_problem(i))
+            ).w
+            for i in range(problem.n_rows)
+        ]
+    )
+    assert result.info["moves_between_rows"] > 0
+    assert result.objective < 0.95 * problem.objective(split)
+    assert [r["objective"] for r in result.info["rows"]] == pytest.approx(
+        [problem.row_objective(i, W_new[i]) for i in range(problem.n_rows)]
+    )
+    # every row ends at the exact minimiser on its support
+    for i in range(problem.n_rows):
+        row = problem.row_problem(i)
+        refit = row.refit(np.flatnonzero(W_new[i])) if row is not None else W_new[i]
+        np.testing.assert_allclose(W_new[i], refit, rtol=1e-7, atol=1e-9)
+    with pytest.raises(ValueError, match="budget per row"):
+        solve_layerwise(problem, "chita", certify=True)

@@ -44,7 +44,9 @@ class LayerwiseProblem:
         For a float sparsity: the same number of weights kept in every row, or one
         budget for the whole layer, split across rows by the optimal-brain-surgeon
         saliency ``w_ij^2 / [(H + damp I)^-1]_jj`` (the layer's largest are kept;
-        SparseGPT's rule for choosing masks), each row then solved on its share.
+        SparseGPT's rule for choosing masks), each row then solved on its share and
+        nonzeros moved between rows while that lowers the layer's objective
+        (:func:`~chita_opt.solvers.gram_swaps.rebalance_rows`).
     damp : float, default 0.01
         Ridge toward the dense weights. With ``relative_damp`` (default) in units of the
         mean diagonal of H, as SparseGPT's ``percdamp``; it also makes a singular H

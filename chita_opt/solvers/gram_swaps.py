@@ -40,7 +40,10 @@ class GramSupport:
     def __init__(self, G: np.ndarray, b: np.ndarray, support: np.ndarray):
         self.G, self.b = G, b
         self.support = np.asarray(support, dtype=np.int64).copy()
-        self.M = _inverse(G[np.ix_(self.support, self.support)])
+        if self.support.shape[0]:
+            self.M = _inverse(G[np.ix_(self.support, self.support)])
+        else:
+            self.M = np.zeros((0, 0), order="F")
         self.updates = 0
         self._solve()
 
@@ -97,6 +100,72 @@ class GramSupport:
         if self.updates % _REFRESH == 0:
             self.M = _inverse(self.G[np.ix_(S, S)])
         self._solve()
+
+
+def rebalance_rows(
+    G: np.ndarray, B: np.ndarray, W: np.ndarray, n_candidates: int = 64, max_moves: int = 10_000
+) -> tuple[np.ndarray, int]:
+    """Move nonzeros between rows that share ``G`` while that lowers the summed objective
+    ``sum_r -B_r^T w_r + 1/2 w_r^T G w_r`` (one budget over all rows): the row whose
+    cheapest weight costs least to prune (``w_i^2 / (2 M_ii)`` at its refit) gives it
+    up, the row whose best outside weight gains most (``g_j^2 / (2 s_j)``, among its
+    ``n_candidates`` best-screened) takes one, as long as the gain exceeds the cost.
+    Each row stays the exact minimiser on its support. Returns the new rows (exact refits)
+    and the number of moves."""
+    rows = [GramSupport(G, B[r], np.flatnonzero(W[r])) for r in range(W.shape[0])]
+    costs = [_cheapest_removal(row) for row in rows]
+    gains = [_best_addition(row, n_candidates) for row in rows]
+    moves = 0
+    while moves < max_moves:
+        giver = min(range(len(rows)), key=lambda r: costs[r][0])
+        taker = max(range(len(rows)), key=lambda r: gains[r][0])
+        (cost, out), (gain, new) = costs[giver], gains[taker]
+        if giver == taker or not gain > cost * (1 + 1e-9) or new is None:
+            break
+        rows[giver] = _without(rows[giver], int(out))
+        rows[taker] = _with(rows[taker], int(new))
+        for r in {giver, taker}:
+            costs[r] = _cheapest_removal(rows[r])
+            gains[r] = _best_addition(rows[r], n_candidates)
+        moves += 1
+    out_W = np.zeros_like(W, dtype=np.float64)
+    for r, row in enumerate(rows):
+        out_W[r, row.support] = row.w_S
+    return out_W, moves
+
+
+def _cheapest_removal(row: GramSupport) -> tuple[float, int | None]:
+    if row.support.shape[0] == 0:
+        return np.inf, None
+    costs = row.w_S**2 / (2.0 * np.diag(row.M))
+    t = int(np.argmin(costs))
+    return float(costs[t]), int(row.support[t])
+
+
+def _best_addition(row: GramSupport, n_candidates: int) -> tuple[float, int | None]:
+    g = row.gradient()
+    diagonal = np.diag(row.G)
+    scores = g**2 / np.maximum(diagonal, 1e-300)
+    scores[row.support] = -1.0
+    m = min(n_candidates, scores.shape[0] - row.support.shape[0])
+    if m <= 0:
+        return -np.inf, None
+    candidates = np.argpartition(-scores, m - 1)[:m]
+    U = row.G[np.ix_(row.support, candidates)]
+    schur = diagonal[candidates] - np.einsum("ij,ij->j", U, row.M @ U)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        gain = np.where(schur > 1e-12 * diagonal[candidates], g[candidates] ** 2 / (2 * schur), 0)
+    t = int(np.argmax(gain))
+    return float(gain[t]), int(candidates[t])
+
+
+def _without(row: GramSupport, index: int) -> GramSupport:
+    keep = row.support != index
+    return GramSupport(row.G, row.b, row.support[keep])
+
+
+def _with(row: GramSupport, index: int) -> GramSupport:
+    return GramSupport(row.G, row.b, np.append(row.support, index))
 
 
 def gram_local_swaps(
