@@ -22,10 +22,13 @@ from chita_opt.solvers.result import SolveResult
 
 #: Options a method gets on layer rows unless given: the escapes from swap local optima
 #: (random restarts, double swaps) that pay on small hard regressions cost 10-30x the
-#: time on the MNIST MLP's small layers for 1-3% of their error
-#: (``benchmarks/bench_layerwise.py --solver-options``).
+#: time on the MNIST MLP's small layers for 1-3% of their error; the second starts only
+#: on small rows (``n k min(n, k) <= 1e7``): on wide rows, whose start is already the
+#: saliency refit, they never changed a summed error of the benchmark's three models
+#: and took up to half of the time (``benchmarks/bench_layerwise.py --methods chita
+#: --solver-options '{"second_start_flops": 1e8}'`` against the defaults).
 ROW_DEFAULTS: dict[str, dict[str, Any]] = {
-    "chita": {"restarts": 0, "pair_candidates": 0},
+    "chita": {"restarts": 0, "pair_candidates": 0, "second_start_flops": 1e7},
 }
 
 
