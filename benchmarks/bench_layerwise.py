@@ -127,7 +127,7 @@ def trained_cnn():
     2x2 max-pool, then Linear 784->10) trained on the 4,000 MNIST-5k training digits
     (cached beside the MLP), and the data."""
     import torch
-    from bench_speed import CACHE, train_one_cycle
+    from bench_speed import trained
     from torch import nn
 
     from chita_opt.pruning.demo import accuracy, load_digits_data
@@ -147,13 +147,7 @@ def trained_cnn():
         nn.Flatten(),
         nn.Linear(16 * 7 * 7, 10),
     )
-    path = CACHE / "cnn_8_16_bn_v1.pt"
-    if path.exists():
-        model.load_state_dict(torch.load(path))
-    else:
-        train_one_cycle(model, data, epochs=15, weight_decay=0.05)
-        CACHE.mkdir(parents=True, exist_ok=True)
-        torch.save(model.state_dict(), path)
+    trained(model, "cnn_8_16_bn_v1.pt", data, epochs=15, weight_decay=0.05)
     return model, data, accuracy(model, data.X_test, data.y_test)
 
 
@@ -162,7 +156,7 @@ def trained_transformer():
     heads; every projection an ``nn.Linear``, so attention and MLP weights are pruned)
     trained on the 4,000 MNIST-5k training digits (cached), and the data."""
     import torch
-    from bench_speed import CACHE, train_one_cycle
+    from bench_speed import trained
     from torch import nn
 
     from chita_opt.pruning.demo import accuracy, load_digits_data
@@ -203,13 +197,7 @@ def trained_transformer():
     data = load_digits_data("mnist", seed=0)
     torch.manual_seed(0)
     model = PatchTransformer()
-    path = CACHE / "patch_transformer_32_v1.pt"
-    if path.exists():
-        model.load_state_dict(torch.load(path))
-    else:
-        train_one_cycle(model, data, epochs=30, weight_decay=0.05)
-        CACHE.mkdir(parents=True, exist_ok=True)
-        torch.save(model.state_dict(), path)
+    trained(model, "patch_transformer_32_v1.pt", data, epochs=30, weight_decay=0.05)
     return model, data, accuracy(model, data.X_test, data.y_test)
 
 

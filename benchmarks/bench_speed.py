@@ -136,23 +136,31 @@ def train_one_cycle(model, data, *, epochs: int, weight_decay: float, shift: boo
     model.eval()
 
 
+def trained(model, name: str, data, **training):
+    """``model`` with the weights cached under ``name``, or trained by
+    :func:`train_one_cycle` with ``training`` and cached there."""
+    import torch
+
+    path = CACHE / name
+    if path.exists():
+        model.load_state_dict(torch.load(path))
+    else:
+        train_one_cycle(model, data, **training)
+        CACHE.mkdir(parents=True, exist_ok=True)
+        torch.save(model.state_dict(), path)
+    return model
+
+
 def trained_mlp():
     """The MLP trained to convergence on 4,000 MNIST-5k digits (cached), and the data."""
-    import torch
 
     from chita_opt.pruning.demo import MLPNet, accuracy, load_digits_data
 
     data = load_digits_data("mnist", seed=0)
     model = MLPNet(784)
-    path = CACHE / "mlp_784_40_20_10_v2.pt"
-    if path.exists():
-        model.load_state_dict(torch.load(path))
-    else:
-        # AdamW (decay 0.1), one-cycle schedule, random shifts of one pixel: 95.4% held out
-        # (plain Adam for 60 epochs overfits the 4,000 digits and stops at 91%)
-        train_one_cycle(model, data, epochs=60, weight_decay=0.1, shift=True)
-        CACHE.mkdir(parents=True, exist_ok=True)
-        torch.save(model.state_dict(), path)
+    # AdamW (decay 0.1), one-cycle schedule, random shifts of one pixel: 95.4% held out
+    # (plain Adam for 60 epochs overfits the 4,000 digits and stops at 91%)
+    trained(model, "mlp_784_40_20_10_v2.pt", data, epochs=60, weight_decay=0.1, shift=True)
     return model, data, accuracy(model, data.X_test, data.y_test)
 
 
