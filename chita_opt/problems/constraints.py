@@ -14,6 +14,7 @@ A constraint is created without knowing ``p`` and bound to a problem's dimension
 from __future__ import annotations
 
 import numbers
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 
@@ -314,6 +315,14 @@ class NM(SparsityConstraint):
         if not 1 <= n <= m:
             raise ValueError(f"n must be between 1 and m={m} (N:M keeps N of every M); got {n}")
         self.n, self.m = int(n), int(m)
+
+    @classmethod
+    def parse(cls, spec: str) -> NM:
+        """The pattern a string ``"N:M"`` names (spaces allowed around the numbers)."""
+        match = re.fullmatch(r"\s*(\d+)\s*:\s*(\d+)\s*", spec)
+        if not match:
+            raise ValueError(f"sparsity as a string must be 'N:M' with 1 <= N <= M; got {spec!r}")
+        return cls(int(match[1]), int(match[2]))
 
     def __repr__(self) -> str:
         return f"NM(n={self.n}, m={self.m})"

@@ -141,10 +141,7 @@ class LayerwiseProblem:
         budget = int(self.budgets[i])
         if budget == 0 or (self._pattern is None and budget == self.n_inputs):
             return None
-        R, lam = self._factor
-        w = self.W[i]
-        constraint = self._pattern if self._pattern is not None else TopK(budget)
-        problem = L0RidgeProblem(R, R @ w, lam=lam, center=w, constraint=constraint)
+        problem = self._row(i, *self._factor)
         problem.gram = self._gram()
         if self._shared is None:
             self._shared = problem
@@ -173,7 +170,10 @@ class LayerwiseProblem:
                 self._bound_factor = (R, self.lam + shift)
             else:
                 self._bound_factor = self._factor
-        R, lam = self._bound_factor
+        return self._row(i, *self._bound_factor)
+
+    def _row(self, i: int, R: np.ndarray, lam: float) -> L0RidgeProblem:
+        """Row i under its budget, written ``1/2||R (w - w_i)||^2 + lam/2 ||w - w_i||^2``."""
         w = self.W[i]
         constraint = self._pattern if self._pattern is not None else TopK(int(self.budgets[i]))
         return L0RidgeProblem(R, R @ w, lam=lam, center=w, constraint=constraint)
@@ -187,7 +187,7 @@ class LayerwiseProblem:
         d_in): the objective's increase when ``W_ij`` alone is pruned and the rest of its
         row updated optimally. Cached."""
         if self._saliency is None:
-            self._saliency = self.W**2 / _inverse_diagonal(self.H, self.lam)[None, :]
+            self._saliency = self.W**2 / _inverse_diagonal(self._gram())[None, :]
         return self._saliency
 
     def saliency_start(self, i: int, problem: L0RidgeProblem) -> np.ndarray:
@@ -249,10 +249,7 @@ class LayerwiseProblem:
 def _pattern(sparsity: float | str) -> NM | None:
     """The N:M pattern a string asks for, None for a fraction (checked)."""
     if isinstance(sparsity, str):
-        parts = sparsity.split(":")
-        if len(parts) != 2 or not all(p.strip().isdigit() for p in parts):
-            raise ValueError(f"sparsity must be a fraction in [0, 1) or 'N:M'; got {sparsity!r}")
-        return NM(int(parts[0]), int(parts[1]))
+        return NM.parse(sparsity)
     if isinstance(sparsity, bool) or not isinstance(sparsity, (int, float, np.floating)):
         raise TypeError(f"sparsity must be a float in [0, 1) or 'N:M'; got {sparsity!r}")
     if not 0.0 <= float(sparsity) < 1.0:
@@ -276,8 +273,8 @@ def _design_factor(H: np.ndarray, lam: float) -> tuple[np.ndarray, float]:
     return np.linalg.cholesky(H + shift * np.eye(H.shape[0])).T.copy(), lam - shift
 
 
-def _inverse_diagonal(H: np.ndarray, lam: float) -> np.ndarray:
-    """``diag((H + lam I)^-1)`` through a Cholesky factor."""
-    L = np.linalg.cholesky(H + lam * np.eye(H.shape[0]))
-    inverse_L = np.linalg.solve(L, np.eye(H.shape[0]))
+def _inverse_diagonal(G: np.ndarray) -> np.ndarray:
+    """``diag(G^-1)`` of a positive definite G through its Cholesky factor."""
+    L = np.linalg.cholesky(G)
+    inverse_L = np.linalg.solve(L, np.eye(G.shape[0]))
     return np.einsum("ij,ij->j", inverse_L, inverse_L)

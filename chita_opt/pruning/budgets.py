@@ -14,12 +14,11 @@ A request is one of
 from __future__ import annotations
 
 import math
-import re
 from typing import Any
 
 import numpy as np
 
-from chita_opt.problems import BlockBudget, GroupBudget, SparsityConstraint, TopK
+from chita_opt.problems import NM, BlockBudget, GroupBudget, SparsityConstraint, TopK
 from chita_opt.pruning.parameters import PrunableParameters
 from chita_opt.pruning.schedules import sparsity_schedule
 
@@ -125,7 +124,5 @@ def _check_fraction(v: Any, name: str, upper_closed: bool = False) -> float:
 
 
 def _parse_nm(spec: str) -> tuple[int, int]:
-    match = re.fullmatch(r"\s*(\d+)\s*:\s*(\d+)\s*", spec)
-    if not match or not 1 <= int(match[1]) <= int(match[2]):
-        raise ValueError(f"sparsity as a string must be 'N:M' with 1 <= N <= M; got {spec!r}")
-    return int(match[1]), int(match[2])
+    pattern = NM.parse(spec)
+    return pattern.n, pattern.m

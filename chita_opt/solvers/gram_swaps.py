@@ -34,6 +34,49 @@ def allowed_pairs(problem: L0RidgeProblem, support: np.ndarray, candidates: np.n
     return (g_S[:, None] == g_J[None, :]) | room[None, :]
 
 
+def swap_deltas(w_S, diag_M, U, MU, g_J, D_J) -> np.ndarray:
+    """The swap formulas (:mod:`chita_opt.solvers.swaps`): the exact change of f for every
+    pair (support index out, candidate in), from the refit ``w_S`` on the support, the
+    diagonal of ``M = (A_S^T A_S + lam I)^-1``, ``U = A_S^T A_J``, ``M U``, the candidates'
+    gradients ``g_J`` and ``D_J = ||a_j||^2 + lam``."""
+    if np.any(diag_M <= 0):
+        raise np.linalg.LinAlgError("inverse has a non-positive diagonal")
+    q = np.einsum("ij,ij->j", U, MU)
+    g_new = g_J[None, :] - (w_S / diag_M)[:, None] * MU
+    schur = D_J[None, :] - q[None, :] + MU**2 / diag_M[:, None]
+    removal = (w_S**2 / (2.0 * diag_M))[:, None]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        gain = np.where(schur > 1e-12 * D_J[None, :], g_new**2 / (2.0 * schur), 0.0)
+    return removal - gain
+
+
+def ranked_pairs(
+    delta: np.ndarray, count: int = 1, below: float = np.inf, first_improvement: bool = False
+) -> list[tuple[int, int]]:
+    """Up to ``count`` pairs ``(row, column)`` of ``delta`` below ``below``, best first,
+    no two sharing a row or a column (swaps that can be applied together); with
+    ``first_improvement``, the first such pair in row order alone."""
+    if first_improvement:
+        hits = np.argwhere(delta < below)
+        return [] if hits.size == 0 else [(int(hits[0][0]), int(hits[0][1]))]
+    # only the best few pairs can matter for a batch of disjoint swaps
+    shortlist = min(delta.size, 8 * count * count)
+    flat = np.argpartition(delta, shortlist - 1, axis=None)[:shortlist]
+    flat = flat[np.argsort(delta.flat[flat])]
+    chosen, used_out, used_in = [], set(), set()
+    for index in flat:
+        i, j = divmod(int(index), delta.shape[1])
+        # sorted: once one pair is not below, none after it is
+        if not delta[i, j] < below or len(chosen) >= count:
+            break
+        if i in used_out or j in used_in:
+            continue
+        chosen.append((i, j))
+        used_out.add(i)
+        used_in.add(j)
+    return chosen
+
+
 class GramSupport:
     """A support, the inverse of its Gram block and the exact minimiser on it."""
 
@@ -65,20 +108,15 @@ class GramSupport:
 
     def swap_changes(self, candidates: np.ndarray, gradient: np.ndarray) -> np.ndarray:
         """Exact change of f for every (support position out, candidate in) pair."""
-        S, M, G = self.support, self.M, self.G
-        U = G[np.ix_(S, candidates)]
-        MU = M @ U
-        diag_M = np.diag(M).copy()
-        if np.any(diag_M <= 0):
-            raise np.linalg.LinAlgError("inverse has a non-positive diagonal")
-        D_J = G[candidates, candidates]
-        q = np.einsum("ij,ij->j", U, MU)
-        g_new = gradient[candidates][None, :] - (self.w_S / diag_M)[:, None] * MU
-        schur = D_J[None, :] - q[None, :] + MU**2 / diag_M[:, None]
-        removal = (self.w_S**2 / (2.0 * diag_M))[:, None]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            gain = np.where(schur > 1e-12 * D_J[None, :], g_new**2 / (2.0 * schur), 0.0)
-        return removal - gain
+        U = self.G[np.ix_(self.support, candidates)]
+        return swap_deltas(
+            self.w_S,
+            np.diag(self.M).copy(),
+            U,
+            self.M @ U,
+            gradient[candidates],
+            self.G[candidates, candidates],
+        )
 
     def swap(self, position: int, j: int) -> None:
         """Replace ``support[position]`` by ``j`` in place: a rank-one removal leaves row
@@ -207,7 +245,7 @@ def gram_local_swaps(
         allowed = allowed_pairs(problem, system.support, candidates)
         if allowed is not None:
             delta = np.where(allowed, delta, np.inf)
-        chosen = _ranked(delta, batch, threshold, first_improvement)
+        chosen = ranked_pairs(delta, batch, threshold, first_improvement)
         moved = None
         for attempt in [chosen, chosen[:1]] if len(chosen) > 1 else [chosen] if chosen else []:
             trial = system.copy()
@@ -228,28 +266,6 @@ def gram_local_swaps(
         if record is not None:
             record(constant + system.value)
     return problem.refit(np.sort(system.support)), n_swaps
-
-
-def _ranked(delta, batch, threshold, first_improvement) -> list[tuple[int, int]]:
-    """Disjoint (position, candidate) pairs below ``threshold``, best first (or the first
-    in support order with ``first_improvement``)."""
-    if first_improvement:
-        hits = np.argwhere(delta < threshold)
-        return [] if hits.size == 0 else [(int(hits[0][0]), int(hits[0][1]))]
-    shortlist = min(delta.size, 8 * batch * batch)
-    flat = np.argpartition(delta, shortlist - 1, axis=None)[:shortlist]
-    flat = flat[np.argsort(delta.flat[flat])]
-    chosen, used_out, used_in = [], set(), set()
-    for index in flat:
-        i, j = divmod(int(index), delta.shape[1])
-        if not delta[i, j] < threshold or len(chosen) >= batch:
-            break
-        if i in used_out or j in used_in:
-            continue
-        chosen.append((i, j))
-        used_out.add(i)
-        used_in.add(j)
-    return chosen
 
 
 def _inverse(block: np.ndarray) -> np.ndarray:

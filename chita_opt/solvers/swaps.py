@@ -26,7 +26,12 @@ import scipy.linalg
 
 from chita_opt.problems import L0RidgeProblem, TopK
 from chita_opt.problems.linalg import cholesky_solve, gram_solve, kernel_solve
-from chita_opt.solvers.gram_swaps import allowed_pairs, gram_local_swaps
+from chita_opt.solvers.gram_swaps import (
+    allowed_pairs,
+    gram_local_swaps,
+    ranked_pairs,
+    swap_deltas,
+)
 
 
 class SupportSystem:
@@ -107,56 +112,30 @@ class SupportSystem:
         D_J = problem.column_sqnorms()[candidates] + lam
         U = self.A_S.T @ A_J
         MU, diag_M = self.inverse_products(U)
-        if np.any(diag_M <= 0):
-            raise np.linalg.LinAlgError("inverse has a non-positive diagonal")
-        q = np.einsum("ij,ij->j", U, MU)
-        g_new = g_J[None, :] - (self.w_S / diag_M)[:, None] * MU
-        schur = D_J[None, :] - q[None, :] + MU**2 / diag_M[:, None]
-        removal = (self.w_S**2 / (2.0 * diag_M))[:, None]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            gain = np.where(schur > 1e-12 * D_J[None, :], g_new**2 / (2.0 * schur), 0.0)
-        delta = removal - gain
+        delta = swap_deltas(self.w_S, diag_M, U, MU, g_J, D_J)
         allowed = allowed_pairs(problem, self.support, candidates)
         return delta if allowed is None else np.where(allowed, delta, np.inf)
 
     def ranked_swaps(
-        self, candidates: np.ndarray, max_swaps: int = 1, first_below: float | None = None
+        self,
+        candidates: np.ndarray,
+        max_swaps: int = 1,
+        below: float = np.inf,
+        first_improvement: bool = False,
     ) -> list[tuple[int, int, float]]:
-        """Up to ``max_swaps`` allowed swaps ``(i out, j in, predicted change of f)``,
-        best first, no two sharing an i or a j (so they can be applied together; their
-        changes then add only approximately). The first is the exact best over all
-        pairs; with ``first_below``, the first pair in support order whose change is
-        below it."""
+        """Up to ``max_swaps`` allowed swaps ``(i out, j in, predicted change of f)`` whose
+        change is below ``below``, best first, no two sharing an i or a j (so they can be
+        applied together; their changes then add only approximately). The first is the
+        exact best over all pairs; with ``first_improvement``, the first pair in support
+        order whose change is below ``below``."""
         candidates = np.asarray(candidates, dtype=np.int64)
         if self.support.size == 0 or candidates.size == 0:
             return []
         delta = self.swap_changes(candidates)
-        support = self.support
-        if first_below is not None:
-            hits = np.argwhere(delta < first_below)
-            if hits.size == 0:
-                return []
-            i, j = hits[0]
-            return [(int(support[i]), int(candidates[j]), float(delta[i, j]))]
-        # only the best few pairs can matter for a batch of disjoint swaps
-        shortlist = min(delta.size, 8 * max_swaps * max_swaps)
-        flat = np.argpartition(delta, shortlist - 1, axis=None)[:shortlist]
-        flat = flat[np.argsort(delta.flat[flat])]
-        chosen: list[tuple[int, int, float]] = []
-        used_out: set[int] = set()
-        used_in: set[int] = set()
-        for index in flat:
-            i, j = divmod(int(index), candidates.shape[0])
-            change = delta[i, j]
-            # sorted: past the first pair, nothing from a non-negative change on helps
-            if not np.isfinite(change) or len(chosen) >= max_swaps or (chosen and change >= 0):
-                break
-            if i in used_out or j in used_in:
-                continue
-            chosen.append((int(support[i]), int(candidates[j]), float(change)))
-            used_out.add(i)
-            used_in.add(j)
-        return chosen
+        return [
+            (int(self.support[i]), int(candidates[j]), float(delta[i, j]))
+            for i, j in ranked_pairs(delta, max_swaps, below, first_improvement)
+        ]
 
 
 def best_swap(
@@ -238,10 +217,7 @@ def local_swaps(
         candidates = outside[np.argpartition(-scores, m - 1)[:m]]
         threshold = -tol * max(abs(system.objective), 1.0)
         try:
-            if first_improvement:
-                swaps = system.ranked_swaps(candidates, first_below=threshold)
-            else:
-                swaps = [s for s in system.ranked_swaps(candidates, batch) if s[2] < threshold]
+            swaps = system.ranked_swaps(candidates, batch, threshold, first_improvement)
         except np.linalg.LinAlgError:
             break
         attempts = [swaps, swaps[:1]] if len(swaps) > 1 else [swaps] if swaps else []
