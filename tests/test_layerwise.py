@@ -275,3 +275,22 @@ def test_one_budget_per_layer_moves_nonzeros_to_the_rows_that_need_them():
         np.testing.assert_allclose(W_new[i], refit, rtol=1e-7, atol=1e-9)
     with pytest.raises(ValueError, match="budget per row"):
         solve_layerwise(problem, "chita", certify=True)
+
+
+def test_a_layer_the_forward_pass_never_calls_is_named():
+    class Unused(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.used = nn.Linear(128, 4)
+            self.spare = nn.Linear(4, 4)
+
+        def forward(self, x):
+            return self.used(x.flatten(1))
+
+    X, y = _data()
+    model = Unused()
+    before = copy.deepcopy(model.state_dict())
+    with pytest.raises(ValueError, match=r"layers \['spare\.weight'\] receive no input"):
+        prune_layerwise(model, (X, y), 0.5)
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, before[key]), key
