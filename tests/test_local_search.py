@@ -187,16 +187,8 @@ def test_forward_selection_is_greedy_selection_with_exact_refits(dtype):
     assert twins.is_feasible(w) and np.isfinite(twins.objective(w))
 
 
-@pytest.mark.parametrize("constraint", [None, NM(2, 4)])
-def test_swaps_in_a_known_gram_space_match_the_factored_ones(constraint, monkeypatch):
-    """Where a problem carries ``gram = A^T A + lam I`` (layer-wise rows), the swaps keep
-    its inverse by rank-one updates; they must make the same moves as the swaps that
-    factor every support, also across the refreshes of that inverse."""
-    import chita_opt.solvers.gram_swaps as gram_swaps
-    from chita_opt.solvers.swaps import local_swaps
-
-    monkeypatch.setattr(gram_swaps, "_REFRESH", 3)
-    rng = np.random.default_rng(5)
+def _gram_problem(constraint, seed=5):
+    rng = np.random.default_rng(seed)
     n, p = 120, 48
     A = rng.standard_normal((n, p)) @ (np.eye(p) + 0.3 * rng.standard_normal((p, p)))
     options = dict(lam=0.5, center=rng.standard_normal(p), linear=0.1 * rng.standard_normal(p))
@@ -204,13 +196,72 @@ def test_swaps_in_a_known_gram_space_match_the_factored_ones(constraint, monkeyp
         problem = L0RidgeProblem(A, rng.standard_normal(n), k=16, **options)
     else:
         problem = L0RidgeProblem(A, rng.standard_normal(n), constraint=constraint, **options)
-    start = problem.refit(problem.constraint.select(rng.random(p)))
+    problem.gram = A.T @ A + 0.5 * np.eye(p)
+    return problem, problem.refit(problem.constraint.select(rng.random(p)))
+
+
+@pytest.mark.parametrize("constraint", [None, NM(2, 4)])
+def test_swaps_in_a_known_gram_space_end_at_an_exact_swap_optimum(constraint, monkeypatch):
+    """Where a problem carries ``gram = A^T A + lam I`` (layer-wise rows), the swaps keep
+    the support's inverse and ``M G_S:`` by rank-one updates and score every outside
+    coordinate: they must end at the exact refit of a feasible support that no single
+    feasible swap improves (checked by refitting every one), below the start; rebuilding
+    the inverse after every update instead must not change a move."""
+    import chita_opt.solvers.gram_swaps as gram_swaps
+    from chita_opt.solvers.swaps import local_swaps
+
+    problem, start = _gram_problem(constraint)
     for batch in (1, 8):
-        factored, made = local_swaps(problem, start, batch=batch, max_swaps=500)
-        known = problem.with_budget(problem.constraint)
-        known.gram = A.T @ A + 0.5 * np.eye(p)
-        in_gram, made_gram = local_swaps(known, start, batch=batch, max_swaps=500)
-        assert made_gram == made and made > 3
-        np.testing.assert_array_equal(np.flatnonzero(in_gram), np.flatnonzero(factored))
-        np.testing.assert_allclose(in_gram, factored, rtol=1e-8, atol=1e-10)
-        assert problem.is_feasible(in_gram)
+        w, made = local_swaps(problem, start, batch=batch, n_candidates=10**6, max_swaps=500)
+        assert made > 3 and problem.is_feasible(w)
+        assert problem.objective(w) < problem.objective(start)
+        support = np.flatnonzero(w)
+        np.testing.assert_allclose(w, problem.refit(support), rtol=1e-9, atol=1e-12)
+        f = problem.objective(w)
+        outside = np.setdiff1d(np.arange(problem.n_features), support)
+        for i in support:
+            for j in outside:
+                trial = np.sort(np.append(support[support != i], j))
+                mask = np.zeros(problem.n_features)
+                mask[trial] = 1.0
+                if problem.is_feasible(mask):
+                    assert problem.objective(problem.refit(trial)) >= f - 1e-9 * abs(f)
+        with monkeypatch.context() as patched:
+            patched.setattr(gram_swaps, "_CHECK", 1)
+            patched.setattr(gram_swaps, "_DRIFT", -1.0)  # rebuild after every update
+            rebuilt, made_rebuilt = local_swaps(
+                problem, start, batch=batch, n_candidates=10**6, max_swaps=500
+            )
+        assert made_rebuilt == made
+        np.testing.assert_allclose(rebuilt, w, rtol=1e-8, atol=1e-10)
+
+
+def test_gram_support_updates_match_a_fresh_factorisation():
+    """Swaps, removals and additions by rank-one updates leave the inverse of the support's
+    Gram block, ``M G_S:``, the minimiser and the gradient as a fresh build has them."""
+    from chita_opt.solvers.gram_swaps import GramSupport, addition_gains
+
+    problem, start = _gram_problem(None, seed=8)
+    G = problem.gram
+    b = problem.A.T @ problem.y + problem.lam * problem.center - problem.linear
+    system = GramSupport(G, b, np.flatnonzero(start))
+    outside = np.setdiff1d(np.arange(problem.n_features), system.support)
+    system.swap(3, int(outside[0]))
+    system.remove(5)
+    system.add(int(outside[1]))
+    system.swap(0, int(outside[2]))
+    fresh = GramSupport(G, b, system.support)
+    for name in ("M", "Z", "w_S"):
+        np.testing.assert_allclose(getattr(system, name), getattr(fresh, name), atol=1e-10)
+    np.testing.assert_allclose(system.gradient(), fresh.gradient(), atol=1e-9)
+    gains = addition_gains(system)
+    assert np.all(np.isneginf(gains[system.support]))
+    j = int(np.argmax(gains))
+    grown = np.sort(np.append(system.support, j))
+    drop = problem.objective(system.minimiser()) - problem.objective(problem.refit(grown))
+    np.testing.assert_allclose(gains[j], drop, rtol=1e-8)
+    # the one-pair formula is the all-pairs one
+    g = system.gradient()
+    changes = system.swap_changes(outside[3:6], g)
+    for t, j in enumerate(outside[3:6]):
+        np.testing.assert_allclose(system.swap_change(2, int(j)), changes[2, t], rtol=1e-9)

@@ -94,7 +94,9 @@ class ChitaSolver(Solver):
     Parameters
     ----------
     max_iter : int, default 500
-        Iterations of the inner IHT loop per active-set round.
+        Iterations of the inner IHT loop per active-set round. 0: no IHT; the start,
+        refitted, goes straight to the swaps (the default on layer-wise rows, see
+        :data:`chita_opt.solvers.layerwise.ROW_DEFAULTS`).
     tol : float, default 1e-7
         An inner loop has stalled when an iteration lowers f by less than
         ``tol * max(|f|, 1)``.
@@ -206,7 +208,7 @@ class ChitaSolver(Solver):
         restart_size: float = 2e4,
         random_state: int = 0,
     ):
-        self.max_iter = check_budget(max_iter, "max_iter", 10**9)
+        self.max_iter = check_budget(max_iter, "max_iter", 10**9, lower=0)
         self.tol = check_nonnegative(tol, "tol")
         if active_set is not None and (
             isinstance(active_set, bool)
@@ -261,13 +263,16 @@ class ChitaSolver(Solver):
         n, p, k = problem.n_samples, problem.n_features, problem.k
         size = None if self.active_set is None else math.ceil(self.active_set * k)
         phases, skipped, notes = ["iht"], {}, []
-        if size is None or size >= 0.7 * p or p < _MIN_ACTIVE_SET_FEATURES:
+        if self.max_iter == 0:
+            phases, n_iter, status, rounds = [], 0, "converged", 0
+        elif size is None or size >= 0.7 * p or p < _MIN_ACTIVE_SET_FEATURES:
             current, n_iter, status = self._descend(current, history, offset=0.0)
             rounds = 0
         else:
             phases.append("active_set")
             current, n_iter, status, rounds = self._active_set_loop(current, size, history)
-        final = _refit_if_better(current)
+        # without IHT the start was just refitted
+        final = _refit_if_better(current) if self.max_iter else None
         if final is not None:
             current = final
             history.record(current.f)
