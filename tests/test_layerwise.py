@@ -277,6 +277,20 @@ def test_one_budget_per_layer_moves_nonzeros_to_the_rows_that_need_them():
         solve_layerwise(problem, "chita", certify=True)
 
 
+def test_rebalancing_from_the_rows_kept_gram_systems_matches_a_fresh_start(monkeypatch):
+    """The rebalancing goes on from the Gram systems the rows' swaps end with (no
+    factorisation per row); it must move the same nonzeros as from systems built anew."""
+    import chita_opt.solvers.layerwise as layerwise
+
+    _, _, problem = _layer(n=300, d_in=30, d_out=8, seed=1, sparsity=0.6, allocation="layer")
+    kept = solve_layerwise(problem, "chita")
+    monkeypatch.setattr(layerwise, "_KEEP_SYSTEMS", 0)
+    fresh = solve_layerwise(problem, "chita")
+    assert kept.info["moves_between_rows"] == fresh.info["moves_between_rows"] > 0
+    np.testing.assert_allclose(kept.w, fresh.w, rtol=1e-8, atol=1e-10)
+    assert "system" not in kept.info["rows"][0]
+
+
 def test_a_layer_the_forward_pass_never_calls_is_named():
     class Unused(nn.Module):
         def __init__(self):

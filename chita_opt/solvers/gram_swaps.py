@@ -79,14 +79,17 @@ def ranked_pairs(
 
 
 class GramSupport:
-    """A support S, ``M = G_SS^-1``, ``Z = M G_S:`` and the exact minimiser on S.
+    """A support S, ``M = G_SS^-1``, ``Z = M G_S:``, the exact minimiser w on S, the
+    gradient ``g = G w - b`` and the curvatures ``s_j = G_jj - G_jS M G_Sj`` left to
+    every coordinate outside the span of S.
 
-    ``Z`` turns every quantity of a swap round into a gather: the outside gradient
-    ``Z^T b_S - b``, the swap formulas' ``M G_SJ = Z_:J`` for every candidate J at once
-    (O(|S| p) per round instead of O(|S|^2 m) for m candidates), and the entering
-    column's ``M u = Z_:j``. Both are kept by rank-one updates (O(|S| p) per swap) and
-    rebuilt from scratch when ``Z_:S``, which is the identity in exact arithmetic, has
-    drifted from it.
+    ``Z`` turns every quantity of a swap round into a gather: the swap formulas'
+    ``M G_SJ = Z_:J`` for every candidate J at once (O(|S| p) per round instead of
+    O(|S|^2 m) for m candidates) and the entering column's ``M u = Z_:j``; a removal
+    changes g and s by the removed row of Z, an addition by the new one, so the exact
+    gain ``g_j^2 / (2 s_j)`` of every coordinate costs O(p) per swap. All are kept by
+    rank-one updates (O(|S| p) per swap) and rebuilt from scratch when ``Z_:S``, which
+    is the identity in exact arithmetic, has drifted from it.
     """
 
     def __init__(self, G: np.ndarray, b: np.ndarray, support: np.ndarray):
@@ -108,14 +111,8 @@ class GramSupport:
             self.M = np.zeros((0, 0), order="F")
             self.Z = np.zeros((0, self.G.shape[0]), order="F")
         self._solve()
-
-    def copy(self) -> GramSupport:
-        other = object.__new__(GramSupport)
-        other.G, other.b = self.G, self.b
-        other.support, other.updates = self.support.copy(), self.updates
-        other.M, other.Z = self.M.copy(order="F"), self.Z.copy(order="F")
-        other.w_S, other.value = self.w_S, self.value
-        return other
+        self.g = self.Z.T @ self.b[S] - self.b
+        self.s = np.diag(self.G) - np.einsum("ij,ij->j", self.G[S, :], self.Z)
 
     def _solve(self) -> None:
         self.w_S = self.M @ self.b[self.support]
@@ -134,13 +131,12 @@ class GramSupport:
 
     def gradient(self) -> np.ndarray:
         """``G w - b`` for all coordinates (zero on the support, up to rounding)."""
-        return self.Z.T @ self.b[self.support] - self.b
+        return self.g
 
     def schur(self) -> np.ndarray:
         """``G_jj - G_jS M G_Sj`` for every coordinate: the curvature left to j outside
         the span of the support (zero on it)."""
-        U = self.G[self.support, :]
-        return np.diag(self.G) - np.einsum("ij,ij->j", U, self.Z)
+        return self.s
 
     def swap_changes(self, candidates: np.ndarray, gradient: np.ndarray) -> np.ndarray:
         """Exact change of f for every (support position out, candidate in) pair."""
@@ -158,7 +154,7 @@ class GramSupport:
         the formulas of :func:`swap_deltas` for one pair."""
         S, mu = self.support, self.Z[:, j]
         d, w, m = self.M[position, position], self.w_S[position], mu[position]
-        g_new = float(mu @ self.b[S] - self.b[j]) - w / d * m
+        g_new = float(self.g[j]) - w / d * m
         schur = float(self.G[j, j] - self.G[S, j] @ mu) + m * m / d
         if not (d > 0 and schur > 1e-12 * self.G[j, j]):
             return np.inf
@@ -169,8 +165,12 @@ class GramSupport:
         M and row ``position`` of Z become zero."""
         column = self.M[:, position].copy()
         pivot = column[position]
+        row = self.Z[position, :].copy()
         _rank_one(self.M, -1.0 / pivot, column, column)
-        _rank_one(self.Z, -1.0 / pivot, column, self.Z[position, :].copy())
+        _rank_one(self.Z, -1.0 / pivot, column, row)
+        # the minimiser loses w_p M_:p / M_pp: g moves by the removed row of Z
+        self.g -= (self.w_S[position] / pivot) * row
+        self.s += row**2 / pivot
 
     def _entering(self, j: int, position: int | None) -> tuple[np.ndarray, float, np.ndarray]:
         """For an entering j: ``v = M G_Sj``, the Schur complement and the new row of Z
@@ -183,12 +183,20 @@ class GramSupport:
         if not schur > 1e-12 * self.G[j, j]:
             raise np.linalg.LinAlgError("the entering column makes the Gram block singular")
         h = (u @ self.Z - self.G[j, :]) / schur
+        # the minimiser gains -g_j / schur (e_j - v): g moves by h, the new row of Z
+        self.g += self.g[j] * h
+        self.s -= schur * h**2
         return v, schur, h
 
     def swap(self, position: int, j: int) -> None:
-        """Replace ``support[position]`` by ``j`` in place."""
+        """Replace ``support[position]`` by ``j`` in place (on a singular entering
+        column: ``LinAlgError``, the support unchanged)."""
         self._remove_update(position)
-        v, schur, h = self._entering(j, position)
+        try:
+            v, schur, h = self._entering(j, position)
+        except np.linalg.LinAlgError:
+            self._rebuild()
+            raise
         _rank_one(self.M, 1.0 / schur, v, v)
         self.M[:, position] = self.M[position, :] = -v / schur
         self.M[position, position] = 1.0 / schur
@@ -233,15 +241,27 @@ class GramSupport:
 
 
 def rebalance_rows(
-    G: np.ndarray, B: np.ndarray, W: np.ndarray, max_moves: int = 10_000
+    G: np.ndarray,
+    B: np.ndarray,
+    W: np.ndarray,
+    max_moves: int = 10_000,
+    systems: list[GramSupport | None] | None = None,
 ) -> tuple[np.ndarray, int]:
     """Move nonzeros between rows that share ``G`` while that lowers the summed objective
     ``sum_r -B_r^T w_r + 1/2 w_r^T G w_r`` (one budget over all rows): the row whose
     cheapest weight costs least to prune (``w_i^2 / (2 M_ii)`` at its refit) gives it
     up, the row whose best outside weight gains most (``g_j^2 / (2 s_j)``, exact for
     every outside j) takes one, as long as the gain exceeds the cost. Each row stays the
-    exact minimiser on its support. Returns the new rows and the number of moves."""
-    rows = [GramSupport(G, B[r], np.flatnonzero(W[r])) for r in range(W.shape[0])]
+    exact minimiser on its support. ``systems``: the rows' :class:`GramSupport` where
+    already built on the supports of ``W`` (None entries are built here). Returns the new
+    rows and the number of moves."""
+    systems = systems or [None] * W.shape[0]
+    rows = [
+        system
+        if system is not None and np.array_equal(np.sort(system.support), np.flatnonzero(W[r]))
+        else GramSupport(G, B[r], np.flatnonzero(W[r]))
+        for r, system in enumerate(systems)
+    ]
     costs = [_cheapest_removal(row) for row in rows]
     gains = [_best_addition(row) for row in rows]
     moves = 0
@@ -252,11 +272,10 @@ def rebalance_rows(
         if giver == taker or not gain > cost * (1 + 1e-9) or new is None:
             break
         try:
-            rows[giver].remove(position)
             rows[taker].add(new)
-        except np.linalg.LinAlgError:
-            rows[giver].add(new)  # cannot happen for a PD G; restore the giver's size
+        except np.linalg.LinAlgError:  # not for a positive definite G
             break
+        rows[giver].remove(position)
         for r in {giver, taker}:
             costs[r] = _cheapest_removal(rows[r])
             gains[r] = _best_addition(rows[r])
@@ -309,8 +328,11 @@ def gram_local_swaps(
     tol: float,
     record: Callable[[float], None] | None,
 ) -> tuple[np.ndarray, int]:
-    """:func:`~chita_opt.solvers.swaps.local_swaps` (single swaps, the same screening,
-    batches and stopping rule) in the Gram space of ``G = A^T A + lam I``."""
+    """:func:`~chita_opt.solvers.swaps.local_swaps` (single swaps, batches and stopping
+    rule) in the Gram space of ``G = A^T A + lam I``, candidates screened by their exact
+    gain ``g_j^2 / (2 s_j)``. The final :class:`GramSupport` is left on
+    ``problem._gram_system`` so that a caller can go on from it without a factorisation
+    (:func:`solve_layerwise`'s :func:`rebalance_rows`)."""
     lam = problem.lam
     b = (problem.A.T @ problem.y).astype(np.float64) + lam * problem.center
     if problem.linear is not None:
@@ -355,6 +377,7 @@ def gram_local_swaps(
         n_swaps += made
         if record is not None:
             record(constant + system.value)
+    problem._gram_system = system
     return system.minimiser(), n_swaps
 
 

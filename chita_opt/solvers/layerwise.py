@@ -22,17 +22,20 @@ from chita_opt.solvers.result import SolveResult
 
 #: Options a method gets on layer rows unless given: no IHT (``max_iter=0``): the rows'
 #: swaps run in Gram space, where each round scores every outside coordinate exactly,
-#: and from the saliency refit they reach objectives as low as from IHT's fixed point
-#: in a third of the time (``benchmarks/bench_layerwise.py --methods chita
-#: --solver-options '{"max_iter": 500}'`` against the defaults); the escapes from swap
-#: local optima (random restarts, double swaps) that pay on small hard regressions cost 10-30x the
-#: time on the MNIST MLP's small layers for 1-3% of their error; the second starts only
-#: on small rows (``n k min(n, k) <= 1e7``): on wide rows, whose start is already the
-#: saliency refit, they never changed a summed error of the benchmark's three models
-#: and took up to half of the time (``benchmarks/bench_layerwise.py --methods chita
-#: --solver-options '{"second_start_flops": 1e8}'`` against the defaults).
+#: and from the saliency refit they reach errors as low as from IHT's fixed point in
+#: 0.25-0.8 of the time (``benchmarks/bench_layerwise.py --methods chita
+#: --solver-options '{"max_iter": 500}'`` against the defaults, docs/layerwise.md); the
+#: escapes from swap local optima (random restarts, double swaps) that pay on small hard
+#: regressions cost 10-30x the time on the MNIST MLP's small layers for 1-3% of their
+#: error; the second starts only on small rows (``n k min(n, k) <= 1e6``: all of the
+#: transformer's, where they lower the summed error by 2-7%, none of the MLP's first
+#: layer, where at 90% they doubled the time for no lower total).
+# entries of d_out x d_in^2 up to which the rows' Gram systems are kept for the
+# rebalancing (at most 8 bytes each: a few hundred MB)
+_KEEP_SYSTEMS = 3e7
+
 ROW_DEFAULTS: dict[str, dict[str, Any]] = {
-    "chita": {"max_iter": 0, "restarts": 0, "pair_candidates": 0, "second_start_flops": 1e7},
+    "chita": {"max_iter": 0, "restarts": 0, "pair_candidates": 0, "second_start_flops": 1e6},
 }
 
 
@@ -96,9 +99,13 @@ def solve_layerwise(
             "per layer the sum of the rows' bounds does not bound the layer"
         )
     start = time.perf_counter()
+    rebalance = problem.allocation == "layer" and problem._pattern is None
     task = (method, options, certify, n_threads)
     if n_jobs == 1:
-        shares = [_solve_rows(problem, np.arange(problem.n_rows), *task)]
+        # the rows' final Gram systems spare the rebalancing a factorisation per row,
+        # where they fit in memory (``M G_S:`` is |S| x d_in per row)
+        keep = rebalance and problem.n_rows * problem.n_inputs**2 <= _KEEP_SYSTEMS
+        shares = [_solve_rows(problem, np.arange(problem.n_rows), *task, keep_systems=keep)]
     else:
         workers = min(effective_n_jobs(n_jobs), problem.n_rows)
         config = {"n_jobs": n_jobs} if backend is None else {"n_jobs": n_jobs, "backend": backend}
@@ -111,13 +118,15 @@ def solve_layerwise(
     rows = [row for share in shares for row in share]
     for row in rows:
         W[row.pop("index")] = row.pop("w")
+    systems = [row.pop("system", None) for row in rows]
     moves = 0
-    if problem.allocation == "layer" and problem._pattern is None:
+    if rebalance:
         # one budget for the layer: move nonzeros to the rows where they matter most
         G = problem._gram()
-        W, moves = rebalance_rows(G, problem.W @ G, W)
+        W, moves = rebalance_rows(G, problem.W @ G, W, systems=systems)
         for i, row in enumerate(rows):
             row["objective"] = problem.row_objective(i, W[i])
+    del systems
     statuses = [row["status"] for row in rows]
     lower_bound = sum(row["lower_bound"] for row in rows) if certify else None
     objective = problem.objective(W)
@@ -149,8 +158,11 @@ def solve_layerwise(
     )
 
 
-def _solve_rows(problem, indices, method, options, certify, n_threads) -> list[dict]:
-    """Rows ``indices`` of ``problem``, in whatever process joblib chose."""
+def _solve_rows(
+    problem, indices, method, options, certify, n_threads, keep_systems: bool = False
+) -> list[dict]:
+    """Rows ``indices`` of ``problem``, in whatever process joblib chose; with
+    ``keep_systems``, each row's final Gram system where its swaps left one."""
     solver = get_solver(method, **options)
     out = []
     for i in indices:
@@ -176,6 +188,8 @@ def _solve_rows(problem, indices, method, options, certify, n_threads) -> list[d
                 "n_iter": result.n_iter,
             }
         )
+        if keep_systems:
+            out[-1]["system"] = getattr(row, "_gram_system", None)
         if certify:
             with blas_threads(n_threads):
                 bound = perspective_dual_bound(problem.bound_problem(i), result.w).bound
