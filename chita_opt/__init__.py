@@ -14,6 +14,7 @@ Quick start::
 """
 
 from chita_opt import problems, solvers
+from chita_opt.classifier import L0Classifier
 from chita_opt.estimator import L0Regressor, L0RegressorCV
 from chita_opt.problems import (
     NM,
@@ -38,6 +39,7 @@ __version__ = "0.1.0"
 __all__ = [
     "NM",
     "BlockBudget",
+    "L0Classifier",
     "L0Regressor",
     "L0RegressorCV",
     "L0RidgeProblem",
