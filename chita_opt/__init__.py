@@ -16,6 +16,7 @@ Quick start::
 from chita_opt import problems, solvers
 from chita_opt.classifier import L0Classifier
 from chita_opt.estimator import L0Regressor, L0RegressorCV
+from chita_opt.information_criteria import L0RegressorIC
 from chita_opt.problems import (
     NM,
     BlockBudget,
@@ -42,6 +43,7 @@ __all__ = [
     "L0Classifier",
     "L0Regressor",
     "L0RegressorCV",
+    "L0RegressorIC",
     "L0RidgeProblem",
     "LayerwiseProblem",
     "SolveResult",

@@ -24,7 +24,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from chita_opt.estimator import _check_params
+from chita_opt.estimator import _check_params, sample_weights
 from chita_opt.problems import L0RidgeProblem
 from chita_opt.problems._validation import check_budget
 from chita_opt.solvers import solve
@@ -143,7 +143,8 @@ class L0Classifier(ClassifierMixin, BaseEstimator):
                 "L0Classifier needs samples of at least 2 classes; the data has only one "
                 f"class: {self.classes_[0]!r}"
             )
-        weights = _sample_weights(sample_weight, X.shape[0])
+        weights = sample_weights(sample_weight, X.shape[0])
+        weights = np.ones(X.shape[0]) if weights is None else weights
         positives = self.classes_[1:] if self.classes_.shape[0] == 2 else self.classes_
         fits = [
             fit_logistic_l0(
@@ -272,21 +273,6 @@ def _improving_swap(X, t, s, coef, intercept, loss, model, ridge, fit_intercept)
         if logistic_loss(X, t, s, *new, ridge) < loss * (1 - 1e-12):
             return new
     return None
-
-
-def _sample_weights(sample_weight, n_samples: int) -> np.ndarray:
-    if sample_weight is None:
-        return np.ones(n_samples)
-    weights = np.asarray(sample_weight, dtype=np.float64)
-    if weights.ndim == 0:
-        weights = np.full(n_samples, float(weights))
-    if weights.shape != (n_samples,):
-        raise ValueError(f"sample_weight must have shape ({n_samples},); got {weights.shape}")
-    if not (np.isfinite(weights).all() and np.all(weights >= 0)):
-        raise ValueError("sample_weight must be finite and >= 0")
-    if not weights.any():
-        raise ValueError("sample_weight is zero for every sample: nothing to fit")
-    return weights
 
 
 def _base_rate_logit(t, s) -> float:

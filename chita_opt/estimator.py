@@ -88,13 +88,16 @@ class L0Regressor(RegressorMixin, BaseEstimator):
         self.warm_start = warm_start
         self.solver_options = solver_options
 
-    def fit(self, X, y) -> L0Regressor:
+    def fit(self, X, y, sample_weight=None) -> L0Regressor:
         """Fit the model.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
         y : array-like of shape (n_samples,)
+        sample_weight : array-like of shape (n_samples,), optional
+            Weights of the squared residuals (an integer weight counts a sample that many
+            times).
 
         Returns
         -------
@@ -103,7 +106,12 @@ class L0Regressor(RegressorMixin, BaseEstimator):
         _check_params(self.k, self.ridge, self.method)
         X, y = validate_data(self, X, y, y_numeric=True, dtype=[np.float64, np.float32])
         problem, x_mean, y_mean = _centered_problem(
-            X, y, min(self.k, X.shape[1]), self.ridge, self.fit_intercept
+            X,
+            y,
+            min(self.k, X.shape[1]),
+            self.ridge,
+            self.fit_intercept,
+            sample_weights(sample_weight, X.shape[0]),
         )
         warm = None
         if self.warm_start and getattr(self, "coef_", None) is not None:
@@ -253,15 +261,40 @@ def _check_params(k, ridge, method) -> None:
         raise ValueError(f"method must be one of {available_methods()}; got {method!r}")
 
 
-def _centered_problem(X, y, k, ridge, fit_intercept):
-    """The problem on centered data when fitting an intercept; and the means."""
+def sample_weights(sample_weight, n_samples: int) -> np.ndarray | None:
+    """``sample_weight`` checked (finite, >= 0, not all zero) as a float64 vector; None
+    stays None (unit weights)."""
+    if sample_weight is None:
+        return None
+    weights = np.asarray(sample_weight, dtype=np.float64)
+    if weights.ndim == 0:
+        weights = np.full(n_samples, float(weights))
+    if weights.shape != (n_samples,):
+        raise ValueError(f"sample_weight must have shape ({n_samples},); got {weights.shape}")
+    if not (np.isfinite(weights).all() and np.all(weights >= 0)):
+        raise ValueError("sample_weight must be finite and >= 0")
+    if not weights.any():
+        raise ValueError("sample_weight is zero for every sample: nothing to fit")
+    return weights
+
+
+def _centered_problem(X, y, k, ridge, fit_intercept, weights=None):
+    """The problem on centered data when fitting an intercept (weighted means and rows
+    scaled by the square roots of ``weights`` when given); and the means."""
     if fit_intercept:
-        x_mean = X.mean(axis=0, dtype=np.float64)
-        y_mean = float(y.mean(dtype=np.float64))
+        if weights is None:
+            x_mean = X.mean(axis=0, dtype=np.float64)
+            y_mean = float(y.mean(dtype=np.float64))
+        else:
+            x_mean = (weights @ X) / weights.sum()
+            y_mean = float(weights @ y) / float(weights.sum())
         X = X - x_mean.astype(X.dtype)
         y = y - y_mean
     else:
         x_mean, y_mean = np.zeros(X.shape[1]), 0.0
+    if weights is not None:
+        root = np.sqrt(weights).astype(X.dtype)
+        X, y = root[:, None] * X, root * y
     problem = L0RidgeProblem(X, np.asarray(y, dtype=X.dtype), k=k, lam=float(ridge))
     return problem, x_mean, y_mean
 
