@@ -94,8 +94,8 @@ def test_the_registry_imports_no_solver_module():
 def test_the_bounds_import_no_solver_and_the_solvers_no_solver_module():
     """Layers point one way: ``bounds`` uses ``problems`` (and the package's private
     helpers) only; a solver module imports the shared pieces of ``solvers`` (base,
-    registry, result, _common, the local-search component), never another method's
-    module."""
+    registry, result, _common, the local-search component, the iterate and its moves),
+    never another method's module."""
     graph = import_graph(PACKAGE)
     bounds = {m for m in graph if m.startswith("chita_opt.bounds.")}
     assert {"chita_opt.bounds.perspective", "chita_opt.bounds.dual"} <= bounds
@@ -108,7 +108,7 @@ def test_the_bounds_import_no_solver_and_the_solvers_no_solver_module():
         assert outside == set(), module
     shared = {
         f"chita_opt.solvers.{name}"
-        for name in ("base", "registry", "result", "_common", "swaps", "local_search")
+        for name in ("base", "registry", "result", "_common", "swaps", "local_search", "iterate")
     }
     entry = {
         "chita_opt.solvers.api",

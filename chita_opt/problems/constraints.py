@@ -20,8 +20,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from chita_opt._jit import cached_njit
 from chita_opt.problems._validation import check_budget
+from chita_opt.problems.group_kernels import group_competitor_levels, group_select
 
 
 class SparsityConstraint(ABC):
@@ -62,8 +62,7 @@ class SparsityConstraint(ABC):
     def is_feasible(self, w: np.ndarray) -> bool:
         """Whether ``w`` satisfies the constraint."""
         self._require_bound()
-        nz = np.flatnonzero(w)
-        return self._is_feasible_support(nz)
+        return self._is_feasible_support(np.flatnonzero(w))
 
     @abstractmethod
     def _is_feasible_support(self, nonzeros: np.ndarray) -> bool: ...
@@ -146,12 +145,8 @@ class GroupBudget(SparsityConstraint):
     """
 
     def __init__(self, group_of: np.ndarray, caps: np.ndarray, total: int | None = None):
-        group_of, caps = np.asarray(group_of), np.asarray(caps)
-        for name, arr in (("group_of", group_of), ("caps", caps)):
-            if arr.ndim != 1 or (arr.size and arr.dtype.kind not in "iu"):
-                raise TypeError(f"{name} must be a 1-D array of integers")
-        self.group_of = np.ascontiguousarray(group_of, dtype=np.int64)
-        self.caps = np.ascontiguousarray(caps, dtype=np.int64)
+        self.group_of = _integer_vector(group_of, "group_of")
+        self.caps = _integer_vector(caps, "caps")
         self.n_features = self.group_of.shape[0]
         n_groups = self.caps.shape[0]
         if self.group_of.size and (self.group_of.min() < 0 or self.group_of.max() >= n_groups):
@@ -161,19 +156,13 @@ class GroupBudget(SparsityConstraint):
             raise ValueError("caps must lie between 0 and the size of their group")
         if self.caps.sum() < 1:
             raise ValueError("caps must allow at least one nonzero in total")
-        if total is not None:
-            if isinstance(total, bool) or not isinstance(total, numbers.Integral) or total < 1:
-                raise ValueError(f"total must be a positive integer or None; got {total!r}")
-            total = int(total)
-        self.total = total
+        self.total = total = _check_total(total)
         # the kernels take the binding global budget as a plain integer
         self._limit = int(self.caps.sum()) if total is None else min(total, int(self.caps.sum()))
 
     def __repr__(self) -> str:
         total = "" if self.total is None else f", total={self.total}"
-        return (
-            f"GroupBudget(n_groups={self.caps.shape[0]}, max_nonzeros={self.max_nonzeros}{total})"
-        )
+        return f"GroupBudget(n_groups={len(self.caps)}, max_nonzeros={self.max_nonzeros}{total})"
 
     @property
     def max_nonzeros(self) -> int:
@@ -187,12 +176,12 @@ class GroupBudget(SparsityConstraint):
         return self
 
     def select(self, scores):
-        return _group_select(
+        return group_select(
             np.ascontiguousarray(scores, dtype=np.float64), self.group_of, self.caps, self._limit
         )
 
     def competitor_levels(self, abs_gradient, support):
-        levels, grows = _group_competitor_levels(
+        levels, grows = group_competitor_levels(
             np.ascontiguousarray(abs_gradient, dtype=np.float64),
             np.ascontiguousarray(support, dtype=np.int64),
             self.group_of,
@@ -239,15 +228,10 @@ class BlockBudget(GroupBudget):
     ):
         if isinstance(blocks, np.ndarray) and blocks.ndim == 1:
             raise TypeError("blocks must be a sequence of index arrays, one per block")
-        self.blocks = [np.asarray(b) for b in blocks]
+        self.blocks = [_integer_vector(b, f"blocks[{i}]") for i, b in enumerate(blocks)]
         if not self.blocks:
             raise ValueError("blocks must contain at least one block")
-        for i, b in enumerate(self.blocks):
-            if b.ndim != 1 or (b.size and b.dtype.kind not in "iu"):
-                raise TypeError(f"blocks[{i}] must be a 1-D array of integer indices")
-        budgets_arr = np.asarray(budgets)
-        if budgets_arr.ndim != 1 or (budgets_arr.size and budgets_arr.dtype.kind not in "iu"):
-            raise TypeError("budgets must be a 1-D sequence of integers")
+        budgets_arr = _integer_vector(budgets, "budgets")
         if budgets_arr.shape[0] != len(self.blocks):
             raise ValueError(
                 f"budgets must have one entry per block ({len(self.blocks)}); "
@@ -262,12 +246,8 @@ class BlockBudget(GroupBudget):
             )
         if budgets_arr.sum() < 1:
             raise ValueError("budgets must allow at least one nonzero in total")
-        self.budgets = budgets_arr.astype(np.int64)
-        if total is not None and (
-            isinstance(total, bool) or not isinstance(total, numbers.Integral) or total < 1
-        ):
-            raise ValueError(f"total must be a positive integer or None; got {total!r}")
-        self.total = None if total is None else int(total)
+        self.budgets = budgets_arr
+        self.total = _check_total(total)
         self.n_features = None
 
     def __repr__(self) -> str:
@@ -329,8 +309,7 @@ class NM(SparsityConstraint):
 
     @property
     def max_nonzeros(self) -> int:
-        if self.n_features is None:
-            raise RuntimeError("NM is not bound to a dimension; call bind(p)")
+        self._require_bound()
         full, rest = divmod(self.n_features, self.m)
         return full * self.n + min(self.n, rest)
 
@@ -349,57 +328,23 @@ class NM(SparsityConstraint):
     def competitor_levels(self, abs_gradient, support):
         return self.bind(abs_gradient.shape[0]).competitor_levels(abs_gradient, support)
 
-    def restrict(self, columns):
-        raise RuntimeError("bind NM to a dimension before restricting it")
+    def _unbound(self, *_):
+        raise RuntimeError("NM must be bound to a dimension first; call bind(p)")
 
-    def _is_feasible_support(self, nonzeros):
-        raise RuntimeError("bind NM to a dimension first")
-
-
-@cached_njit
-def _group_select(scores, group_of, caps, limit):
-    order = np.argsort(-scores, kind="mergesort")
-    used = np.zeros(caps.shape[0], dtype=np.int64)
-    keep = np.zeros(scores.shape[0], dtype=np.bool_)
-    remaining = limit
-    for idx in order:
-        if remaining == 0:
-            break
-        g = group_of[idx]
-        if used[g] < caps[g]:
-            used[g] += 1
-            keep[idx] = True
-            remaining -= 1
-    return np.flatnonzero(keep)
+    restrict = _is_feasible_support = _unbound
 
 
-@cached_njit
-def _group_competitor_levels(abs_gradient, support, group_of, caps, limit):
-    # A coordinate j outside the support can take the place of i in group g when j is in
-    # g, or, once the global budget is spent, when j's group still has room.
-    n_groups = caps.shape[0]
-    in_support = np.zeros(abs_gradient.shape[0], dtype=np.bool_)
-    count = np.zeros(n_groups, dtype=np.int64)
-    for i in support:
-        in_support[i] = True
-        count[group_of[i]] += 1
-    best_outside = np.zeros(n_groups)
-    for j in range(abs_gradient.shape[0]):
-        if not in_support[j]:
-            g = group_of[j]
-            if abs_gradient[j] > best_outside[g]:
-                best_outside[g] = abs_gradient[j]
-    best_open = 0.0
-    for g in range(n_groups):
-        if count[g] < caps[g] and best_outside[g] > best_open:
-            best_open = best_outside[g]
-    full = support.shape[0] >= limit
-    grows = (not full) and best_open > 0.0
-    levels = np.zeros(support.shape[0])
-    for t in range(support.shape[0]):
-        g = group_of[support[t]]
-        if full:
-            levels[t] = max(best_outside[g], best_open)
-        elif count[g] >= caps[g]:
-            levels[t] = best_outside[g]
-    return levels, grows
+def _integer_vector(values, name: str) -> np.ndarray:
+    """``values`` as a contiguous int64 vector, or a TypeError naming ``name``."""
+    array = np.asarray(values)
+    if array.ndim != 1 or (array.size and array.dtype.kind not in "iu"):
+        raise TypeError(f"{name} must be a 1-D array of integers")
+    return np.ascontiguousarray(array, dtype=np.int64)
+
+
+def _check_total(total) -> int | None:
+    if total is None:
+        return None
+    if isinstance(total, bool) or not isinstance(total, numbers.Integral) or total < 1:
+        raise ValueError(f"total must be a positive integer or None; got {total!r}")
+    return int(total)

@@ -46,7 +46,7 @@ class LayerwiseProblem:
         saliency ``w_ij^2 / [(H + damp I)^-1]_jj`` (the layer's largest are kept;
         SparseGPT's rule for choosing masks), each row then solved on its share and
         nonzeros moved between rows while that lowers the layer's objective
-        (:func:`~chita_opt.solvers.gram_swaps.rebalance_rows`).
+        (:func:`~chita_opt.solvers.layerwise.rebalance_rows`).
     damp : float, default 0.01
         Ridge toward the dense weights. With ``relative_damp`` (default) in units of the
         mean diagonal of H, as SparseGPT's ``percdamp``; it also makes a singular H

@@ -14,7 +14,8 @@ objective)::
 """
 
 from chita_opt.pruning.budgets import sparsity_constraint
-from chita_opt.pruning.gradients import FisherMemoryError, fisher_nbytes, per_sample_gradients
+from chita_opt.pruning.fisher_memory import FisherMemoryError, fisher_nbytes
+from chita_opt.pruning.gradients import per_sample_gradients
 from chita_opt.pruning.gradual import GradualPruner
 from chita_opt.pruning.layerwise import LayerRecord, prune_layerwise
 from chita_opt.pruning.masks import apply_masks, current_masks, remove_masks

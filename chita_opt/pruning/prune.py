@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import os
-import tempfile
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,11 +22,11 @@ from chita_opt.pruning.budgets import (
     stage_sparsities,
 )
 from chita_opt.pruning.fisher import fisher_design, mean_fisher_diagonal, predicted_increase
+from chita_opt.pruning.fisher_memory import disk_matrix
 from chita_opt.pruning.gradients import (
     Data,
     LossFn,
     first_samples,
-    fits_in_memory,
     per_sample_gradients,
     progress_bar,
 )
@@ -302,7 +300,7 @@ def prune(
                 w_alive, objective = _magnitude(constraint, alive, w_bar), None
                 t1 = t0
             else:
-                out = _disk_matrix(
+                out = disk_matrix(
                     n_samples // fisher_batch_size,
                     alive.shape[0],
                     dtype,
@@ -401,20 +399,6 @@ def torch_threads(n_threads: int | str):
         yield
     finally:
         torch.set_num_threads(previous)
-
-
-def _disk_matrix(n_rows, n_columns, dtype, max_fisher_bytes, spill, folder, stack):
-    """A disk-backed array for the gradients when they exceed the memory budget (and
-    spilling is allowed), else None (per_sample_gradients then allocates, or refuses)."""
-    if not spill or fits_in_memory(n_rows, n_columns, dtype, max_fisher_bytes):
-        return None
-    directory = stack.enter_context(tempfile.TemporaryDirectory(dir=folder, prefix="chita-"))
-    return np.lib.format.open_memmap(
-        os.path.join(directory, "gradients.npy"),
-        mode="w+",
-        dtype=dtype,
-        shape=(n_rows, n_columns),
-    )
 
 
 def _restrict(

@@ -19,7 +19,6 @@ import math
 
 import numpy as np
 
-from chita_opt._jit import cached_njit
 from chita_opt.problems import L0RidgeProblem
 from chita_opt.problems._validation import check_budget, check_nonnegative
 from chita_opt.solvers._common import (
@@ -28,62 +27,21 @@ from chita_opt.solvers._common import (
     stall_tolerance,
 )
 from chita_opt.solvers.base import Solver
+from chita_opt.solvers.iterate import (
+    Iterate,
+    refit_if_better,
+    search_past_change,
+    support_change_step,
+    support_step,
+)
 from chita_opt.solvers.local_search import LocalSearch
 from chita_opt.solvers.registry import register_solver
 from chita_opt.solvers.result import STATUSES, History, Outcome
 
-# Steps just below / above the support-change point, as in the reference implementation.
-_BELOW_CHANGE = 1.0 / (1.0 + 1e-4)
-_ABOVE_CHANGE = 1.0 + 1e-4
 # Below this many features the active set is skipped: a full iteration is cheap there, and
 # restricting the search cost global optima (measured on the enumeration instances of the
 # tests: 52% reached with the active set against 67% without, before swaps).
 _MIN_ACTIVE_SET_FEATURES = 1000
-
-
-@cached_njit
-def support_change_step(w_S, g_S, competitor):
-    """Smallest ``tau > 0`` at which thresholding ``w - tau g`` may drop a support index.
-
-    Coordinate i of the support has magnitude ``|w_i - tau g_i|``; its best competitor
-    from outside has ``tau * M_i`` with ``M_i = competitor[i]``. The two meet at
-    ``|w_i| / (|g_i| + M_i)`` when the coordinate shrinks (same signs), at
-    ``|w_i| / (M_i - |g_i|)`` when it grows slower than the competitor, and never otherwise.
-    """
-    tau = np.inf
-    for t in range(w_S.shape[0]):
-        size = abs(w_S[t])
-        slope = abs(g_S[t])
-        level = competitor[t]
-        if w_S[t] * g_S[t] > 0.0:
-            candidate = size / (slope + level)
-        elif slope < level:
-            candidate = size / (level - slope)
-        else:
-            continue
-        if candidate < tau:
-            tau = candidate
-    return tau
-
-
-class _Iterate:
-    """w, its residual and objective on one (sub)problem, updated together."""
-
-    __slots__ = ("f", "problem", "r", "w")
-
-    def __init__(self, problem: L0RidgeProblem, w: np.ndarray, r: np.ndarray | None = None):
-        self.problem = problem
-        self.w = w
-        self.r = problem.residual(w) if r is None else r
-        self.f = problem.objective(w, self.r)
-
-    @classmethod
-    def projected(cls, problem: L0RidgeProblem, v: np.ndarray) -> _Iterate:
-        return cls(problem, problem.project(v))
-
-    @property
-    def support(self) -> np.ndarray:
-        return np.flatnonzero(self.w)
 
 
 @register_solver("chita")
@@ -127,56 +85,10 @@ class ChitaSolver(Solver):
         is below ``swap_flops`` (1e9 by default, about 0.1 s here).
     swap_flops : float, default 1e9
         The per-swap cost bound used by ``local_search="auto"``.
-    max_swaps : int, default 200
-        Cap on the swaps of one search (each start and each restart has its own); a
-        search that reaches it ends the solve with status
-        ``"max_swaps"``. Swaps converge within about 110 on the Toeplitz benchmark;
-        on pruning-like problems with k in the hundreds they keep improving for longer
-        (n=1000, p=32,360, k=647: 514 after 50 swaps in 1.6 s, 124 after 200 in 2.9 s,
-        62 at convergence after 684 in 7.5 s). Use the ``cd`` method (1,000 by default)
-        to run them to convergence.
-    second_start : bool or "auto", default "auto"
-        With the swaps on, also run them from greedy forward selection's support
-        (orthogonal matching pursuit with the ridge; a plain top-k budget with k <= n)
-        and, where the first start was the center rather than the data (or forward
-        selection does not apply), from the marginal correlations' ``|A^T y + lam c -
-        linear|``; keep the best result. Swap local optima depend on the start: on
-        Toeplitz designs with n = 1,000, p = 100,000, k = 100 (random supports, SNR 5,
-        seeds 0-3) the search from forward selection gave the result on each seed, below
-        abess's and OMP's on each, where the search from IHT's point had stayed above
-        them on one seed of two
-        (``benchmarks/bench_speed.py --families wide``). "auto": only where a
-        swap round costs at most ``second_start_flops`` (``n k min(n, k)``): on the
-        MNIST MLP's Fisher at 98% sparsity (n = 1,000, k = 647) a second search took
-        twice as long as the first and never won.
-    second_start_flops : float, default 1e8
-        The per-swap cost bound used by ``second_start="auto"``.
-    pair_candidates : int, default 6
-        At a support no single swap improves, also try the double swaps among this many
-        coordinates on each side (C(6, 2)^2 = 225 exact refits), while their total cost
-        stays below ``pair_flops``. On small underdetermined problems (n < p, little ridge)
-        single-swap local optima are common and double swaps escape most of them.
-    pair_flops : float, default 2e8
-        Bound on the cost of one double-swap search, ``C(c, 2)^2 n k min(n, k)``; above
-        it (k = 50, n = 500 is already above) double swaps are skipped.
-    swap_batch : int, default 8
-        Disjoint improving swaps applied together per round (one refit for all); the
-        single best is used when the batch does not lower f.
-    swap_candidates : int, default 64
-        Outside coordinates considered per swap, screened by ``g_j^2 / (||a_j||^2 + lam)``
-        (the decrease from adding j alone).
-    restarts : int or "auto", default "auto"
-        With the swaps on, also run them from this many random feasible supports (each
-        refitted) and keep the best result. "auto": 48 on tiny problems (``n p k`` at
-        most ``restart_size``), where each search takes a few milliseconds and
-        swap local optima are most often not global (n < p, little ridge). On 300
-        enumeration instances with lam in {0, 1e-3, 0.1, 1} (three seeds) they lift the
-        global optima reached from 295/285/287 to 300/295/299, for about 0.1 s each.
-        Else none.
-    restart_size : float, default 2e4
-        The ``n p k`` below which "auto" restarts.
-    random_state : int, default 0
-        Seed of the restarts' supports (results are deterministic).
+    max_swaps, swap_candidates, swap_batch, pair_candidates, pair_flops, second_start, \
+second_start_flops, restarts, restart_size, random_state
+        Options of the swap phase, :class:`~chita_opt.solvers.local_search.LocalSearch`:
+        its docstring gives their defaults and the measurements behind them.
 
     Notes
     -----
@@ -256,8 +168,8 @@ class ChitaSolver(Solver):
     # ---- driver ----------------------------------------------------------------------
     def _run(self, problem, warm, history):
         source = magnitude_source(problem, warm)
-        start = _Iterate.projected(problem, source)
-        refitted = _refit_if_better(start)
+        start = Iterate.projected(problem, source)
+        refitted = refit_if_better(start)
         current = refitted or start
         history.record(current.f)
         n, p, k = problem.n_samples, problem.n_features, problem.k
@@ -272,7 +184,7 @@ class ChitaSolver(Solver):
             phases.append("active_set")
             current, n_iter, status, rounds = self._active_set_loop(current, size, history)
         # without IHT the start was just refitted
-        final = _refit_if_better(current) if self.max_iter else None
+        final = refit_if_better(current) if self.max_iter else None
         if final is not None:
             current = final
             history.record(current.f)
@@ -283,7 +195,7 @@ class ChitaSolver(Solver):
         ):
             tol = stall_tolerance(self.tol, problem.dtype)
             searched = self._swaps.run(problem, current.w, tol, record=history.record)
-            current = _Iterate(problem, searched.w)
+            current = Iterate(problem, searched.w)
             n_swaps = searched.n_swaps
             phases += searched.phases
             skipped.update(searched.skipped)
@@ -306,7 +218,7 @@ class ChitaSolver(Solver):
             message += "; skipped: " + "; ".join(f"{k} ({v})" for k, v in skipped.items())
         return Outcome(current.w, n_iter, status, message, info=info)
 
-    def _active_set_loop(self, current: _Iterate, size: int, history: History):
+    def _active_set_loop(self, current: Iterate, size: int, history: History):
         problem = current.problem
         g = problem.gradient(current.w, current.r)
         active = _initial_active_set(current.support, np.abs(g), size)
@@ -315,13 +227,13 @@ class ChitaSolver(Solver):
         for rounds in range(1, self.max_rounds + 1):  # noqa: B007 - reported
             sub = problem.subproblem(active)
             inner, n_iter, inner_status = self._descend(
-                _Iterate(sub, current.w[active].copy(), current.r), history, sub.objective_offset
+                Iterate(sub, current.w[active].copy(), current.r), history, sub.objective_offset
             )
             n_iter_total += n_iter
             capped |= inner_status != "converged"
             w = np.zeros_like(current.w)
             w[active] = inner.w
-            current = _Iterate(problem, w, inner.r)
+            current = Iterate(problem, w, inner.r)
             grown = self._expand(current, active, sub)
             if grown is None:
                 status = "max_iter" if capped else "converged"
@@ -330,7 +242,7 @@ class ChitaSolver(Solver):
             history.record(current.f)
         return current, n_iter_total, status, rounds
 
-    def _expand(self, current: _Iterate, active: np.ndarray, sub: L0RidgeProblem):
+    def _expand(self, current: Iterate, active: np.ndarray, sub: L0RidgeProblem):
         """Full-size IHT steps of growing length; the best one that improves f and brings
         in coordinates outside the active set, or None."""
         problem = current.problem
@@ -340,7 +252,7 @@ class ChitaSolver(Solver):
         in_active[active] = True
         best, best_new = None, None
         for _ in range(self.expansion_steps):
-            trial = _Iterate.projected(problem, current.w - step * g)
+            trial = Iterate.projected(problem, current.w - step * g)
             new = trial.support[~in_active[trial.support]]
             if new.size and trial.f < (current.f if best is None else best.f):
                 best, best_new = trial, new
@@ -352,7 +264,7 @@ class ChitaSolver(Solver):
         return best, np.union1d(active, best_new)
 
     # ---- inner loop: CHITA's IHT on one (sub)problem -----------------------------------
-    def _descend(self, it: _Iterate, history: History, offset: float):
+    def _descend(self, it: Iterate, history: History, offset: float):
         problem = it.problem
         tol = stall_tolerance(self.tol, problem.dtype)
         refitted, stable, force_search = False, 0, False
@@ -377,10 +289,20 @@ class ChitaSolver(Solver):
                 )
             )
             if gg > 0 and 0 < tau_star < tau_change and not force_search:
-                it = _support_step(it, support, g_S, A_dir, tau_star)
+                it = support_step(it, support, g_S, A_dir, tau_star)
                 stable += 1
             else:
-                moved = self._search(it, g, support, g_S, A_dir, tau_star, tau_change)
+                moved = search_past_change(
+                    it,
+                    g,
+                    support,
+                    g_S,
+                    A_dir,
+                    tau_star,
+                    tau_change,
+                    self.search_steps,
+                    self.polish_steps,
+                )
                 if moved is None:
                     status = "converged"
                     break
@@ -390,153 +312,17 @@ class ChitaSolver(Solver):
                 it = moved
             force_search = False
             if stable >= self.stable_iters and not refitted:
-                it = _refit_if_better(it) or it
+                it = refit_if_better(it) or it
                 refitted = True
             history.record(it.f + offset)
             if f_before - it.f <= tol * max(abs(it.f), 1.0):
                 if not refitted:
-                    it = _refit_if_better(it) or it
+                    it = refit_if_better(it) or it
                     refitted = True
                     history.record(it.f + offset)
                 else:
                     force_search = True  # a fixed point of the step: try the swaps past it
         return it, n_iter, status
-
-    def _search(self, it, g, support, g_S, A_dir, tau_star, tau_change) -> _Iterate | None:
-        """The step search where the support may change. Returns an iterate with lower f,
-        or None when no trial step improves."""
-        problem = it.problem
-        best = None
-        if tau_change > 0 and tau_star > 0:
-            # just below the change point the support stays and f must fall (tau < tau*)
-            best = _support_step(it, support, g_S, A_dir, min(tau_change * _BELOW_CHANGE, tau_star))
-            if best.f >= it.f:
-                best = None
-        if not np.isfinite(tau_change):
-            # no outside coordinate can ever enter: only the support step is left
-            tau = None
-        elif tau_change > 0:
-            tau = tau_change * _ABOVE_CHANGE
-        elif tau_star > 0:
-            tau = tau_star
-        else:
-            tau = 1.0 / (problem.lipschitz() * LIPSCHITZ_SAFETY)
-        trials = []
-        for _ in range(self.search_steps if tau is not None else 0):
-            trial = _Iterate.projected(problem, it.w - tau * g)
-            trials.append(trial)
-            if trial.f < (it.f if best is None else best.f):
-                best = trial
-            tau *= 2.0
-        if best is None:
-            # A raw thresholded step puts a newcomer at -tau g_j and rarely beats a
-            # refitted support; judge each trial support after a few CG steps on it.
-            # Where a polish is costly (its products span most of A, as at low sparsity)
-            # stop at the first trial that does not beat the one before: the improving
-            # trials are the first few, and polishing the rest took most of the solve
-            # time there (MNIST MLP Fisher, 50% sparsity: 9 s instead of 17 s, same
-            # objective).
-            costly = 2 * self.polish_steps * problem.n_samples * problem.n_features > 2e8
-            for trial in trials:
-                target = it.f if best is None else best.f
-                polished = _cg_polish(trial, self.polish_steps, target, stop_below=costly)
-                if polished.f < target:
-                    best = polished
-                elif costly:
-                    break
-        if best is None and tau_star > 0:
-            best = _support_step(it, support, g_S, A_dir, tau_star)
-            if best.f >= it.f:
-                best = None
-        return best
-
-
-def _support_step(it: _Iterate, support, g_S, A_dir, tau) -> _Iterate:
-    w = it.w.copy()
-    w[support] -= tau * g_S
-    return _Iterate(it.problem, w, it.r + tau * A_dir)
-
-
-def _cg_polish(
-    it: _Iterate, n_steps: int, target: float = -np.inf, stop_below: bool = False
-) -> _Iterate:
-    """``n_steps`` of conjugate gradients on f restricted to the support of ``it``: a cheap
-    stand-in for an exact refit, O(n |S|) per step, never worse than ``it``.
-
-    Stops as soon as :meth:`L0RidgeProblem.support_dual_bound` proves that no vector on this support
-    reaches ``target``: the search rejects such a trial whatever the polish does. Most
-    trial steps past the support-change point are hopeless, and the bound says so from
-    the first residual (MNIST MLP Fisher, 90% sparsity: half of all polish steps). With
-    ``stop_below``, also stops once f is below ``target``: the trial is accepted then,
-    and the refit that follows an accepted search does the rest (the costly searches
-    use it: same objectives on the MNIST MLP Fisher at 50% and 70%, 15-30% less time)."""
-    problem = it.problem
-    support = it.support
-    if 3 * support.size >= problem.n_features:
-        # gathering most columns of A costs more than a few products with all of A
-        # (zero outside the support): work in full length and mask
-        A_S, v, lam_center = problem.A, it.w.copy(), problem.center
-        outside = np.ones(problem.n_features, dtype=bool)
-        outside[support] = False
-        linear = problem.linear
-    else:
-        A_S, v, lam_center = problem.A[:, support], it.w[support].copy(), problem.center[support]
-        outside = None
-        linear = None if problem.linear is None else problem.linear[support]
-    r = it.r.copy()
-    grad = -(A_S.T @ r) + problem.lam * (v - lam_center)
-    if linear is not None:
-        grad += linear
-    if outside is not None:
-        grad[outside] = 0
-    direction = -grad
-    grad_sq = float(np.dot(grad, grad))
-    f = it.f
-    for _ in range(n_steps):
-        if grad_sq == 0.0 or _hopeless(problem, support, outside, v, grad, r, target):
-            break
-        if stop_below and f < target:
-            break
-        A_d = A_S @ direction
-        curvature = float(np.dot(A_d, A_d)) + problem.lam * float(np.dot(direction, direction))
-        if curvature <= 0.0:
-            break
-        slope = -float(np.dot(grad, direction))
-        step = slope / curvature
-        f -= 0.5 * step * slope  # the exact line search's decrease on a quadratic
-        v += step * direction
-        r -= step * A_d
-        grad += step * (A_S.T @ A_d + problem.lam * direction)
-        if outside is not None:
-            grad[outside] = 0
-        new_grad_sq = float(np.dot(grad, grad))
-        direction = -grad + (new_grad_sq / grad_sq) * direction
-        grad_sq = new_grad_sq
-    if outside is None:
-        w = np.zeros_like(it.w)
-        w[support] = v
-    else:
-        w = v
-    polished = _Iterate(problem, w, r)
-    return polished if polished.f < it.f else it
-
-
-def _hopeless(problem, support, outside, v, grad, r, target) -> bool:
-    """Whether ``problem.support_dual_bound`` at the polish's current point exceeds
-    ``target`` (``v`` and ``grad`` in full length when ``outside`` is a mask)."""
-    if not problem.lam > 0 or target == -np.inf:
-        return False
-    if outside is not None:
-        v, grad = v[support], grad[support]
-    return problem.support_dual_bound(support, v, grad, r) > target
-
-
-def _refit_if_better(it: _Iterate) -> _Iterate | None:
-    support = it.support
-    if support.size == 0:
-        return None
-    refit = _Iterate(it.problem, it.problem.refit(support))
-    return refit if refit.f < it.f else None
 
 
 def _initial_active_set(support: np.ndarray, abs_g: np.ndarray, size: int) -> np.ndarray:

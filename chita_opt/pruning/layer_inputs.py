@@ -1,0 +1,152 @@
+"""The inputs of the layers layer-wise pruning reconstructs, collected by forward hooks.
+
+Each Linear layer's inputs are rows of X as they come; a convolution's are the patches
+``torch.nn.functional.unfold`` cuts (zero padding, ``groups=1``), so that its weight,
+flattened to ``out x (in * kernel)``, acts on them as a Linear layer would. Only
+``H = X^T X`` is kept, accumulated in float64 a block of rows at a time, and a forward
+pass stops as soon as the layers it was run for have seen their inputs.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from chita_opt.pruning.gradients import Data, _sample_chunks
+
+#: Layer types whose weights layer-wise pruning can reconstruct.
+LAYERWISE_MODULES = (nn.Linear, nn.Conv1d, nn.Conv2d)
+# unfolded patches are turned into rows of X this many entries at a time
+_ROWS_ENTRIES = 1 << 23
+
+
+class _InputsCollected(Exception):
+    """Raised by a hook once the layer it waits for has seen its input: the rest of the
+    forward pass is not needed."""
+
+
+def layer_of(model: nn.Module, name: str) -> nn.Module:
+    owner, _, attr = name.rpartition(".")
+    module = model.get_submodule(owner) if owner else model
+    if attr != "weight" or not isinstance(module, LAYERWISE_MODULES):
+        raise ValueError(
+            f"layer-wise pruning reconstructs the weights of Linear, Conv1d and Conv2d "
+            f"layers; {name!r} belongs to a {type(module).__name__}"
+        )
+    if isinstance(module, (nn.Conv1d, nn.Conv2d)):
+        if module.groups != 1:
+            raise ValueError(f"layer {name!r}: grouped convolutions (groups > 1) are not supported")
+        if module.padding_mode != "zeros":
+            raise ValueError(
+                f"layer {name!r}: padding_mode {module.padding_mode!r} is not supported "
+                "(only 'zeros')"
+            )
+    return module
+
+
+def forward_order(model: nn.Module, layers: dict[str, nn.Module], data: Data) -> list[str]:
+    """The layers' names in the order one forward pass calls them (first call)."""
+    order: list[str] = []
+    hooks = [
+        module.register_forward_pre_hook(
+            lambda _m, _args, name=name: order.append(name) if name not in order else None
+        )
+        for name, module in layers.items()
+    ]
+    try:
+        x, _ = next(_sample_chunks(data, 1, 1, _device(model)))
+        with torch.no_grad():
+            model(x)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    missing = [name for name in layers if name not in order]
+    if missing:
+        raise ValueError(
+            f"layers {missing} receive no input in the forward pass: no calibration rows "
+            "for them (prune them with prune(), or leave them out of parameters)"
+        )
+    return order
+
+
+def collect_inputs(model, layers, names, data, n_samples, chunk_size, exact=True):
+    """``{name: (H, rows)}`` for ``names`` over the first ``n_samples`` samples; stops each
+    forward pass once the last of them has seen its input."""
+    grams = {name: None for name in names}
+    rows = dict.fromkeys(names, 0)
+    last = names[-1]
+
+    def hook(module, args, name):
+        X = _input_rows(module, args[0])
+        block = X.T @ X
+        grams[name] = block if grams[name] is None else grams[name] + block
+        rows[name] += X.shape[0]
+        if name == last:
+            raise _InputsCollected
+
+    handles = [
+        layers[name].register_forward_pre_hook(lambda m, args, name=name: hook(m, args, name))
+        for name in names
+    ]
+    try:
+        with torch.no_grad():
+            chunks = _sample_chunks(data, n_samples, chunk_size, _device(model), not exact)
+            for x, _ in chunks:
+                try:
+                    model(x)
+                except _InputsCollected:
+                    pass
+    finally:
+        for handle in handles:
+            handle.remove()
+    return {name: (grams[name].cpu().numpy(), rows[name]) for name in names}
+
+
+def _input_rows(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """The layer's input as rows of X in float64 (one per sample and position), matching
+    ``weight.reshape(out, -1)``."""
+    if isinstance(module, nn.Linear):
+        return x.reshape(-1, module.in_features).double()
+    if isinstance(module, nn.Conv1d):
+        x = x.unsqueeze(2)
+        kernel, dilation = (1, module.kernel_size[0]), (1, module.dilation[0])
+        stride = (1, module.stride[0])
+        padding = (0, _padding(module)[0])
+    else:
+        kernel, dilation, stride = module.kernel_size, module.dilation, module.stride
+        padding = _padding(module)
+    per_sample = module.weight[0].numel() * math.prod(
+        (s + 2 * p - d * (k - 1) - 1) // st + 1
+        for s, p, d, k, st in zip(x.shape[2:], padding, dilation, kernel, stride, strict=True)
+    )
+    step = max(1, _ROWS_ENTRIES // max(per_sample, 1))
+    parts = []
+    for i in range(0, x.shape[0], step):
+        patches = F.unfold(
+            x[i : i + step], kernel, dilation=dilation, padding=padding, stride=stride
+        )
+        parts.append(patches.transpose(1, 2).reshape(-1, patches.shape[1]).double())
+    return torch.cat(parts)
+
+
+def _padding(module) -> tuple[int, ...]:
+    """A convolution's padding as numbers (its "valid" and symmetric "same" included)."""
+    if module.padding == "valid":
+        return (0,) * len(module.kernel_size)
+    if module.padding == "same":
+        total = [d * (k - 1) for d, k in zip(module.dilation, module.kernel_size, strict=True)]
+        if any(t % 2 for t in total):
+            raise ValueError(
+                "padding='same' with an even kernel pads unevenly, which unfold cannot "
+                "reproduce; pad explicitly"
+            )
+        return tuple(t // 2 for t in total)
+    return tuple(module.padding)
+
+
+def _device(model: nn.Module) -> torch.device:
+    parameter = next(model.parameters(), None)
+    return parameter.device if parameter is not None else torch.device("cpu")

@@ -1,0 +1,209 @@
+"""An iterate of CHITA's IHT and the moves on it.
+
+:class:`Iterate` keeps ``w``, its residual and objective together so that a step that
+knows ``A d`` updates the residual without a product with A; the moves are the exact
+step on the support (:func:`support_step`), the point where thresholding changes the
+support (:func:`support_change_step`), the search past it
+(:func:`search_past_change`), conjugate gradients on a support (:func:`cg_polish`, a
+cheap stand-in for a refit that stops as soon as a dual bound proves a trial hopeless)
+and the exact refit (:func:`refit_if_better`). :mod:`chita_opt.solvers.chita` drives
+them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from chita_opt._jit import cached_njit
+from chita_opt.problems import L0RidgeProblem
+from chita_opt.solvers._common import LIPSCHITZ_SAFETY
+
+# Steps just below / above the support-change point, as in the reference implementation.
+_BELOW_CHANGE = 1.0 / (1.0 + 1e-4)
+_ABOVE_CHANGE = 1.0 + 1e-4
+
+
+class Iterate:
+    """w, its residual and objective on one (sub)problem, updated together."""
+
+    __slots__ = ("f", "problem", "r", "w")
+
+    def __init__(self, problem: L0RidgeProblem, w: np.ndarray, r: np.ndarray | None = None):
+        self.problem = problem
+        self.w = w
+        self.r = problem.residual(w) if r is None else r
+        self.f = problem.objective(w, self.r)
+
+    @classmethod
+    def projected(cls, problem: L0RidgeProblem, v: np.ndarray) -> Iterate:
+        return cls(problem, problem.project(v))
+
+    @property
+    def support(self) -> np.ndarray:
+        return np.flatnonzero(self.w)
+
+
+def support_step(it: Iterate, support, g_S, A_dir, tau) -> Iterate:
+    w = it.w.copy()
+    w[support] -= tau * g_S
+    return Iterate(it.problem, w, it.r + tau * A_dir)
+
+
+def cg_polish(
+    it: Iterate, n_steps: int, target: float = -np.inf, stop_below: bool = False
+) -> Iterate:
+    """``n_steps`` of conjugate gradients on f restricted to the support of ``it``: a cheap
+    stand-in for an exact refit, O(n |S|) per step, never worse than ``it``.
+
+    Stops as soon as :meth:`L0RidgeProblem.support_dual_bound` proves that no vector on this support
+    reaches ``target``: the search rejects such a trial whatever the polish does. Most
+    trial steps past the support-change point are hopeless, and the bound says so from
+    the first residual (MNIST MLP Fisher, 90% sparsity: half of all polish steps). With
+    ``stop_below``, also stops once f is below ``target``: the trial is accepted then,
+    and the refit that follows an accepted search does the rest (the costly searches
+    use it: same objectives on the MNIST MLP Fisher at 50% and 70%, 15-30% less time)."""
+    problem = it.problem
+    support = it.support
+    if 3 * support.size >= problem.n_features:
+        # gathering most columns of A costs more than a few products with all of A
+        # (zero outside the support): work in full length and mask
+        A_S, v, lam_center = problem.A, it.w.copy(), problem.center
+        outside = np.ones(problem.n_features, dtype=bool)
+        outside[support] = False
+        linear = problem.linear
+    else:
+        A_S, v, lam_center = problem.A[:, support], it.w[support].copy(), problem.center[support]
+        outside = None
+        linear = None if problem.linear is None else problem.linear[support]
+    r = it.r.copy()
+    grad = -(A_S.T @ r) + problem.lam * (v - lam_center)
+    if linear is not None:
+        grad += linear
+    if outside is not None:
+        grad[outside] = 0
+    direction = -grad
+    grad_sq = float(np.dot(grad, grad))
+    f = it.f
+    for _ in range(n_steps):
+        if grad_sq == 0.0 or _hopeless(problem, support, outside, v, grad, r, target):
+            break
+        if stop_below and f < target:
+            break
+        A_d = A_S @ direction
+        curvature = float(np.dot(A_d, A_d)) + problem.lam * float(np.dot(direction, direction))
+        if curvature <= 0.0:
+            break
+        slope = -float(np.dot(grad, direction))
+        step = slope / curvature
+        f -= 0.5 * step * slope  # the exact line search's decrease on a quadratic
+        v += step * direction
+        r -= step * A_d
+        grad += step * (A_S.T @ A_d + problem.lam * direction)
+        if outside is not None:
+            grad[outside] = 0
+        new_grad_sq = float(np.dot(grad, grad))
+        direction = -grad + (new_grad_sq / grad_sq) * direction
+        grad_sq = new_grad_sq
+    if outside is None:
+        w = np.zeros_like(it.w)
+        w[support] = v
+    else:
+        w = v
+    polished = Iterate(problem, w, r)
+    return polished if polished.f < it.f else it
+
+
+def _hopeless(problem, support, outside, v, grad, r, target) -> bool:
+    """Whether ``problem.support_dual_bound`` at the polish's current point exceeds
+    ``target`` (``v`` and ``grad`` in full length when ``outside`` is a mask)."""
+    if not problem.lam > 0 or target == -np.inf:
+        return False
+    if outside is not None:
+        v, grad = v[support], grad[support]
+    return problem.support_dual_bound(support, v, grad, r) > target
+
+
+def refit_if_better(it: Iterate) -> Iterate | None:
+    support = it.support
+    if support.size == 0:
+        return None
+    refit = Iterate(it.problem, it.problem.refit(support))
+    return refit if refit.f < it.f else None
+
+
+@cached_njit
+def support_change_step(w_S, g_S, competitor):
+    """Smallest ``tau > 0`` at which thresholding ``w - tau g`` may drop a support index.
+
+    Coordinate i of the support has magnitude ``|w_i - tau g_i|``; its best competitor
+    from outside has ``tau * M_i`` with ``M_i = competitor[i]``. The two meet at
+    ``|w_i| / (|g_i| + M_i)`` when the coordinate shrinks (same signs), at
+    ``|w_i| / (M_i - |g_i|)`` when it grows slower than the competitor, and never otherwise.
+    """
+    tau = np.inf
+    for t in range(w_S.shape[0]):
+        size = abs(w_S[t])
+        slope = abs(g_S[t])
+        level = competitor[t]
+        if w_S[t] * g_S[t] > 0.0:
+            candidate = size / (slope + level)
+        elif slope < level:
+            candidate = size / (level - slope)
+        else:
+            continue
+        if candidate < tau:
+            tau = candidate
+    return tau
+
+
+def search_past_change(
+    it, g, support, g_S, A_dir, tau_star, tau_change, search_steps: int, polish_steps: int
+) -> Iterate | None:
+    """The step search where the support may change: ``search_steps`` thresholded steps
+    doubling from just past ``tau_change``, each judged after up to ``polish_steps`` CG
+    steps on its support when none wins raw. Returns an iterate with lower f, or None
+    when no trial step improves."""
+    problem = it.problem
+    best = None
+    if tau_change > 0 and tau_star > 0:
+        # just below the change point the support stays and f must fall (tau < tau*)
+        best = support_step(it, support, g_S, A_dir, min(tau_change * _BELOW_CHANGE, tau_star))
+        if best.f >= it.f:
+            best = None
+    if not np.isfinite(tau_change):
+        # no outside coordinate can ever enter: only the support step is left
+        tau = None
+    elif tau_change > 0:
+        tau = tau_change * _ABOVE_CHANGE
+    elif tau_star > 0:
+        tau = tau_star
+    else:
+        tau = 1.0 / (problem.lipschitz() * LIPSCHITZ_SAFETY)
+    trials = []
+    for _ in range(search_steps if tau is not None else 0):
+        trial = Iterate.projected(problem, it.w - tau * g)
+        trials.append(trial)
+        if trial.f < (it.f if best is None else best.f):
+            best = trial
+        tau *= 2.0
+    if best is None:
+        # A raw thresholded step puts a newcomer at -tau g_j and rarely beats a
+        # refitted support; judge each trial support after a few CG steps on it.
+        # Where a polish is costly (its products span most of A, as at low sparsity)
+        # stop at the first trial that does not beat the one before: the improving
+        # trials are the first few, and polishing the rest took most of the solve
+        # time there (MNIST MLP Fisher, 50% sparsity: 9 s instead of 17 s, same
+        # objective).
+        costly = 2 * polish_steps * problem.n_samples * problem.n_features > 2e8
+        for trial in trials:
+            target = it.f if best is None else best.f
+            polished = cg_polish(trial, polish_steps, target, stop_below=costly)
+            if polished.f < target:
+                best = polished
+            elif costly:
+                break
+    if best is None and tau_star > 0:
+        best = support_step(it, support, g_S, A_dir, tau_star)
+        if best.f >= it.f:
+            best = None
+    return best
