@@ -161,7 +161,7 @@ def test_an_interrupt_prints_one_line_and_exits_130(tmp_path, capsys, monkeypatc
     def interrupted(args):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(cli, "_make_problem", interrupted)
+    monkeypatch.setattr(cli, "make_problem", interrupted)
     assert main(["make-problem", str(tmp_path / "p.npz")]) == 130
     assert capsys.readouterr().err.strip() == "chita-opt: interrupted"
 
@@ -169,16 +169,16 @@ def test_an_interrupt_prints_one_line_and_exits_130(tmp_path, capsys, monkeypatc
 def test_outputs_are_written_whole_or_not_at_all(tmp_path):
     """A write that fails (or is interrupted) leaves neither a partial file nor its
     temporary file."""
-    from chita_opt.cli import _write_atomically
+    from chita_opt.cli import write_atomically
 
     def broken(f):
         f.write(b"half")
         raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        _write_atomically(str(tmp_path / "out.pt"), broken)
+        write_atomically(str(tmp_path / "out.pt"), broken)
     assert list(tmp_path.iterdir()) == []
-    _write_atomically(str(tmp_path / "out.pt"), lambda f: f.write(b"whole"))
+    write_atomically(str(tmp_path / "out.pt"), lambda f: f.write(b"whole"))
     assert (tmp_path / "out.pt").read_bytes() == b"whole"
     assert [p.name for p in tmp_path.iterdir()] == ["out.pt"]
 
@@ -193,9 +193,9 @@ def test_prune_help_shows_defaults_choices_and_the_program_form(capsys):
 def test_make_problem_refuses_what_cannot_fit_in_memory(tmp_path, capsys, monkeypatch):
     """A design beyond the available memory is refused before any allocation (it was a
     numpy traceback, or the OOM killer a little below)."""
-    import chita_opt.cli as cli
+    import chita_opt.cli.commands as commands
 
-    monkeypatch.setattr(cli, "available_memory", lambda: 2**30)
+    monkeypatch.setattr(commands, "available_memory", lambda: 2**30)
     argv = ["make-problem", str(tmp_path / "p.npz"), "--n", "30000", "--p", "100000"]
     assert main(argv) == 2
     err = capsys.readouterr().err

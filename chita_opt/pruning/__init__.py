@@ -17,10 +17,11 @@ from chita_opt.pruning.budgets import sparsity_constraint
 from chita_opt.pruning.fisher_memory import FisherMemoryError, fisher_nbytes
 from chita_opt.pruning.gradients import per_sample_gradients
 from chita_opt.pruning.gradual import GradualPruner
-from chita_opt.pruning.layerwise import LayerRecord, prune_layerwise
+from chita_opt.pruning.layerwise import prune_layerwise
 from chita_opt.pruning.masks import apply_masks, current_masks, remove_masks
 from chita_opt.pruning.parameters import PrunableParameters, select_parameters
-from chita_opt.pruning.prune import PruneResult, StageRecord, prune
+from chita_opt.pruning.prune import prune
+from chita_opt.pruning.results import LayerRecord, PruneResult, StageRecord
 from chita_opt.pruning.schedules import sparsity_schedule
 from chita_opt.pruning.semi_structured import check_nm, nm_violations, to_semi_structured
 

@@ -28,7 +28,8 @@ from torch import nn
 
 from chita_opt.pruning.gradients import Data, LossFn
 from chita_opt.pruning.parameters import ParameterSelector, select_parameters
-from chita_opt.pruning.prune import PruneResult, prune
+from chita_opt.pruning.prune import prune
+from chita_opt.pruning.results import PruneResult
 from chita_opt.pruning.schedules import sparsity_schedule
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import time
 import warnings
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -29,35 +28,10 @@ from chita_opt.pruning.layer_inputs import (
     layer_of,
 )
 from chita_opt.pruning.parameters import ParameterSelector, select_parameters
-from chita_opt.pruning.prune import PruneResult, torch_threads
+from chita_opt.pruning.prune import torch_threads
+from chita_opt.pruning.results import LayerRecord, PruneResult
 from chita_opt.solvers import available_methods
 from chita_opt.solvers.layerwise import solve_layerwise
-from chita_opt.solvers.result import relative_gap
-
-
-@dataclass
-class LayerRecord:
-    """What :func:`prune_layerwise` did to one layer."""
-
-    name: str
-    #: the weight's shape as the solver saw it, (d_out, d_in)
-    shape: tuple[int, int]
-    sparsity: float
-    n_kept: int
-    #: the layer objective 1/2||X (W' - W)^T||^2 + damp/2||W' - W||^2
-    objective: float
-    #: ||X (W' - W)^T||^2 / ||X W^T||^2 on the calibration inputs the layer saw
-    relative_error: float
-    #: calibration rows behind H (samples x positions for a convolution)
-    n_rows: int
-    time: float
-    #: sum of the rows' proven lower bounds on the objective (``certify=True``)
-    lower_bound: float | None = None
-
-    @property
-    def gap(self) -> float | None:
-        """``(objective - lower_bound) / objective`` (None without a bound)."""
-        return relative_gap(self.objective, self.lower_bound)
 
 
 def prune_layerwise(

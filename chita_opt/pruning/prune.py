@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -12,16 +11,15 @@ import torch
 from torch import nn
 
 from chita_opt._blas import check_n_threads, resolve_n_threads
-from chita_opt.problems import BlockDiagonalProblem, L0RidgeProblem, SparsityConstraint
 from chita_opt.problems._validation import check_budget
-from chita_opt.pruning.blocks import block_constraints, block_partition
+from chita_opt.pruning.blocks import block_partition
 from chita_opt.pruning.budgets import (
     SparsitySpec,
     check_sparsity,
     sparsity_constraint,
     stage_sparsities,
 )
-from chita_opt.pruning.fisher import fisher_design, mean_fisher_diagonal, predicted_increase
+from chita_opt.pruning.fisher import fisher_design, mean_fisher_diagonal
 from chita_opt.pruning.fisher_memory import disk_matrix
 from chita_opt.pruning.gradients import (
     Data,
@@ -30,95 +28,13 @@ from chita_opt.pruning.gradients import (
     per_sample_gradients,
     progress_bar,
 )
-from chita_opt.pruning.parameters import ParameterSelector, PrunableParameters, select_parameters
-from chita_opt.solvers import available_methods, solve
-from chita_opt.solvers.result import relative_gap
+from chita_opt.pruning.parameters import ParameterSelector, select_parameters
+from chita_opt.pruning.results import PruneResult, StageRecord
+from chita_opt.pruning.stage import magnitude_stage, restrict_to_alive, solve_stage
+from chita_opt.solvers import available_methods
 
 #: Calibration samples ``prune`` takes by default (fewer where the data holds fewer).
 DEFAULT_SAMPLES = 1000
-
-
-@dataclass
-class StageRecord:
-    """What one stage of :func:`prune` did."""
-
-    stage: int
-    #: the sparsity this stage aimed at (a float, a per-layer dict, or "N:M")
-    target: SparsitySpec
-    #: fraction of the pruned parameters that are zero after the stage
-    sparsity: float
-    n_kept: int
-    #: modelled loss increase f(w) - f(w_bar) of the stage (None for magnitude pruning)
-    objective: float | None
-    gradient_time: float
-    solve_time: float
-    #: weights kept by this stage that an earlier stage had pruned (keep_mask=False only)
-    n_revived: int
-    #: a proven lower bound on the smallest modelled loss increase this stage's problem
-    #: allows (``certify=True``, last stage only; else None)
-    lower_bound: float | None = None
-
-    @property
-    def gap(self) -> float | None:
-        """``(objective - lower_bound) / |objective|``: how far the stage's solution can be
-        from the best one its problem allows (None without a bound)."""
-        if self.objective is None:
-            return None
-        return relative_gap(self.objective, self.lower_bound)
-
-
-@dataclass
-class PruneResult:
-    """The outcome of :func:`prune`.
-
-    Attributes
-    ----------
-    masks : dict of str to bool tensor
-        Per pruned parameter, True where the weight is kept; feed to :func:`apply_masks`.
-    sparsity : float
-        Fraction of the pruned parameters that are zero.
-    layer_sparsity : dict of str to float
-    objective : float or None
-        The last stage's modelled loss increase ``f(w) - f(w_bar)`` (None for magnitude).
-    method : str
-    stages : list of StageRecord
-    gradient_time, solve_time, total_time : float
-        Seconds, summed over stages.
-    layers : list of LayerRecord
-        :func:`~chita_opt.pruning.layerwise.prune_layerwise`'s per-layer records, in
-        forward order (empty for :func:`prune`).
-    lower_bound, gap : float or None
-        With ``certify=True``: the last stage's proven lower bound on the modelled
-        increase, and the relative gap of ``objective`` to it.
-    """
-
-    masks: dict[str, torch.Tensor]
-    sparsity: float
-    layer_sparsity: dict[str, float]
-    objective: float | None
-    method: str
-    stages: list[StageRecord] = field(default_factory=list)
-    gradient_time: float = 0.0
-    solve_time: float = 0.0
-    total_time: float = 0.0
-    layers: list = field(default_factory=list)
-
-    @property
-    def lower_bound(self) -> float | None:
-        """The last stage's proven lower bound on the modelled increase, or the sum of
-        the layers' (``certify``)."""
-        if self.layers:
-            bounds = [r.lower_bound for r in self.layers]
-            return None if None in bounds else float(sum(bounds))
-        return self.stages[-1].lower_bound if self.stages else None
-
-    @property
-    def gap(self) -> float | None:
-        """The last stage's relative optimality gap, or the layers' summed (``certify``;
-        else None)."""
-        if self.layers:
-            return relative_gap(self.objective, self.lower_bound)
-        return self.stages[-1].gap if self.stages else None
 
 
 def prune(
@@ -297,7 +213,7 @@ def prune(
             t0 = time.perf_counter()
             lower_bound = None
             if method == "magnitude":
-                w_alive, objective = _magnitude(constraint, alive, w_bar), None
+                w_alive, objective = magnitude_stage(constraint, alive, w_bar), None
                 t1 = t0
             else:
                 out = disk_matrix(
@@ -327,12 +243,12 @@ def prune(
                 t1 = time.perf_counter()
                 A, linear = fisher_design(gradients, first_order, fisher_batch_size)
                 lam = ridge * mean_fisher_diagonal(A) if relative_ridge else ridge
-                w_alive, objective, lower_bound = _solve_stage(
+                w_alive, objective, lower_bound = solve_stage(
                     params,
                     A,
                     w_bar[alive],
                     linear,
-                    _restrict(constraint, alive, params),
+                    restrict_to_alive(constraint, alive, params),
                     alive,
                     lam,
                     method,
@@ -399,70 +315,6 @@ def torch_threads(n_threads: int | str):
         yield
     finally:
         torch.set_num_threads(previous)
-
-
-def _restrict(
-    constraint: SparsityConstraint, alive: np.ndarray, params: PrunableParameters
-) -> SparsityConstraint:
-    if alive.shape[0] == params.n_weights:
-        return constraint
-    return constraint.restrict(alive)
-
-
-def _magnitude(constraint: SparsityConstraint, alive: np.ndarray, w_bar: np.ndarray) -> np.ndarray:
-    """Keep the largest surviving weights (the projection of w_bar), values unchanged."""
-    full = np.zeros_like(w_bar)
-    full[alive] = w_bar[alive]
-    return constraint.project(full)[alive]
-
-
-def _solve_stage(
-    params: PrunableParameters,
-    A: np.ndarray,
-    w_bar: np.ndarray,
-    linear: np.ndarray | None,
-    constraint: SparsityConstraint,
-    alive: np.ndarray,
-    ridge: float,
-    method: str,
-    solver_options: dict[str, Any],
-    block_size: int | str | None,
-    n_jobs: int | None,
-    backend: str | None,
-    certify: bool = False,
-    n_threads: int | str = 1,
-) -> tuple[np.ndarray, float, float | None]:
-    """Solve the stage's problem (whole, or block-diagonal); the new weights of the
-    surviving coordinates, the modelled loss increase and (``certify``) a lower bound on
-    the smallest increase."""
-    if block_size is None:
-        problem = L0RidgeProblem.centered(A, w_bar, lam=ridge, linear=linear, constraint=constraint)
-        result = solve(problem, method, certify=certify, n_threads=n_threads, **solver_options)
-    else:
-        blocks = block_partition(params, alive, block_size)
-        problem = BlockDiagonalProblem(
-            A,
-            blocks,
-            constraints=block_constraints(constraint, blocks, np.abs(w_bar)),
-            lam=ridge,
-            center=w_bar,
-            linear=linear,
-        )
-        result = solve(
-            problem,
-            method,
-            n_jobs=n_jobs,
-            backend=backend,
-            certify=certify,
-            n_threads=n_threads,
-            **solver_options,
-        )
-    increase = predicted_increase(problem, result.w)
-    bound = None
-    if result.lower_bound is not None:
-        # the bound is on f; the increase is f minus f(w_bar)
-        bound = result.lower_bound - (result.objective - increase)
-    return np.asarray(result.w, dtype=np.float64), increase, bound
 
 
 def _check_certifiable(method: str) -> None:

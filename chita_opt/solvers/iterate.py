@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from chita_opt._jit import cached_njit
+from chita_opt.bounds.support import support_dual_bound
 from chita_opt.problems import L0RidgeProblem
 from chita_opt.solvers._common import LIPSCHITZ_SAFETY
 
@@ -55,13 +56,14 @@ def cg_polish(
     """``n_steps`` of conjugate gradients on f restricted to the support of ``it``: a cheap
     stand-in for an exact refit, O(n |S|) per step, never worse than ``it``.
 
-    Stops as soon as :meth:`L0RidgeProblem.support_dual_bound` proves that no vector on this support
-    reaches ``target``: the search rejects such a trial whatever the polish does. Most
-    trial steps past the support-change point are hopeless, and the bound says so from
-    the first residual (MNIST MLP Fisher, 90% sparsity: half of all polish steps). With
-    ``stop_below``, also stops once f is below ``target``: the trial is accepted then,
-    and the refit that follows an accepted search does the rest (the costly searches
-    use it: same objectives on the MNIST MLP Fisher at 50% and 70%, 15-30% less time)."""
+    Stops as soon as :func:`~chita_opt.bounds.support.support_dual_bound` proves that no
+    vector on this support reaches ``target``: the search rejects such a trial whatever
+    the polish does. Most trial steps past the support-change point are hopeless, and
+    the bound says so from the first residual (MNIST MLP Fisher, 90% sparsity: half of
+    all polish steps). With ``stop_below``, also stops once f is below ``target``: the
+    trial is accepted then, and the refit that follows an accepted search does the rest
+    (the costly searches use it: same objectives on the MNIST MLP Fisher at 50% and 70%,
+    15-30% less time)."""
     problem = it.problem
     support = it.support
     if 3 * support.size >= problem.n_features:
@@ -114,13 +116,13 @@ def cg_polish(
 
 
 def _hopeless(problem, support, outside, v, grad, r, target) -> bool:
-    """Whether ``problem.support_dual_bound`` at the polish's current point exceeds
+    """Whether :func:`support_dual_bound` at the polish's current point exceeds
     ``target`` (``v`` and ``grad`` in full length when ``outside`` is a mask)."""
     if not problem.lam > 0 or target == -np.inf:
         return False
     if outside is not None:
         v, grad = v[support], grad[support]
-    return problem.support_dual_bound(support, v, grad, r) > target
+    return support_dual_bound(problem, support, v, grad, r) > target
 
 
 def refit_if_better(it: Iterate) -> Iterate | None:
