@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/bench_layerwise.py [--sparsities 0.5,0.7,0.9,2:4]
         [--methods magnitude,wanda,sparsegpt,backsolve,chita]
-        [--models mlp,cnn,transformer] [--certify]
+        [--models mlp,cnn,transformer] [--certify] [--busy]
         [--n-jobs 2]
         [--solver-options '{"restarts": "auto", "pair_candidates": 6}']
 
@@ -225,12 +225,23 @@ def main() -> None:
     parser.add_argument("--n-jobs", type=int, default=1, help="workers for each layer's rows")
     parser.add_argument("--certify", action="store_true")
     parser.add_argument(
+        "--busy", action="store_true", help="run everything beside a CPU-burning process"
+    )
+    parser.add_argument(
         "--solver-options",
         default="{}",
         help='JSON options of the solver methods, e.g. \'{"restarts": "auto"}\'',
     )
     args = parser.parse_args()
+    from bench_speed import busy_neighbour
 
+    with busy_neighbour(args.busy):
+        if args.busy:
+            print("beside a CPU-burning neighbour process")
+        run(args)
+
+
+def run(args) -> None:
     from chita_opt.pruning.demo import accuracy
     from chita_opt.pruning.layerwise import prune_layerwise
 

@@ -308,3 +308,32 @@ def test_a_layer_the_forward_pass_never_calls_is_named():
         prune_layerwise(model, (X, y), 0.5)
     for key, value in model.state_dict().items():
         assert torch.equal(value, before[key]), key
+
+
+def test_a_model_that_changes_shape_between_calls_is_refused_by_layer():
+    """The hook sees a layer's input before the layer runs (and the last layer collected
+    never runs): an input the weight cannot take must stop the prune with the layer's
+    name, not yield a Gram of the wrong rows, and leave the model as it was."""
+
+    class Shifting(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.first = nn.Linear(8, 8)
+            self.head = nn.Linear(8, 3)
+            self.calls = 0
+
+        def forward(self, x):
+            self.calls += 1
+            h = torch.relu(self.first(x))
+            if self.calls > 1:  # from the second call on, twice the features
+                h = torch.cat([h, h], dim=1)
+            return self.head(h)
+
+    torch.manual_seed(0)
+    model = Shifting()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    X, y = torch.randn(64, 8), torch.randint(0, 3, (64,))
+    with pytest.raises(ValueError, match=r"'head.weight'.*\(64, 16\).*8 features.*changes shape"):
+        prune_layerwise(model, (X, y), 0.5, chunk_size=64)
+    for k, v in model.state_dict().items():
+        torch.testing.assert_close(v, before[k])

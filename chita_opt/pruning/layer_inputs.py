@@ -80,6 +80,7 @@ def collect_inputs(model, layers, names, data, n_samples, chunk_size, exact=True
     last = names[-1]
 
     def hook(module, args, name):
+        _check_input(module, args[0], name)
         X = _input_rows(module, args[0])
         block = X.T @ X
         grams[name] = block if grams[name] is None else grams[name] + block
@@ -103,6 +104,26 @@ def collect_inputs(model, layers, names, data, n_samples, chunk_size, exact=True
         for handle in handles:
             handle.remove()
     return {name: (grams[name].cpu().numpy(), rows[name]) for name in names}
+
+
+def _check_input(module: nn.Module, x: torch.Tensor, name: str) -> None:
+    """Refuse an input the layer's weight cannot take (the hook runs before the layer, and
+    the last layer collected never runs, so torch would not say so): a model that changes
+    shape between calls would otherwise give a silently wrong H."""
+    if isinstance(module, nn.Linear):
+        fits, expected = x.ndim >= 1 and x.shape[-1] == module.in_features, "features"
+        size = module.in_features
+    else:
+        spatial = 1 if isinstance(module, nn.Conv1d) else 2
+        fits = x.ndim == spatial + 2 and x.shape[1] == module.in_channels
+        expected, size = "channels", module.in_channels
+    if not fits:
+        raise ValueError(
+            f"layer {name!r} received an input of shape {tuple(x.shape)}, but its weight "
+            f"{tuple(module.weight.shape)} takes {size} {expected}: the model changes "
+            "shape between calls (or feeds this layer something else); give calibration "
+            "data the model sees in one shape"
+        )
 
 
 def _input_rows(module: nn.Module, x: torch.Tensor) -> torch.Tensor:

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from chita_opt._blas import blas_threads
 from chita_opt.problems._validation import check_budget
 from chita_opt.problems.layerwise import ALLOCATIONS, LayerwiseProblem
 from chita_opt.pruning.budgets import check_sparsity
@@ -124,7 +125,7 @@ def prune_layerwise(
     was_training = model.training
     _set_training(model, False)
     try:
-        with torch_threads(n_threads):
+        with torch_threads(n_threads), blas_threads(n_threads):
             order = forward_order(model, layers, data)
             collected = (
                 {}

@@ -122,8 +122,9 @@ def solve_layerwise(
     moves = 0
     if rebalance:
         # one budget for the layer: move nonzeros to the rows where they matter most
-        G = problem._gram()
-        W, moves = rebalance_rows(G, problem.W @ G, W, systems=systems)
+        with blas_threads(n_threads):  # no BLAS threads spinning against a neighbour
+            G = problem._gram()
+            W, moves = rebalance_rows(G, problem.W @ G, W, systems=systems)
         for i, row in enumerate(rows):
             row["objective"] = problem.row_objective(i, W[i])
     del systems
@@ -163,7 +164,13 @@ def _solve_rows(
 ) -> list[dict]:
     """Rows ``indices`` of ``problem``, in whatever process joblib chose; with
     ``keep_systems``, each row's final Gram system where its swaps left one."""
-    solver = get_solver(method, **options)
+    with blas_threads(n_threads):  # the saliency starts and bounds too, not only the solves
+        return _rows(
+            problem, indices, get_solver(method, **options), certify, n_threads, keep_systems
+        )
+
+
+def _rows(problem, indices, solver, certify, n_threads, keep_systems) -> list[dict]:
     out = []
     for i in indices:
         row = problem.row_problem(i)
@@ -191,8 +198,7 @@ def _solve_rows(
         if keep_systems:
             out[-1]["system"] = getattr(row, "_gram_system", None)
         if certify:
-            with blas_threads(n_threads):
-                bound = perspective_dual_bound(problem.bound_problem(i), result.w).bound
+            bound = perspective_dual_bound(problem.bound_problem(i), result.w).bound
             if result.lower_bound is not None:
                 bound = max(bound, result.lower_bound)
             out[-1]["lower_bound"] = bound
