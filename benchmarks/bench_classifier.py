@@ -28,7 +28,7 @@ import warnings
 import numpy as np
 
 from chita_opt import L0Classifier
-from chita_opt.classifier import _newton_on_support, logistic_loss
+from chita_opt.logistic import fit_on_support, logistic_loss
 
 
 def instance(seed: int, n: int, p: int, k: int, rho: float, scale: float):
@@ -49,7 +49,7 @@ def instance(seed: int, n: int, p: int, k: int, rho: float, scale: float):
 def refit_loss(X, y, support) -> float:
     """Mean logistic loss of the model refitted on ``support`` (ridge 1e-6)."""
     t, s = y.astype(np.float64), np.ones(X.shape[0])
-    coef, intercept = _newton_on_support(
+    coef, intercept = fit_on_support(
         X, t, s, np.asarray(support), np.zeros(len(support)), 0.0, 1e-6, True
     )
     return logistic_loss(X, t, s, coef, intercept, 0.0) / X.shape[0]

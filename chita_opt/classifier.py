@@ -17,6 +17,7 @@ one such fit per class.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -24,9 +25,11 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from chita_opt.estimator import _check_params, sample_weights
+from chita_opt.estimator import _check_params, feature_budget, sample_weights
+from chita_opt.logistic import fit_on_support, logistic_loss, sigmoid
 from chita_opt.problems import L0RidgeProblem
 from chita_opt.problems._validation import check_budget
+from chita_opt.problems.forced import ForcedSelection
 from chita_opt.solvers import solve
 from chita_opt.solvers.swaps import SupportSystem
 
@@ -68,6 +71,8 @@ class L0Classifier(ClassifierMixin, BaseEstimator):
         Stop when an outer step lowers the loss by less than ``tol * max(loss, 1)``.
     solver_options : dict, optional
         Options of the inner solver.
+    always_select, never_select : sequence of int, optional
+        Features always in the model (they count toward k) and never in it, per class.
 
     Attributes
     ----------
@@ -106,7 +111,11 @@ class L0Classifier(ClassifierMixin, BaseEstimator):
         max_iter: int = 50,
         tol: float = 1e-6,
         solver_options: dict[str, Any] | None = None,
+        always_select: Sequence[int] | None = None,
+        never_select: Sequence[int] | None = None,
     ):
+        self.always_select = always_select
+        self.never_select = never_select
         self.k = k
         self.ridge = ridge
         self.method = method
@@ -151,7 +160,7 @@ class L0Classifier(ClassifierMixin, BaseEstimator):
                 X,
                 (y == label).astype(np.float64),
                 weights,
-                k=min(self.k, X.shape[1]),
+                budget=feature_budget(self.k, X.shape[1], self.always_select, self.never_select),
                 ridge=float(self.ridge),
                 method=self.method,
                 fit_intercept=self.fit_intercept,
@@ -187,9 +196,9 @@ class L0Classifier(ClassifierMixin, BaseEstimator):
         probabilities normalised over the classes when there are more than two)."""
         scores = self.decision_function(X)
         if scores.ndim == 1:
-            positive = _sigmoid(scores)
+            positive = sigmoid(scores)
             return np.column_stack([1.0 - positive, positive])
-        probabilities = _sigmoid(scores)
+        probabilities = sigmoid(scores)
         return probabilities / probabilities.sum(axis=1, keepdims=True)
 
     def predict_log_proba(self, X) -> np.ndarray:
@@ -204,18 +213,12 @@ class LogisticFit:
         self.coef, self.intercept, self.loss, self.n_iter = coef, intercept, loss, n_iter
 
 
-def logistic_loss(X, t, s, coef, intercept, ridge) -> float:
-    """``sum_i s_i [log(1 + exp(eta_i)) - t_i eta_i] + ridge/2 ||coef||^2``."""
-    eta = X @ coef + intercept
-    return float(s @ (np.logaddexp(0.0, eta) - t * eta)) + 0.5 * ridge * float(coef @ coef)
-
-
 def fit_logistic_l0(
     X: np.ndarray,
     t: np.ndarray,
     s: np.ndarray,
     *,
-    k: int,
+    budget: int | ForcedSelection,
     ridge: float,
     method: str = "chita",
     fit_intercept: bool = True,
@@ -225,6 +228,7 @@ def fit_logistic_l0(
 ) -> LogisticFit:
     """The outer loop of :class:`L0Classifier` for binary targets ``t`` in {0, 1}."""
     options = {**INNER_DEFAULTS.get(method, {}), **(solver_options or {})}
+    forced = getattr(budget, "always_select", np.zeros(0, dtype=np.int64))
     p = X.shape[1]
     coef = np.zeros(p)
     intercept = _base_rate_logit(t, s) if fit_intercept else 0.0
@@ -232,19 +236,21 @@ def fit_logistic_l0(
     n_iter = 0
     while n_iter < max_iter:
         n_iter += 1
-        problem, offset = _quadratic_model(X, t, s, coef, intercept, ridge, k, fit_intercept)
+        problem, offset = _quadratic_model(X, t, s, coef, intercept, ridge, budget, fit_intercept)
         warm = coef if np.count_nonzero(coef) else None
         later = {**_LATER_DEFAULTS.get(method, {}), **options} if warm is not None else options
         chosen = solve(problem, method, warm_start=warm, **later)
-        support = np.flatnonzero(chosen.w)
-        new = _newton_on_support(
+        support = np.union1d(np.flatnonzero(chosen.w), forced).astype(np.int64)
+        new = fit_on_support(
             X, t, s, support, chosen.w[support], offset(chosen.w), ridge, fit_intercept
         )
         new_loss = logistic_loss(X, t, s, *new, ridge)
         if not new_loss < loss - tol * max(abs(loss), 1.0):
             # the model's best support does not lower the loss: try its best single
             # swaps, each judged by the loss itself
-            new = _improving_swap(X, t, s, coef, intercept, loss, problem, ridge, fit_intercept)
+            new = _improving_swap(
+                X, t, s, coef, intercept, loss, problem, ridge, fit_intercept, forced
+            )
             if new is None:
                 break
             new_loss = logistic_loss(X, t, s, *new, ridge)
@@ -252,7 +258,7 @@ def fit_logistic_l0(
     return LogisticFit(coef, intercept, loss, n_iter)
 
 
-def _improving_swap(X, t, s, coef, intercept, loss, model, ridge, fit_intercept):
+def _improving_swap(X, t, s, coef, intercept, loss, model, ridge, fit_intercept, forced):
     """Among the ``_SWAP_TRIALS`` swaps that lower the quadratic ``model`` most at
     (coef, intercept), the first whose exact fit lowers the logistic loss, or None."""
     support = np.flatnonzero(coef)
@@ -267,9 +273,11 @@ def _improving_swap(X, t, s, coef, intercept, loss, model, ridge, fit_intercept)
     ranked = np.argpartition(delta, trials - 1, axis=None)[:trials]
     for flat in ranked[np.argsort(delta.flat[ranked])]:
         i, j = divmod(int(flat), outside.shape[0])
+        if np.isin(support[i], forced):
+            continue  # a feature forced in stays
         trial = np.sort(np.append(support[support != support[i]], outside[j]))
         start = np.where(trial == outside[j], 0.0, coef[trial])
-        new = _newton_on_support(X, t, s, trial, start, intercept, ridge, fit_intercept)
+        new = fit_on_support(X, t, s, trial, start, intercept, ridge, fit_intercept)
         if logistic_loss(X, t, s, *new, ridge) < loss * (1 - 1e-12):
             return new
     return None
@@ -281,12 +289,12 @@ def _base_rate_logit(t, s) -> float:
     return float(np.log(rate / (1 - rate)))
 
 
-def _quadratic_model(X, t, s, coef, intercept, ridge, k, fit_intercept):
+def _quadratic_model(X, t, s, coef, intercept, ridge, budget, fit_intercept):
     """The loss's quadratic model at (coef, intercept) as an :class:`L0RidgeProblem` in
     the coefficients (the intercept eliminated by weighted centering), and the map from
     coefficients to the model's best intercept."""
     eta = X @ coef + intercept
-    prob = _sigmoid(eta)
+    prob = sigmoid(eta)
     curvature = np.maximum(prob * (1 - prob), _MIN_CURVATURE)
     weights = s * curvature
     working = eta + (t - prob) / curvature
@@ -297,54 +305,9 @@ def _quadratic_model(X, t, s, coef, intercept, ridge, k, fit_intercept):
     else:
         x_mean, z_mean = np.zeros(X.shape[1]), 0.0
     root = np.sqrt(weights)
-    problem = L0RidgeProblem(
-        root[:, None] * (X - x_mean), root * (working - z_mean), k=k, lam=ridge
-    )
+    design, target = root[:, None] * (X - x_mean), root * (working - z_mean)
+    if isinstance(budget, ForcedSelection):
+        problem = L0RidgeProblem(design, target, constraint=budget, lam=ridge)
+    else:
+        problem = L0RidgeProblem(design, target, k=budget, lam=ridge)
     return problem, lambda w: z_mean - float(x_mean @ w) if fit_intercept else 0.0
-
-
-def _newton_on_support(X, t, s, support, coef_S, intercept, ridge, fit_intercept):
-    """The penalised logistic loss minimised over the coefficients on ``support`` (and
-    the intercept): damped Newton from the given start."""
-    columns = [X[:, support]] + ([np.ones((X.shape[0], 1))] if fit_intercept else [])
-    D = np.hstack(columns)
-    theta = np.concatenate([coef_S, [intercept] if fit_intercept else []])
-    penalty = np.r_[np.full(support.shape[0], ridge), np.zeros(int(fit_intercept))]
-
-    def loss_of(theta):
-        eta = D @ theta + (0.0 if fit_intercept else intercept)
-        return float(s @ (np.logaddexp(0.0, eta) - t * eta)) + 0.5 * float(
-            penalty @ (theta * theta)
-        )
-
-    current = loss_of(theta)
-    for _ in range(100):
-        eta = D @ theta + (0.0 if fit_intercept else intercept)
-        prob = _sigmoid(eta)
-        gradient = D.T @ (s * (prob - t)) + penalty * theta
-        hessian = (D * (s * prob * (1 - prob))[:, None]).T @ D + np.diag(penalty)
-        hessian[np.diag_indices_from(hessian)] += 1e-10 * (1.0 + np.abs(np.diag(hessian)))
-        try:
-            step = np.linalg.solve(hessian, gradient)
-        except np.linalg.LinAlgError:
-            step = gradient / max(float(np.abs(np.diag(hessian)).max()), 1e-12)
-        decrease = float(gradient @ step)
-        if not decrease > 1e-12 * max(abs(current), 1.0):
-            break
-        size = 1.0
-        while size > 1e-10:
-            trial = theta - size * step
-            trial_loss = loss_of(trial)
-            if trial_loss <= current - 1e-4 * size * decrease:
-                break
-            size *= 0.5
-        else:
-            break
-        theta, current = trial, trial_loss
-    coef = np.zeros(X.shape[1])
-    coef[support] = theta[: support.shape[0]]
-    return coef, float(theta[-1]) if fit_intercept else intercept
-
-
-def _sigmoid(eta: np.ndarray) -> np.ndarray:
-    return 0.5 * (1.0 + np.tanh(0.5 * eta))

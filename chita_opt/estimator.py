@@ -22,6 +22,7 @@ from sklearn.model_selection import check_cv
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from chita_opt.problems import L0RidgeProblem
+from chita_opt.problems.forced import ForcedSelection, with_forced
 from chita_opt.solvers import available_methods, solve, solve_path
 
 SCORINGS = ("r2", "neg_mean_squared_error")
@@ -47,6 +48,9 @@ class L0Regressor(RegressorMixin, BaseEstimator):
         Start from the previous fit's coefficients when refitting.
     solver_options : dict, optional
         Options of the solver.
+    always_select, never_select : sequence of int, optional
+        Features always in the model (they count toward k) and features never in it
+        (:class:`~chita_opt.problems.forced.ForcedSelection`).
 
     Attributes
     ----------
@@ -80,6 +84,8 @@ class L0Regressor(RegressorMixin, BaseEstimator):
         fit_intercept: bool = True,
         warm_start: bool = False,
         solver_options: dict[str, Any] | None = None,
+        always_select: Sequence[int] | None = None,
+        never_select: Sequence[int] | None = None,
     ):
         self.k = k
         self.ridge = ridge
@@ -87,6 +93,8 @@ class L0Regressor(RegressorMixin, BaseEstimator):
         self.fit_intercept = fit_intercept
         self.warm_start = warm_start
         self.solver_options = solver_options
+        self.always_select = always_select
+        self.never_select = never_select
 
     def fit(self, X, y, sample_weight=None) -> L0Regressor:
         """Fit the model.
@@ -105,20 +113,19 @@ class L0Regressor(RegressorMixin, BaseEstimator):
         """
         _check_params(self.k, self.ridge, self.method)
         X, y = validate_data(self, X, y, y_numeric=True, dtype=[np.float64, np.float32])
+        budget = feature_budget(self.k, X.shape[1], self.always_select, self.never_select)
         problem, x_mean, y_mean = _centered_problem(
-            X,
-            y,
-            min(self.k, X.shape[1]),
-            self.ridge,
-            self.fit_intercept,
-            sample_weights(sample_weight, X.shape[0]),
+            X, y, budget, self.ridge, self.fit_intercept, sample_weights(sample_weight, X.shape[0])
         )
         warm = None
         if self.warm_start and getattr(self, "coef_", None) is not None:
             if self.coef_.shape == (X.shape[1],) and problem.is_feasible(self.coef_):
                 warm = self.coef_.astype(problem.dtype)
         result = solve(problem, self.method, warm_start=warm, **(self.solver_options or {}))
-        self._set_fitted(result.w, x_mean, y_mean, result.n_iter, result.objective)
+        w = result.w
+        if isinstance(budget, ForcedSelection):
+            w = with_forced(problem, w, budget.always_select)
+        self._set_fitted(w, x_mean, y_mean, result.n_iter, problem.objective(w))
         return self
 
     def predict(self, X) -> np.ndarray:
@@ -295,8 +302,19 @@ def _centered_problem(X, y, k, ridge, fit_intercept, weights=None):
     if weights is not None:
         root = np.sqrt(weights).astype(X.dtype)
         X, y = root[:, None] * X, root * y
-    problem = L0RidgeProblem(X, np.asarray(y, dtype=X.dtype), k=k, lam=float(ridge))
-    return problem, x_mean, y_mean
+    y = np.asarray(y, dtype=X.dtype)
+    if isinstance(k, ForcedSelection):
+        return L0RidgeProblem(X, y, constraint=k, lam=float(ridge)), x_mean, y_mean
+    return L0RidgeProblem(X, y, k=k, lam=float(ridge)), x_mean, y_mean
+
+
+def feature_budget(k: int, n_features: int, always_select, never_select):
+    """``min(k, n_features)``, or the :class:`ForcedSelection` of the forced sets (k
+    clipped to the features that may be nonzero)."""
+    if always_select is None and never_select is None:
+        return min(k, n_features)
+    excluded = 0 if never_select is None else len(np.unique(never_select))
+    return ForcedSelection(min(k, n_features - excluded), always_select, never_select)
 
 
 def _score(scoring: str, y_true: np.ndarray, y_pred: np.ndarray) -> float:

@@ -9,7 +9,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.utils.estimator_checks import check_estimator
 
 from chita_opt import L0Classifier
-from chita_opt.classifier import _newton_on_support, logistic_loss
+from chita_opt.logistic import fit_on_support, logistic_loss
 
 
 @pytest.mark.parametrize(
@@ -43,7 +43,7 @@ def test_reaches_the_best_support_found_by_enumeration(seed):
     model = L0Classifier(k=3, ridge=ridge).fit(X, y)
     best = min(
         logistic_loss(
-            X, t, s, *_newton_on_support(X, t, s, np.array(S), np.zeros(3), 0.0, ridge, True), ridge
+            X, t, s, *fit_on_support(X, t, s, np.array(S), np.zeros(3), 0.0, ridge, True), ridge
         )
         for S in itertools.combinations(range(12), 3)
     )

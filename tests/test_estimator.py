@@ -151,3 +151,47 @@ def test_bad_input_follows_scikit_learn_conventions():
         L0RegressorCV(rule="min").fit(X, y)
     with pytest.raises(ValueError, match="scoring must be one of"):
         L0RegressorCV(scoring="mae").fit(X, y)
+
+
+def test_features_forced_in_and_out():
+    """always_select features are in every fit (counting toward k) and never_select ones
+    in none; among the rest the best subset is kept (checked by enumeration), for the
+    regressor and the classifier; bad sets are refused with the reason."""
+    from itertools import combinations
+
+    from chita_opt import L0Classifier
+    from chita_opt.problems.forced import ForcedSelection
+
+    X, y, truth = _data(seed=2, n=120, p=10, k=3)
+    always, never = [int(truth[0]), 9 if 9 not in truth else 8], [int(truth[1])]
+    model = L0Regressor(k=4, always_select=always, never_select=never).fit(X, y)
+    support = set(np.flatnonzero(model.support_))
+    assert set(always) <= support and not support & set(never) and len(support) <= 4
+    free = [j for j in range(10) if j not in always + never]
+    centered = X - X.mean(axis=0)
+    best = min(
+        np.sum(
+            (
+                y
+                - y.mean()
+                - centered[:, list(S)] @ np.linalg.lstsq(centered[:, list(S)], y - y.mean())[0]
+            )
+            ** 2
+        )
+        for S in (tuple(always) + c for c in combinations(free, 2))
+    )
+    fitted = np.sum((y - model.predict(X)) ** 2)
+    assert fitted <= best * (1 + 1e-9)
+    labels = (y > np.median(y)).astype(int)
+    spare = int(np.setdiff1d(np.arange(10), truth)[0])
+    clf = L0Classifier(k=3, always_select=[spare], never_select=[int(truth[0])]).fit(X, labels)
+    chosen = set(np.flatnonzero(clf.support_))
+    assert spare in chosen and int(truth[0]) not in chosen and len(chosen) <= 3
+    with pytest.raises(ValueError, match="share the features"):
+        L0Regressor(always_select=[1], never_select=[1, 2]).fit(X, y)
+    with pytest.raises(ValueError, match="smaller than the 3 features"):
+        L0Regressor(k=2, always_select=[0, 1, 2]).fit(X, y)
+    with pytest.raises(ValueError, match="outside"):
+        L0Regressor(k=2, never_select=[10]).fit(X, y)
+    with pytest.raises(TypeError, match="integer feature indices"):
+        ForcedSelection(2, always_select=[0.5])

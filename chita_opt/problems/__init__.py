@@ -2,6 +2,7 @@
 
 from chita_opt.problems.block import BlockDiagonalProblem
 from chita_opt.problems.constraints import NM, BlockBudget, GroupBudget, SparsityConstraint, TopK
+from chita_opt.problems.forced import ForcedSelection
 from chita_opt.problems.generators import (
     SyntheticInstance,
     make_pruning_like,
@@ -15,6 +16,7 @@ __all__ = [
     "NM",
     "BlockBudget",
     "BlockDiagonalProblem",
+    "ForcedSelection",
     "GroupBudget",
     "L0RidgeProblem",
     "LayerwiseProblem",
