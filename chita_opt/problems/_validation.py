@@ -125,3 +125,20 @@ def _check_finite(arr: np.ndarray, name: str) -> None:
         if not np.isfinite(chunk).all():
             bad = "NaN" if np.isnan(chunk).any() else "inf"
             raise ValueError(f"{name} must be finite; it contains {bad}")
+
+
+def check_integer_vector(values, name: str) -> np.ndarray:
+    """``values`` as a contiguous int64 vector, or a TypeError naming ``name``."""
+    array = np.asarray(values)
+    if array.ndim != 1 or (array.size and array.dtype.kind not in "iu"):
+        raise TypeError(f"{name} must be a 1-D array of integers")
+    return np.ascontiguousarray(array, dtype=np.int64)
+
+
+def check_total(total) -> int | None:
+    """A global budget on top of group caps: None, or an integer >= 1."""
+    if total is None:
+        return None
+    if isinstance(total, bool) or not isinstance(total, numbers.Integral) or total < 1:
+        raise ValueError(f"total must be a positive integer or None; got {total!r}")
+    return int(total)

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from chita_opt.problems._validation import check_budget
+from chita_opt.problems._validation import check_budget, check_integer_vector, check_total
 from chita_opt.problems.group_kernels import group_competitor_levels, group_select
 
 
@@ -145,8 +145,8 @@ class GroupBudget(SparsityConstraint):
     """
 
     def __init__(self, group_of: np.ndarray, caps: np.ndarray, total: int | None = None):
-        self.group_of = _integer_vector(group_of, "group_of")
-        self.caps = _integer_vector(caps, "caps")
+        self.group_of = check_integer_vector(group_of, "group_of")
+        self.caps = check_integer_vector(caps, "caps")
         self.n_features = self.group_of.shape[0]
         n_groups = self.caps.shape[0]
         if self.group_of.size and (self.group_of.min() < 0 or self.group_of.max() >= n_groups):
@@ -156,7 +156,7 @@ class GroupBudget(SparsityConstraint):
             raise ValueError("caps must lie between 0 and the size of their group")
         if self.caps.sum() < 1:
             raise ValueError("caps must allow at least one nonzero in total")
-        self.total = total = _check_total(total)
+        self.total = total = check_total(total)
         # the kernels take the binding global budget as a plain integer
         self._limit = int(self.caps.sum()) if total is None else min(total, int(self.caps.sum()))
 
@@ -228,10 +228,10 @@ class BlockBudget(GroupBudget):
     ):
         if isinstance(blocks, np.ndarray) and blocks.ndim == 1:
             raise TypeError("blocks must be a sequence of index arrays, one per block")
-        self.blocks = [_integer_vector(b, f"blocks[{i}]") for i, b in enumerate(blocks)]
+        self.blocks = [check_integer_vector(b, f"blocks[{i}]") for i, b in enumerate(blocks)]
         if not self.blocks:
             raise ValueError("blocks must contain at least one block")
-        budgets_arr = _integer_vector(budgets, "budgets")
+        budgets_arr = check_integer_vector(budgets, "budgets")
         if budgets_arr.shape[0] != len(self.blocks):
             raise ValueError(
                 f"budgets must have one entry per block ({len(self.blocks)}); "
@@ -247,7 +247,7 @@ class BlockBudget(GroupBudget):
         if budgets_arr.sum() < 1:
             raise ValueError("budgets must allow at least one nonzero in total")
         self.budgets = budgets_arr
-        self.total = _check_total(total)
+        self.total = check_total(total)
         self.n_features = None
 
     def __repr__(self) -> str:
@@ -276,7 +276,23 @@ class BlockBudget(GroupBudget):
         return GroupBudget(group_of, self.budgets, self.total)
 
 
-class NM(SparsityConstraint):
+class BindsToGroups(SparsityConstraint):
+    """A constraint that becomes a :class:`GroupBudget` when bound (:class:`NM`,
+    :class:`~chita_opt.problems.forced.ForcedSelection`): the bound one does its work."""
+
+    def select(self, scores):
+        return self.bind(scores.shape[0]).select(scores)
+
+    def competitor_levels(self, abs_gradient, support):
+        return self.bind(abs_gradient.shape[0]).competitor_levels(abs_gradient, support)
+
+    def _unbound(self, *_):
+        raise RuntimeError(f"{type(self).__name__} must be bound to a dimension first")
+
+    restrict = _is_feasible_support = _unbound
+
+
+class NM(BindsToGroups):
     """N:M structured sparsity: in every run of ``m`` consecutive coordinates at most ``n``
     are nonzero (the last, shorter run keeps at most ``min(n, its length)``).
 
@@ -321,30 +337,3 @@ class NM(SparsityConstraint):
         if rest:
             caps[-1] = min(self.n, rest)
         return GroupBudget(group_of, caps)
-
-    def select(self, scores):
-        return self.bind(scores.shape[0]).select(scores)
-
-    def competitor_levels(self, abs_gradient, support):
-        return self.bind(abs_gradient.shape[0]).competitor_levels(abs_gradient, support)
-
-    def _unbound(self, *_):
-        raise RuntimeError("NM must be bound to a dimension first; call bind(p)")
-
-    restrict = _is_feasible_support = _unbound
-
-
-def _integer_vector(values, name: str) -> np.ndarray:
-    """``values`` as a contiguous int64 vector, or a TypeError naming ``name``."""
-    array = np.asarray(values)
-    if array.ndim != 1 or (array.size and array.dtype.kind not in "iu"):
-        raise TypeError(f"{name} must be a 1-D array of integers")
-    return np.ascontiguousarray(array, dtype=np.int64)
-
-
-def _check_total(total) -> int | None:
-    if total is None:
-        return None
-    if isinstance(total, bool) or not isinstance(total, numbers.Integral) or total < 1:
-        raise ValueError(f"total must be a positive integer or None; got {total!r}")
-    return int(total)

@@ -7,10 +7,10 @@ from collections.abc import Sequence
 import numpy as np
 
 from chita_opt.problems._validation import check_budget
-from chita_opt.problems.constraints import GroupBudget, SparsityConstraint, TopK
+from chita_opt.problems.constraints import BindsToGroups, GroupBudget, TopK
 
 
-class ForcedSelection(SparsityConstraint):
+class ForcedSelection(BindsToGroups):
     """At most ``k`` nonzeros, counting the features of ``always_select`` (which may
     always be nonzero) and none of ``never_select`` (which must stay zero).
 
@@ -76,17 +76,6 @@ class ForcedSelection(SparsityConstraint):
         check_budget(self.k, "k", n_features - self.never_select.shape[0])
         caps = np.array([rest, self.always_select.shape[0], 0], dtype=np.int64)
         return GroupBudget(group_of, caps)
-
-    def select(self, scores):
-        return self.bind(scores.shape[0]).select(scores)
-
-    def competitor_levels(self, abs_gradient, support):
-        return self.bind(abs_gradient.shape[0]).competitor_levels(abs_gradient, support)
-
-    def _unbound(self, *_):
-        raise RuntimeError("ForcedSelection must be bound to a dimension first; call bind(p)")
-
-    restrict = _is_feasible_support = _unbound
 
 
 def with_forced(problem, w: np.ndarray, always_select: np.ndarray) -> np.ndarray:
