@@ -15,6 +15,7 @@ Quick start::
 
 from chita_opt import problems, solvers
 from chita_opt.classifier import L0Classifier
+from chita_opt.classifier_cv import L0ClassifierCV
 from chita_opt.estimator import L0Regressor, L0RegressorCV
 from chita_opt.information_criteria import L0RegressorIC
 from chita_opt.problems import (
@@ -41,6 +42,7 @@ __all__ = [
     "NM",
     "BlockBudget",
     "L0Classifier",
+    "L0ClassifierCV",
     "L0Regressor",
     "L0RegressorCV",
     "L0RegressorIC",

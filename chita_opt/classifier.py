@@ -225,13 +225,17 @@ def fit_logistic_l0(
     max_iter: int = 50,
     tol: float = 1e-6,
     solver_options: dict[str, Any] | None = None,
+    warm: LogisticFit | None = None,
 ) -> LogisticFit:
-    """The outer loop of :class:`L0Classifier` for binary targets ``t`` in {0, 1}."""
+    """The outer loop of :class:`L0Classifier` for binary targets ``t`` in {0, 1}, from
+    ``warm`` (a fit feasible for ``budget``, e.g. one for a smaller k) when given."""
     options = {**INNER_DEFAULTS.get(method, {}), **(solver_options or {})}
     forced = getattr(budget, "always_select", np.zeros(0, dtype=np.int64))
-    p = X.shape[1]
-    coef = np.zeros(p)
-    intercept = _base_rate_logit(t, s) if fit_intercept else 0.0
+    if warm is not None:
+        coef, intercept = warm.coef.copy(), warm.intercept
+    else:
+        coef = np.zeros(X.shape[1])
+        intercept = _base_rate_logit(t, s) if fit_intercept else 0.0
     loss = logistic_loss(X, t, s, coef, intercept, ridge)
     n_iter = 0
     while n_iter < max_iter:

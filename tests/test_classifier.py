@@ -8,14 +8,18 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 from sklearn.utils.estimator_checks import check_estimator
 
-from chita_opt import L0Classifier
+from chita_opt import L0Classifier, L0ClassifierCV
 from chita_opt.logistic import fit_on_support, logistic_loss
 
 
 @pytest.mark.parametrize(
     "estimator",
-    [L0Classifier(), L0Classifier(k=2, ridge=0.1, method="cd")],
-    ids=["default", "cd"],
+    [
+        L0Classifier(),
+        L0Classifier(k=2, ridge=0.1, method="cd"),
+        L0ClassifierCV(ks=[1, 2], cv=2, method="cd"),
+    ],
+    ids=["default", "cd", "cv"],
 )
 def test_passes_check_estimator(estimator):
     check_estimator(estimator)
@@ -96,3 +100,20 @@ def test_bad_input_is_named():
         L0Classifier(tol=-1.0).fit(X, y)
     with pytest.raises(ValueError, match="Unknown label type"):
         L0Classifier().fit(X, np.linspace(0, 1, 50))
+
+
+def test_cross_validation_chooses_k_and_refits():
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((240, 15))
+    y = (2 * X[:, 4] - 2 * X[:, 9] + 0.2 * rng.standard_normal(240) > 0).astype(int)
+    model = L0ClassifierCV(ks=[1, 2, 3, 4], cv=3).fit(X, y)
+    assert model.k_ in (2, 3) and {4, 9} <= set(np.flatnonzero(model.support_))
+    assert model.cv_results_["mean_test_score"].shape == (4,)
+    assert model.best_score_ == model.cv_results_["mean_test_score"].max()
+    refit = L0Classifier(k=model.k_).fit(X, y)
+    np.testing.assert_allclose(model.coef_, refit.coef_)
+    np.testing.assert_allclose(model.predict_proba(X), refit.predict_proba(X))
+    by_accuracy = L0ClassifierCV(ks=[1, 2], cv=3, scoring="accuracy").fit(X, y)
+    assert by_accuracy.k_ == 2 and by_accuracy.best_score_ > 0.9
+    with pytest.raises(ValueError, match="scoring"):
+        L0ClassifierCV(scoring="f1").fit(X, y)
