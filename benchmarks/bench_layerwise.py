@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/bench_layerwise.py [--sparsities 0.5,0.7,0.9,2:4]
         [--methods magnitude,wanda,sparsegpt,backsolve,chita]
-        [--models mlp,cnn,transformer] [--certify] [--busy]
+        [--models mlp,cnn,transformer] [--certify] [--busy] [--recalibrate]
         [--n-jobs 2]
         [--solver-options '{"restarts": "auto", "pair_candidates": 6}']
 
@@ -228,6 +228,11 @@ def main() -> None:
         "--busy", action="store_true", help="run everything beside a CPU-burning process"
     )
     parser.add_argument(
+        "--recalibrate",
+        action="store_true",
+        help="also the accuracy after recalibrating BatchNorm on the calibration digits",
+    )
+    parser.add_argument(
         "--solver-options",
         default="{}",
         help='JSON options of the solver methods, e.g. \'{"restarts": "auto"}\'',
@@ -242,6 +247,7 @@ def main() -> None:
 
 
 def run(args) -> None:
+    from chita_opt.pruning import recalibrate_batchnorm
     from chita_opt.pruning.demo import accuracy
     from chita_opt.pruning.layerwise import prune_layerwise
 
@@ -250,6 +256,8 @@ def run(args) -> None:
     )
     if args.certify:
         header += f" {'gap':>8}"
+    if args.recalibrate:
+        header += f" {'acc_bn':>7}"
     for title, model, data, dense in _models(args.models):
         calibration = (data.X_train[:1000], data.y_train[:1000])
         print(f"\n{title}, dense held-out accuracy {dense:.4f}")
@@ -281,6 +289,9 @@ def run(args) -> None:
                 )
                 if args.certify and result.gap is not None:
                     line += f" {result.gap:8.2%}"
+                if args.recalibrate:
+                    recalibrate_batchnorm(pruned, calibration)
+                    line += f" {accuracy(pruned, data.X_test, data.y_test):7.4f}"
                 print(line, flush=True)
             if "chita" in totals:
                 ratios = ", ".join(

@@ -467,3 +467,33 @@ def test_n_samples_defaults_to_what_the_data_holds_and_warns_when_little():
     assert len(staged.stages) == 2
     with pytest.warns(UserWarning, match="data holds 40 samples"):
         prune(MLPNet(n_inputs=64), (X[:40], y[:40]), F.cross_entropy, 0.5)
+
+
+def test_batchnorm_recalibration_measures_the_pruned_activations():
+    """After recalibration each BatchNorm's running mean and variance are the average over
+    the calibration batches of the statistics its input has now; weights, momenta and
+    modes are untouched, dropout stays off, and a model without BatchNorm is left alone."""
+    from chita_opt.pruning import recalibrate_batchnorm
+
+    torch.manual_seed(0)
+    conv = nn.Conv2d(1, 4, 3)
+    bn = nn.BatchNorm2d(4, momentum=0.3)
+    model = nn.Sequential(conv, bn, nn.ReLU(), nn.Dropout(0.5), nn.Flatten())
+    model.train()
+    X, y = torch.randn(120, 1, 6, 6), torch.zeros(120, dtype=torch.long)
+    with torch.no_grad():
+        conv.weight.mul_(torch.rand_like(conv.weight) > 0.7)  # "pruned"
+    weights = [p.detach().clone() for p in model.parameters()]
+    assert recalibrate_batchnorm(model, (X, y), n_samples=120, batch_size=40) == 1
+    with torch.no_grad():
+        batches = [conv(X[i : i + 40]) for i in range(0, 120, 40)]
+    mean = torch.stack([b.mean(dim=(0, 2, 3)) for b in batches]).mean(0)
+    var = torch.stack([b.var(dim=(0, 2, 3), unbiased=True) for b in batches]).mean(0)
+    torch.testing.assert_close(bn.running_mean, mean)
+    torch.testing.assert_close(bn.running_var, var)
+    assert bn.momentum == 0.3 and model.training and all(m.training for m in model.modules())
+    for before, after in zip(weights, model.parameters(), strict=True):
+        torch.testing.assert_close(before, after)
+    assert recalibrate_batchnorm(nn.Linear(3, 2), (torch.randn(4, 3), torch.zeros(4))) == 0
+    with pytest.raises(ValueError, match="n_samples"):
+        recalibrate_batchnorm(model, (X, y), n_samples=0)

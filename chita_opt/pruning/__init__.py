@@ -13,6 +13,7 @@ objective)::
     result = prune_layerwise(model, (X, y), sparsity=0.5)   # or "2:4"
 """
 
+from chita_opt.pruning.batchnorm import recalibrate_batchnorm
 from chita_opt.pruning.budgets import sparsity_constraint
 from chita_opt.pruning.fisher_memory import FisherMemoryError, fisher_nbytes
 from chita_opt.pruning.gradients import per_sample_gradients
@@ -40,6 +41,7 @@ __all__ = [
     "per_sample_gradients",
     "prune",
     "prune_layerwise",
+    "recalibrate_batchnorm",
     "remove_masks",
     "select_parameters",
     "sparsity_constraint",
