@@ -145,9 +145,10 @@ class L0Regressor(RegressorMixin, BaseEstimator):
 class L0RegressorCV(RegressorMixin, BaseEstimator):
     """:class:`L0Regressor` with ``k`` chosen by cross-validation.
 
-    In every fold the path over ``ks`` is solved in increasing order, each k warm-started
-    from its neighbour (:func:`chita_opt.solve_path`); the k with the best mean
-    validation score is then refitted on all the data.
+    In every fold (and for every ridge of a ``ridge`` sequence) the path over ``ks`` is
+    solved in increasing order, each k warm-started from its neighbour
+    (:func:`chita_opt.solve_path`); the (k, ridge) with the best mean validation score is
+    then refitted on all the data.
 
     Parameters
     ----------
@@ -156,23 +157,28 @@ class L0RegressorCV(RegressorMixin, BaseEstimator):
         n_features count as n_features.
     cv : int, cross-validation generator or iterable, default=5
         As in scikit-learn (``KFold`` for an int).
-    ridge, method, fit_intercept, solver_options
+    ridge : float or sequence of float, default=0.0
+        As in :class:`L0Regressor`; a sequence is cross-validated together with ``ks``.
+    method, fit_intercept, solver_options
         As in :class:`L0Regressor`.
     scoring : {"r2", "neg_mean_squared_error"}, default="r2"
     rule : {"best", "one_standard_error"}, default="best"
-        ``best``: the k of highest mean score (as ``GridSearchCV``).
+        ``best``: the (k, ridge) of highest mean score (as ``GridSearchCV``).
         ``one_standard_error``: the smallest k whose mean score is within one standard
-        error (across folds) of the best; sparser models at a statistically
-        indistinguishable score.
+        error (across folds) of the best (the largest ridge among those); sparser
+        models at a statistically indistinguishable score.
 
     Attributes
     ----------
     k_ : int
         The chosen budget.
+    ridge_ : float
+        The chosen ridge.
     best_score_ : float
     cv_results_ : dict of arrays
-        ``k``, ``split<i>_test_score``, ``mean_test_score``, ``std_test_score``,
-        ``rank_test_score`` (as in ``GridSearchCV``).
+        ``k``, ``ridge``, ``split<i>_test_score``, ``mean_test_score``,
+        ``std_test_score``, ``rank_test_score`` (as in ``GridSearchCV``), one entry per
+        (ridge, k) pair.
     coef_, intercept_, support_, n_iter_, n_features_in_
         Of the refitted model.
     """
@@ -181,7 +187,7 @@ class L0RegressorCV(RegressorMixin, BaseEstimator):
         self,
         ks: Sequence[int] | None = None,
         cv: Any = 5,
-        ridge: float = 0.0,
+        ridge: float | Sequence[float] = 0.0,
         method: str = "chita",
         fit_intercept: bool = True,
         scoring: str = "r2",
@@ -198,8 +204,12 @@ class L0RegressorCV(RegressorMixin, BaseEstimator):
         self.solver_options = solver_options
 
     def fit(self, X, y) -> L0RegressorCV:
-        """Cross-validate over ``ks``, then refit the best k on all of X, y."""
-        _check_params(1, self.ridge, self.method)
+        """Cross-validate over ``ks`` (and the ridges), then refit the best on all of X, y."""
+        ridges = [self.ridge] if np.isscalar(self.ridge) else list(self.ridge)
+        if not ridges:
+            raise ValueError("ridge must be a number >= 0 or a non-empty sequence of them")
+        for ridge in ridges:
+            _check_params(1, ridge, self.method)
         if self.scoring not in SCORINGS:
             raise ValueError(f"scoring must be one of {SCORINGS}; got {self.scoring!r}")
         if self.rule not in RULES:
@@ -213,23 +223,27 @@ class L0RegressorCV(RegressorMixin, BaseEstimator):
             raise ValueError(f"ks must be positive integers; got {ks!r}")
         # as for L0Regressor, a budget of n_features or more keeps every feature
         ks = sorted({min(int(k), p) for k in ks})
+        grid = [(ridge, k) for ridge in ridges for k in ks]
         splits = list(check_cv(self.cv, y, classifier=False).split(X, y))
-        scores = np.empty((len(splits), len(ks)))
+        scores = np.empty((len(splits), len(grid)))
         options = self.solver_options or {}
         for fold, (train, test) in enumerate(splits):
-            problem, x_mean, y_mean = _centered_problem(
-                X[train], y[train], ks[0], self.ridge, self.fit_intercept
-            )
-            results = solve_path(problem, ks, method=self.method, **options)
-            for j, result in enumerate(results):
-                intercept = y_mean - x_mean @ result.w if self.fit_intercept else 0.0
-                scores[fold, j] = _score(self.scoring, y[test], X[test] @ result.w + intercept)
+            for r, ridge in enumerate(ridges):
+                problem, x_mean, y_mean = _centered_problem(
+                    X[train], y[train], ks[0], ridge, self.fit_intercept
+                )
+                results = solve_path(problem, ks, method=self.method, **options)
+                for j, result in enumerate(results):
+                    intercept = y_mean - x_mean @ result.w if self.fit_intercept else 0.0
+                    predicted = X[test] @ result.w + intercept
+                    scores[fold, r * len(ks) + j] = _score(self.scoring, y[test], predicted)
         mean = scores.mean(axis=0)
         order = np.argsort(-mean, kind="stable")
-        rank = np.empty(len(ks), dtype=np.int64)
-        rank[order] = np.arange(1, len(ks) + 1)
+        rank = np.empty(len(grid), dtype=np.int64)
+        rank[order] = np.arange(1, len(grid) + 1)
         self.cv_results_ = {
-            "k": np.array(ks),
+            "k": np.array([k for _, k in grid]),
+            "ridge": np.array([ridge for ridge, _ in grid], dtype=np.float64),
             **{f"split{i}_test_score": scores[i] for i in range(len(splits))},
             "mean_test_score": mean,
             "std_test_score": scores.std(axis=0),
@@ -238,12 +252,13 @@ class L0RegressorCV(RegressorMixin, BaseEstimator):
         best = int(order[0])
         if self.rule == "one_standard_error":
             standard_error = scores[:, best].std() / np.sqrt(len(splits))
-            best = int(np.flatnonzero(mean >= mean[best] - standard_error)[0])
-        self.k_ = ks[best]
+            close = np.flatnonzero(mean >= mean[best] - standard_error)
+            best = int(min(close, key=lambda i: (grid[i][1], -grid[i][0])))
+        self.ridge_, self.k_ = float(grid[best][0]), grid[best][1]
         self.best_score_ = float(mean[best])
         final = L0Regressor(
             k=self.k_,
-            ridge=self.ridge,
+            ridge=self.ridge_,
             method=self.method,
             fit_intercept=self.fit_intercept,
             solver_options=self.solver_options,

@@ -195,3 +195,27 @@ def test_features_forced_in_and_out():
         L0Regressor(k=2, never_select=[10]).fit(X, y)
     with pytest.raises(TypeError, match="integer feature indices"):
         ForcedSelection(2, always_select=[0.5])
+
+
+def test_cv_over_ridges_and_budgets_together():
+    X, y, _ = _data(seed=4, n=60, p=30, k=5, snr=2.0)
+    cv = L0RegressorCV(ks=[2, 4, 6], ridge=[0.0, 1.0, 30.0], cv=3).fit(X, y)
+    results = cv.cv_results_
+    assert list(results["k"]) == [2, 4, 6] * 3
+    assert list(results["ridge"]) == [0.0] * 3 + [1.0] * 3 + [30.0] * 3
+    best = int(np.argmax(results["mean_test_score"]))
+    assert (cv.ridge_, cv.k_) == (results["ridge"][best], results["k"][best])
+    assert cv.best_score_ == results["mean_test_score"][best]
+    refit = L0Regressor(k=cv.k_, ridge=cv.ridge_).fit(X, y)
+    np.testing.assert_allclose(cv.coef_, refit.coef_)
+    single = L0RegressorCV(ks=[2, 4], ridge=[1.0], cv=3).fit(X, y)
+    scalar = L0RegressorCV(ks=[2, 4], ridge=1.0, cv=3).fit(X, y)
+    np.testing.assert_allclose(
+        single.cv_results_["mean_test_score"], scalar.cv_results_["mean_test_score"]
+    )
+    sparse = L0RegressorCV(ks=[2, 4, 6], ridge=[0.0, 1.0], cv=3, rule="one_standard_error")
+    assert sparse.fit(X, y).k_ <= L0RegressorCV(ks=[2, 4, 6], ridge=[0.0, 1.0], cv=3).fit(X, y).k_
+    with pytest.raises(ValueError, match="ridge"):
+        L0RegressorCV(ridge=[]).fit(X, y)
+    with pytest.raises(ValueError, match="ridge"):
+        L0RegressorCV(ridge=[1.0, -1.0]).fit(X, y)
