@@ -220,3 +220,30 @@ def test_shift_steps_stay_admissible():
         assert np.linalg.eigvalsh(gram - np.diag(candidate))[0] > -1e-9
     assert ascent_candidates(gram, d, np.zeros(10)) == []
     assert not uniform_shift(gram_matrix(rng.standard_normal((5, 10)))).any()  # n < p
+
+
+def test_extended_shifts_factor_in_the_form_the_relaxation_uses():
+    """A shift inherited by a branch's principal block and extended must leave
+    ``gram - diag(shift)`` factorable exactly as the relaxation forms it (a layer-wise
+    row's branch and bound stopped with "shift must keep A^T A - diag(shift) positive
+    definite" where it sat at the boundary), and a layer row's 2:4 branch and bound runs."""
+    from chita_opt.bounds.diagonal_shift import cholesky_or_none, extend_shift
+    from chita_opt.problems.layerwise import LayerwiseProblem
+
+    rng = np.random.default_rng(3)
+    for _ in range(40):
+        X = rng.standard_normal((30, 16)) * rng.uniform(0.1, 10.0, 16)
+        X[:, rng.integers(16)] = 0.0  # an input that is always zero
+        gram = X.T @ X + 1e-3 * np.eye(16)
+        full = extend_shift(gram, np.zeros(16))
+        keep = np.sort(rng.choice(16, 12, replace=False))
+        block = gram[np.ix_(keep, keep)]
+        shift = extend_shift(block, full[keep])
+        assert cholesky_or_none(block - np.diag(shift)) is not None
+        assert np.all(shift >= full[keep] * (1 - 1e-5))
+    X = rng.standard_normal((200, 12))
+    X[:, 3] = 0.0
+    problem = LayerwiseProblem(X.T @ X, rng.standard_normal((2, 12)), "2:4")
+    result = solve(problem.row_problem(0), "bnb", time_limit=5)
+    assert problem.row_problem(0).is_feasible(result.w)
+    assert result.lower_bound <= result.objective * (1 + 1e-9)

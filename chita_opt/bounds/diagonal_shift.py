@@ -49,6 +49,7 @@ def extend_shift(gram: np.ndarray, shift: np.ndarray) -> np.ndarray:
     """``shift`` (admissible) plus the largest uniform addition that keeps it admissible:
     ``lambda_min(A^T A - diag(shift))``, or ``shift`` unchanged when that is ~0."""
     p = gram.shape[0]
+    shift = _admissible(gram, shift)
     residual = gram - np.diag(shift)
     smallest = float(scipy.linalg.eigh(residual, eigvals_only=True, subset_by_index=[0, 0])[0])
     scale = float(np.trace(gram)) / max(p, 1)
@@ -57,10 +58,27 @@ def extend_shift(gram: np.ndarray, shift: np.ndarray) -> np.ndarray:
     extra = smallest * (1.0 - 1e-6)
     # eigh is accurate to about eps * ||A^T A||; step back until the factor exists
     for _ in range(100):
-        if cholesky_or_none(residual - extra * np.eye(p)) is not None:
+        # checked in the very form the relaxation factors (gram - diag(shift)): the
+        # rounding of ``residual - extra I`` differs, and at the boundary that decides
+        if cholesky_or_none(gram - np.diag(shift + extra)) is not None:
             return shift + extra
         extra *= 0.9
     return shift.copy()
+
+
+def _admissible(gram: np.ndarray, shift: np.ndarray) -> np.ndarray:
+    """``shift``, or the largest fraction of it that factors: a shift admissible for a
+    matrix is admissible for its principal blocks in exact arithmetic, but a branch's
+    block can sit closer to singular than rounding allows (branch and bound on a
+    layer-wise row, where A^T A = H has zero rows for inputs that are always zero)."""
+    if not shift.any() or cholesky_or_none(gram - np.diag(shift)) is not None:
+        return shift
+    fraction = 1.0 - 1e-6
+    for _ in range(60):
+        if cholesky_or_none(gram - np.diag(fraction * shift)) is not None:
+            return fraction * shift
+        fraction *= 0.5
+    return np.zeros_like(shift)
 
 
 def largest_step(
