@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Sequence
 from typing import Any
 
@@ -13,7 +12,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import validate_data
 
 from chita_opt.classifier import L0Classifier, fit_logistic_l0
-from chita_opt.estimator import _check_params, sample_weights
+from chita_opt.estimator import _check_params, candidate_budgets, sample_weights
 from chita_opt.logistic import sigmoid
 
 SCORINGS = ("neg_log_loss", "accuracy")
@@ -82,12 +81,7 @@ class L0ClassifierCV(L0Classifier):
         weights = sample_weights(sample_weight, X.shape[0])
         weights = np.ones(X.shape[0]) if weights is None else weights
         p = X.shape[1]
-        ks = list(range(1, min(p, 20) + 1)) if self.ks is None else list(self.ks)
-        if not ks or any(
-            isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1 for k in ks
-        ):
-            raise ValueError(f"ks must be positive integers; got {ks!r}")
-        ks = sorted({min(int(k), p) for k in ks})
+        ks = candidate_budgets(self.ks, p)
         splits = list(check_cv(self.cv, y, classifier=True).split(X, y))
         scores = np.empty((len(splits), len(ks)))
         for fold, (train, test) in enumerate(splits):

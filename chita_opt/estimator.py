@@ -216,13 +216,7 @@ class L0RegressorCV(RegressorMixin, BaseEstimator):
             raise ValueError(f"rule must be one of {RULES}; got {self.rule!r}")
         X, y = validate_data(self, X, y, y_numeric=True, dtype=[np.float64, np.float32])
         p = X.shape[1]
-        ks = list(range(1, min(p, 20) + 1)) if self.ks is None else list(self.ks)
-        if not ks or any(
-            isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1 for k in ks
-        ):
-            raise ValueError(f"ks must be positive integers; got {ks!r}")
-        # as for L0Regressor, a budget of n_features or more keeps every feature
-        ks = sorted({min(int(k), p) for k in ks})
+        ks = candidate_budgets(self.ks, p)
         grid = [(ridge, k) for ridge in ridges for k in ks]
         splits = list(check_cv(self.cv, y, classifier=False).split(X, y))
         scores = np.empty((len(splits), len(grid)))
@@ -272,6 +266,18 @@ class L0RegressorCV(RegressorMixin, BaseEstimator):
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
         return X @ self.coef_.astype(X.dtype) + self.intercept_
+
+
+def candidate_budgets(ks, n_features: int) -> list[int]:
+    """The sorted distinct budgets of ``ks`` (default ``1 .. min(n_features, 20)``), each
+    at most ``n_features`` (as for :class:`L0Regressor`, a budget of n_features or more
+    keeps every feature)."""
+    ks = list(range(1, min(n_features, 20) + 1)) if ks is None else list(ks)
+    if not ks or any(
+        isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1 for k in ks
+    ):
+        raise ValueError(f"ks must be positive integers; got {ks!r}")
+    return sorted({min(int(k), n_features) for k in ks})
 
 
 def _check_params(k, ridge, method) -> None:

@@ -26,7 +26,7 @@ from scipy.special import gammaln
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from chita_opt.estimator import _centered_problem, _check_params, sample_weights
+from chita_opt.estimator import _centered_problem, _check_params, candidate_budgets, sample_weights
 from chita_opt.solvers import solve_path
 
 CRITERIA = ("aic", "bic", "ebic")
@@ -147,12 +147,8 @@ class L0RegressorIC(RegressorMixin, BaseEstimator):
         X, y = validate_data(self, X, y, y_numeric=True, dtype=[np.float64, np.float32])
         n, p = X.shape
         weights = sample_weights(sample_weight, n)
-        ks = list(range(1, min(p, 20) + 1)) if self.ks is None else list(self.ks)
-        if not ks or any(
-            isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1 for k in ks
-        ):
-            raise ValueError(f"ks must be positive integers; got {ks!r}")
-        ks = sorted({min(int(k), p) for k in ks if int(k) + int(self.fit_intercept) < n})
+        ks = candidate_budgets(self.ks, p)
+        ks = [k for k in ks if k + int(self.fit_intercept) < n]
         if not ks:
             raise ValueError(
                 f"no budget in ks leaves a residual degree of freedom with {n} samples"
