@@ -26,7 +26,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from chita_opt.estimator import _check_params, feature_budget, sample_weights
-from chita_opt.logistic import fit_on_support, logistic_loss, sigmoid
+from chita_opt.logistic import class_probabilities, fit_on_support, logistic_loss, sigmoid
 from chita_opt.problems import L0RidgeProblem
 from chita_opt.problems._validation import check_budget
 from chita_opt.problems.forced import ForcedSelection
@@ -140,7 +140,22 @@ class L0Classifier(ClassifierMixin, BaseEstimator):
         -------
         self
         """
-        _check_params(self.k, self.ridge, self.method)
+        X, y, weights, positives = self._check_fit(X, y, sample_weight, self.k)
+        budget = feature_budget(self.k, X.shape[1], self.always_select, self.never_select)
+        fits = [
+            self._fit_binary(X, (y == label).astype(float), weights, budget) for label in positives
+        ]
+        self.coef_ = np.array([fit.coef for fit in fits])
+        self.intercept_ = np.array([fit.intercept for fit in fits])
+        self.n_iter_ = np.array([fit.n_iter for fit in fits])
+        self.objective_ = np.array([fit.loss for fit in fits])
+        self.support_ = np.any(self.coef_ != 0, axis=0)
+        return self
+
+    def _check_fit(self, X, y, sample_weight, k):
+        """The options and data checked, ``classes_`` set; returns X, y, the sample
+        weights and the labels that get a one-vs-rest fit (the second of two classes)."""
+        _check_params(k, self.ridge, self.method)
         check_budget(self.max_iter, "max_iter", 10**6)
         if isinstance(self.tol, bool) or not isinstance(self.tol, (int, float)) or self.tol < 0:
             raise ValueError(f"tol must be a number >= 0; got {self.tol!r}")
@@ -149,33 +164,29 @@ class L0Classifier(ClassifierMixin, BaseEstimator):
         self.classes_ = np.unique(y)
         if self.classes_.shape[0] < 2:
             raise ValueError(
-                "L0Classifier needs samples of at least 2 classes; the data has only one "
-                f"class: {self.classes_[0]!r}"
+                f"{type(self).__name__} needs samples of at least 2 classes; the data has "
+                f"only one class: {self.classes_[0]!r}"
             )
         weights = sample_weights(sample_weight, X.shape[0])
         weights = np.ones(X.shape[0]) if weights is None else weights
         positives = self.classes_[1:] if self.classes_.shape[0] == 2 else self.classes_
-        fits = [
-            fit_logistic_l0(
-                X,
-                (y == label).astype(np.float64),
-                weights,
-                budget=feature_budget(self.k, X.shape[1], self.always_select, self.never_select),
-                ridge=float(self.ridge),
-                method=self.method,
-                fit_intercept=self.fit_intercept,
-                max_iter=self.max_iter,
-                tol=float(self.tol),
-                solver_options=self.solver_options,
-            )
-            for label in positives
-        ]
-        self.coef_ = np.array([fit.coef for fit in fits])
-        self.intercept_ = np.array([fit.intercept for fit in fits])
-        self.n_iter_ = np.array([fit.n_iter for fit in fits])
-        self.objective_ = np.array([fit.loss for fit in fits])
-        self.support_ = np.any(self.coef_ != 0, axis=0)
-        return self
+        return X, y, weights, positives
+
+    def _fit_binary(self, X, t, s, budget, warm=None) -> LogisticFit:
+        """:func:`fit_logistic_l0` with this estimator's options."""
+        return fit_logistic_l0(
+            X,
+            t,
+            s,
+            budget=budget,
+            ridge=float(self.ridge),
+            method=self.method,
+            fit_intercept=self.fit_intercept,
+            max_iter=self.max_iter,
+            tol=float(self.tol),
+            solver_options=self.solver_options,
+            warm=warm,
+        )
 
     def decision_function(self, X) -> np.ndarray:
         """``X @ coef_.T + intercept_``: shape (n_samples,) for two classes (positive for
@@ -195,11 +206,7 @@ class L0Classifier(ClassifierMixin, BaseEstimator):
         """Class probabilities, columns in the order of ``classes_`` (one-vs-rest
         probabilities normalised over the classes when there are more than two)."""
         scores = self.decision_function(X)
-        if scores.ndim == 1:
-            positive = sigmoid(scores)
-            return np.column_stack([1.0 - positive, positive])
-        probabilities = sigmoid(scores)
-        return probabilities / probabilities.sum(axis=1, keepdims=True)
+        return class_probabilities(scores.reshape(scores.shape[0], -1))
 
     def predict_log_proba(self, X) -> np.ndarray:
         """Logarithm of :meth:`predict_proba`."""

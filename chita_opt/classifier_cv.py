@@ -8,12 +8,10 @@ from typing import Any
 import numpy as np
 from sklearn.metrics import log_loss
 from sklearn.model_selection import check_cv
-from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import validate_data
 
-from chita_opt.classifier import L0Classifier, fit_logistic_l0
-from chita_opt.estimator import _check_params, candidate_budgets, sample_weights
-from chita_opt.logistic import sigmoid
+from chita_opt.classifier import L0Classifier
+from chita_opt.estimator import candidate_budgets
+from chita_opt.logistic import class_probabilities
 
 SCORINGS = ("neg_log_loss", "accuracy")
 
@@ -70,29 +68,22 @@ class L0ClassifierCV(L0Classifier):
 
     def fit(self, X, y, sample_weight=None) -> L0ClassifierCV:
         """Cross-validate over ``ks``, then refit the best k on all of X, y."""
-        _check_params(1, self.ridge, self.method)
         if self.scoring not in SCORINGS:
             raise ValueError(f"scoring must be one of {SCORINGS}; got {self.scoring!r}")
-        X, y = validate_data(self, X, y, dtype=np.float64)
-        check_classification_targets(y)
-        classes = np.unique(y)
-        if classes.shape[0] < 2:
-            raise ValueError("L0ClassifierCV needs samples of at least 2 classes; one class")
-        weights = sample_weights(sample_weight, X.shape[0])
-        weights = np.ones(X.shape[0]) if weights is None else weights
-        p = X.shape[1]
-        ks = candidate_budgets(self.ks, p)
+        X, y, weights, positives = self._check_fit(X, y, sample_weight, 1)
+        classes = self.classes_
+        ks = candidate_budgets(self.ks, X.shape[1])
         splits = list(check_cv(self.cv, y, classifier=True).split(X, y))
         scores = np.empty((len(splits), len(ks)))
         for fold, (train, test) in enumerate(splits):
             paths = [
                 self._path(X[train], (y[train] == label).astype(float), weights[train], ks)
-                for label in (classes[1:] if classes.shape[0] == 2 else classes)
+                for label in positives
             ]
             for j in range(len(ks)):
                 coef = np.array([path[j].coef for path in paths])
                 intercept = np.array([path[j].intercept for path in paths])
-                probabilities = _probabilities(X[test] @ coef.T + intercept)
+                probabilities = class_probabilities(X[test] @ coef.T + intercept)
                 if self.scoring == "accuracy":
                     predicted = classes[probabilities.argmax(axis=1)]
                     scores[fold, j] = float(np.mean(predicted == y[test]))
@@ -124,27 +115,6 @@ class L0ClassifierCV(L0Classifier):
         """The binary fits for ``ks`` (increasing), each started from the one before."""
         fits, previous = [], None
         for k in ks:
-            previous = fit_logistic_l0(
-                X,
-                t,
-                s,
-                budget=k,
-                ridge=float(self.ridge),
-                method=self.method,
-                fit_intercept=self.fit_intercept,
-                max_iter=self.max_iter,
-                tol=float(self.tol),
-                solver_options=self.solver_options,
-                warm=previous,
-            )
+            previous = self._fit_binary(X, t, s, k, warm=previous)
             fits.append(previous)
         return fits
-
-
-def _probabilities(scores: np.ndarray) -> np.ndarray:
-    """Class probabilities from one-vs-rest scores (one column: the second class's)."""
-    if scores.shape[1] == 1:
-        positive = sigmoid(scores[:, 0])
-        return np.column_stack([1.0 - positive, positive])
-    probabilities = sigmoid(scores)
-    return probabilities / probabilities.sum(axis=1, keepdims=True)

@@ -56,3 +56,12 @@ def fit_on_support(X, t, s, support, coef_S, intercept, ridge, fit_intercept):
 
 def sigmoid(eta: np.ndarray) -> np.ndarray:
     return 0.5 * (1.0 + np.tanh(0.5 * eta))
+
+
+def class_probabilities(scores: np.ndarray) -> np.ndarray:
+    """Class probabilities from one-vs-rest scores of shape (n_samples, n_fits): one fit
+    scores the second of two classes; several are normalised over the classes."""
+    probabilities = sigmoid(scores)
+    if scores.shape[1] == 1:
+        return np.column_stack([1.0 - probabilities[:, 0], probabilities[:, 0]])
+    return probabilities / probabilities.sum(axis=1, keepdims=True)

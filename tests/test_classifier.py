@@ -117,3 +117,7 @@ def test_cross_validation_chooses_k_and_refits():
     assert by_accuracy.k_ == 2 and by_accuracy.best_score_ > 0.9
     with pytest.raises(ValueError, match="scoring"):
         L0ClassifierCV(scoring="f1").fit(X, y)
+    with pytest.raises(ValueError, match="tol must be"):  # checked before the folds are cut
+        L0ClassifierCV(tol=-1.0, cv="not a splitter").fit(X, y)
+    with pytest.raises(ValueError, match=r"L0ClassifierCV needs .* one class"):
+        L0ClassifierCV().fit(X, np.ones(len(y)))
