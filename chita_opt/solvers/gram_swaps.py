@@ -138,14 +138,14 @@ class GramSupport:
         the span of the support (zero on it)."""
         return self.s
 
-    def swap_changes(self, candidates: np.ndarray, gradient: np.ndarray) -> np.ndarray:
+    def swap_changes(self, candidates: np.ndarray) -> np.ndarray:
         """Exact change of f for every (support position out, candidate in) pair."""
         return swap_deltas(
             self.w_S,
             np.diag(self.M).copy(),
             self.G[np.ix_(self.support, candidates)],
             self.Z[:, candidates],
-            gradient[candidates],
+            self.g[candidates],
             self.G[candidates, candidates],
         )
 
@@ -240,11 +240,10 @@ class GramSupport:
         self._solve()
 
 
-def addition_gains(row: GramSupport, gradient: np.ndarray | None = None) -> np.ndarray:
+def addition_gains(row: GramSupport) -> np.ndarray:
     """The exact decrease of f from adding each coordinate alone, ``g_j^2 / (2 s_j)``
     (``-inf`` on the support and where ``s_j`` vanishes)."""
-    g = row.gradient() if gradient is None else gradient
-    schur = row.schur()
+    g, schur = row.gradient(), row.schur()
     diagonal = np.diag(row.G)
     with np.errstate(divide="ignore", invalid="ignore"):
         gain = np.where(schur > 1e-12 * diagonal, g**2 / (2.0 * schur), -np.inf)
@@ -280,13 +279,12 @@ def gram_local_swaps(
     constant = problem.objective(np.zeros(problem.n_features))
     n_swaps = 0
     while n_swaps < max_swaps and 0 < system.support.shape[0] < problem.n_features:
-        g = system.gradient()
-        scores = addition_gains(system, g)
+        scores = addition_gains(system)
         m = min(n_candidates, problem.n_features - system.support.shape[0])
         candidates = np.argpartition(-scores, m - 1)[:m]
         threshold = -tol * max(abs(constant + system.value), 1.0)
         try:
-            delta = system.swap_changes(candidates, g)
+            delta = system.swap_changes(candidates)
         except np.linalg.LinAlgError:
             break
         allowed = allowed_pairs(problem, system.support, candidates)
