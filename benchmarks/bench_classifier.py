@@ -1,7 +1,7 @@
 """Best-subset logistic regression: L0Classifier against abess and the l1 path (issue 18).
 
     python benchmarks/bench_classifier.py [--seeds 20] [--n 400] [--p 1000] [--k 10]
-        [--rho 0.5] [--repeats 3]
+        [--rho 0.5] [--repeats 3] [--busy]
 
 Instances: X with Toeplitz-correlated columns (``corr(x_i, x_j) = rho^|i - j|``), a
 k-sparse truth at random positions with random signs and magnitudes in [0.5, 1.5] (times
@@ -99,7 +99,17 @@ def main() -> None:
     parser.add_argument("--rho", type=float, default=0.5)
     parser.add_argument("--scale", type=float, default=1.0)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--busy", action="store_true", help="run everything beside a CPU-burning process"
+    )
     args = parser.parse_args()
+    from bench_speed import busy_neighbour
+
+    with busy_neighbour(args.busy):
+        run(args)
+
+
+def run(args) -> None:
     methods = {"L0Classifier": ours, "abess": abess_fit, "l1-path": l1_path}
     print(
         f"n={args.n}, p={args.p}, k={args.k}, rho={args.rho}, scale={args.scale}: mean "
