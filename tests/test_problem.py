@@ -406,3 +406,44 @@ def test_single_precision_kernels_are_used_only_where_their_error_is_small():
     w = problem.refit(columns)
     direct = ridge_solve(A, columns, problem.y, problem.lam, problem.center[columns], None)
     np.testing.assert_allclose(w[columns], direct, rtol=1e-4, atol=1e-6)
+
+
+def test_refit_value_is_the_refit_objective_where_known():
+    """``refit_value`` (the push-through identity on the factored kernel) equals the
+    objective of the refit for nearby supports, with a linear term and for subproblems of
+    subproblems; it is None where it would need a new factorisation or outside the kernel
+    regime. A wrong constant or offset would show as a shift, not a rounding error."""
+    rng = np.random.default_rng(21)
+    n, p = 20, 150
+    A = rng.standard_normal((n, p))
+    problem = L0RidgeProblem(
+        A,
+        rng.standard_normal(n),
+        k=60,
+        lam=0.2,
+        center=rng.standard_normal(p),
+        linear=0.3 * rng.standard_normal(p),
+    )
+    support = np.sort(rng.choice(p, 60, replace=False))
+    assert problem.refit_value(support) is None  # nothing factored yet
+    problem.refit(support)
+    columns = np.sort(np.union1d(support, rng.choice(p, 40, replace=False)))
+    sub = problem.subproblem(columns)
+    inner_columns = np.arange(0, columns.size, 1)[5:]
+    inner = sub.subproblem(inner_columns)
+    for step in range(3):
+        outside = np.setdiff1d(columns, support)
+        # one column out, one in: within max_changes (8 here) of the factored support
+        support = np.sort(np.r_[support[1:], rng.choice(outside, 1, replace=False)])
+        value = problem.refit_value(support)
+        assert value == pytest.approx(problem.objective(problem.refit(support)), rel=1e-10)
+        local = np.searchsorted(columns, support)
+        assert sub.refit_value(local) == pytest.approx(sub.objective(sub.refit(local)), rel=1e-10)
+        if step == 0:
+            # inner leaves out columns[:5]: a support inside it, near the factored one
+            nested = np.searchsorted(columns[inner_columns], support[support >= columns[5]])
+            got = inner.refit_value(nested)
+            assert got == pytest.approx(inner.objective(inner.refit(nested)), rel=1e-10)
+    far_away = np.setdiff1d(np.arange(p), support)[:60]
+    assert problem.refit_value(far_away) is None
+    assert problem.with_budget(10).refit_value(support[:10]) is None  # Gram regime

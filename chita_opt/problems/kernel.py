@@ -116,6 +116,10 @@ class KernelRefits:
         if linear is not None:
             shifted = shifted - np.asarray(linear, dtype=np.float64) / self.lam
         self.shifted = shifted
+        # the ridge term's constant when the linear term is folded into the center:
+        # lam/2 ||w - c||^2 + linear.w = lam/2 ||w - c'||^2 + lam/2 (||c||^2 - ||c'||^2)
+        center = np.asarray(center, dtype=np.float64)
+        self._center_sqnorm = float(np.dot(center, center))
         self.max_changes = max(8, n // 8) if max_changes is None else int(max_changes)
         if single is None:
             single = _single_is_safe(A, self.lam)
@@ -123,6 +127,11 @@ class KernelRefits:
         self._mask: np.ndarray | None = None
         self._factor: np.ndarray | None = None
         self._b: np.ndarray | None = None
+        # K_S^{-1} a_j of the columns met since the last factorisation: a search scores
+        # trial supports that share most of their changed columns (slot -1: not solved)
+        self._slot = np.full(A.shape[1], -1, dtype=np.int64)
+        self._solved = np.empty((n, 0))
+        self._n_solved = 0
         self._lock = threading.Lock()
 
     def solve(
@@ -154,24 +163,83 @@ class KernelRefits:
                 dual = cholesky_solve(self._factor, self._b)
         return dual
 
+    def value(self, support: np.ndarray) -> float | None:
+        """``min f`` over vectors supported on ``support`` (sorted, unique), or None when
+        ``support`` is more than ``max_changes`` columns from the factored one (no new
+        factorisation is made for a value).
+
+        With ``v = w_T - c'_T`` the refit minimises ``1/2 ||b_T - A_T v||^2 + lam/2
+        ||v||^2``, whose minimum is ``lam/2 b_T^T u`` (push-through identity); so the
+        value costs the Woodbury solve alone, O(n^2 m), and no product with ``A_T``:
+        a search can score many trial supports exactly for the price of one refit.
+        """
+        mask = np.zeros(self.A.shape[1], dtype=bool)
+        mask[support] = True
+        with self._lock:
+            if self._mask is None:
+                return None
+            added, removed = changed_columns(mask, self._mask)
+            if added.size + removed.size > self.max_changes:
+                return None
+            # no refinement: a value ranks trial supports, and the refit of the one
+            # chosen is refined and judged by its own f
+            solved = self._woodbury(added, removed, with_rhs=True, refine=False)
+        if solved is None:
+            return None
+        u, b_T = solved
+        shifted_T = self.shifted[support]
+        return (
+            0.5
+            * self.lam
+            * (float(np.dot(b_T, u)) - float(np.dot(shifted_T, shifted_T)) + self._center_sqnorm)
+        )
+
     def _refactor(self, support, mask):
         kernel = self.kernel(support).copy()
         kernel.flat[:: kernel.shape[0] + 1] += self.lam
         self._factor = cholesky_factor(kernel)
         self._b = self.y - support_times(self.A, support, self.shifted[support])
         self._mask = mask
+        self._forget_solved()
 
-    def _woodbury(self, added, removed) -> np.ndarray | None:
-        """``u`` with ``K_T u = b_T``, from the factor of ``K_S``; None if the small
+    def _forget_solved(self):
+        self._slot[self._slot >= 0] = -1
+        self._n_solved = 0
+
+    def _inverse_times(self, columns: np.ndarray) -> np.ndarray:
+        """``K_S^{-1} A[:, columns]`` (n x m), solving only the columns not met since the
+        last factorisation."""
+        missing = columns[self._slot[columns] < 0]
+        if missing.size:
+            room = self._solved.shape[1]
+            if self._n_solved + missing.size > room:
+                if self._n_solved + missing.size > 8 * self.max_changes:
+                    self._forget_solved()  # bounded memory: start the cache over
+                    missing = columns
+                grown = max(2 * room, self._n_solved + missing.size, 64)
+                solved = np.empty((self._solved.shape[0], grown))
+                solved[:, : self._n_solved] = self._solved[:, : self._n_solved]
+                self._solved = solved
+            start = self._n_solved
+            block = np.asarray(self.A[:, missing], dtype=np.float64)
+            self._solved[:, start : start + missing.size] = cholesky_solve(self._factor, block)
+            self._slot[missing] = np.arange(start, start + missing.size)
+            self._n_solved += missing.size
+        return self._solved[:, self._slot[columns]]
+
+    def _woodbury(self, added, removed, with_rhs: bool = False, refine: bool = True):
+        """``u`` with ``K_T u = b_T``, from the factor of ``K_S`` (``(u, b_T)`` with
+        ``with_rhs``), refined by one step unless ``refine`` is False; None if the small
         system is singular (the caller then factors T)."""
         factor, b = self._factor, self._b
         if added.size + removed.size == 0:
-            return cholesky_solve(factor, b)
+            u = cholesky_solve(factor, b)
+            return (u, b) if with_rhs else u
         changed = np.concatenate([added, removed])
         U = np.asarray(self.A[:, changed], dtype=np.float64)
         sign = np.concatenate([np.ones(added.size), -np.ones(removed.size)])
         b_T = b - U @ (sign * self.shifted[changed])
-        Z = cholesky_solve(factor, U)  # K_S^{-1} U
+        Z = self._inverse_times(changed)
         capacitance = U.T @ Z
         capacitance.flat[:: sign.size + 1] += sign  # Sigma^{-1} = Sigma
         try:
@@ -184,12 +252,13 @@ class KernelRefits:
             return z - Z @ (lu @ (U.T @ z))
 
         u = apply_inverse(b_T)
-        # one step of iterative refinement: K_T u = L L^T u + U Sigma U^T u, O(n^2)
-        residual = b_T - factor @ (factor.T @ u) - U @ (sign * (U.T @ u))
-        u += apply_inverse(residual)
+        if refine:
+            # one step of iterative refinement: K_T u = L L^T u + U Sigma U^T u, O(n^2)
+            residual = b_T - factor @ (factor.T @ u) - U @ (sign * (U.T @ u))
+            u += apply_inverse(residual)
         if not np.all(np.isfinite(u)):
             return None
-        return u
+        return (u, b_T) if with_rhs else u
 
 
 def _single_is_safe(A: np.ndarray, lam: float) -> bool:

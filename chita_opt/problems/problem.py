@@ -260,6 +260,25 @@ class L0RidgeProblem:
         parent, columns = self._parent
         return parent._shared_kernel_refits().solve(columns[support], self.A, support)
 
+    def refit_value(self, support: np.ndarray) -> float | None:
+        """``f(refit(support))`` when it is known without the refit, else None.
+
+        Known in the kernel regime (``lam > 0``, more support columns than rows) for a
+        support within a few columns of the last one factored
+        (:meth:`~chita_opt.problems.kernel.KernelRefits.value`, O(n^2) per changed
+        column, no product with A). ``support``: sorted, unique.
+        """
+        if not (self.lam > 0 and self.n_samples < support.size):
+            return None
+        if self._parent is None:
+            return self._shared_kernel_refits().value(support)
+        parent, columns = self._parent
+        value = parent._shared_kernel_refits().value(columns[support])
+        if value is None:
+            return None
+        # this problem leaves out the ridge term of the parent's other coordinates
+        return value - 0.5 * self.lam * (parent._center_sqnorm - self._center_sqnorm)
+
     def support_gram(self, support: np.ndarray, A_S: np.ndarray) -> np.ndarray:
         """``A_S^T A_S`` (float64, a new array) for ``support`` (sorted, unique) with
         float64 columns ``A_S``, reusing the entries it shares with the last support asked

@@ -162,9 +162,11 @@ def search_past_change(
     it, g, support, g_S, A_dir, tau_star, tau_change, search_steps: int, polish_steps: int
 ) -> Iterate | None:
     """The step search where the support may change: ``search_steps`` thresholded steps
-    doubling from just past ``tau_change``, each judged after up to ``polish_steps`` CG
-    steps on its support when none wins raw. Returns an iterate with lower f, or None
-    when no trial step improves."""
+    doubling from just past ``tau_change``. A trial support whose exact refit value is
+    cheap to know (:meth:`~chita_opt.problems.L0RidgeProblem.refit_value`, the kernel
+    regime) is judged by that value; the others by their raw f and, when none wins raw,
+    after up to ``polish_steps`` CG steps on their support. Returns an iterate with
+    lower f, or None when no trial step improves."""
     problem = it.problem
     best = None
     if tau_change > 0 and tau_star > 0:
@@ -181,13 +183,26 @@ def search_past_change(
         tau = tau_star
     else:
         tau = 1.0 / (problem.lipschitz() * LIPSCHITZ_SAFETY)
-    trials = []
+    trials, valued = [], []
     for _ in range(search_steps if tau is not None else 0):
-        trial = Iterate.projected(problem, it.w - tau * g)
+        stepped = problem.project(it.w - tau * g)
+        tau *= 2.0
+        trial_support = np.flatnonzero(stepped)
+        value = problem.refit_value(trial_support)
+        if value is not None:
+            # the exact refit's value costs no product with A: no need for the raw f
+            valued.append((value, trial_support))
+            continue
+        trial = Iterate(problem, stepped)
         trials.append(trial)
         if trial.f < (it.f if best is None else best.f):
             best = trial
-        tau *= 2.0
+    if valued:
+        value, trial_support = min(valued, key=lambda pair: pair[0])
+        if value < (it.f if best is None else best.f):
+            refit = Iterate(problem, problem.refit(trial_support))
+            if refit.f < (it.f if best is None else best.f):
+                best = refit
     if best is None:
         # A raw thresholded step puts a newcomer at -tau g_j and rarely beats a
         # refitted support; judge each trial support after a few CG steps on it.
