@@ -6,6 +6,7 @@ from chita_opt.bounds.support import support_dual_bound
 from chita_opt.problems import make_pruning_like, make_toeplitz_regression
 from chita_opt.problems.kernel import KernelRefits, SupportGram, SupportKernel
 from chita_opt.problems.linalg import ridge_solve
+from chita_opt.problems.refits import kernel_refits
 
 
 def _problem(n=30, p=12, k=4, lam=0.3, seed=0, dtype=np.float64, order="C"):
@@ -402,7 +403,7 @@ def test_single_precision_kernels_are_used_only_where_their_error_is_small():
     assert np.abs(fast - exact).max() <= 1e-6 * np.abs(exact).max()
     assert np.abs(row_gram(A, columns) - exact).max() <= 1e-12 * np.abs(exact).max()
     problem = L0RidgeProblem(A, rng.standard_normal(30), k=300, lam=1e-3 * largest)
-    assert problem._shared_kernel_refits().kernel.single
+    assert kernel_refits(problem).kernel.single
     w = problem.refit(columns)
     direct = ridge_solve(A, columns, problem.y, problem.lam, problem.center[columns], None)
     np.testing.assert_allclose(w[columns], direct, rtol=1e-4, atol=1e-6)
@@ -447,3 +448,51 @@ def test_refit_value_is_the_refit_objective_where_known():
     far_away = np.setdiff1d(np.arange(p), support)[:60]
     assert problem.refit_value(far_away) is None
     assert problem.with_budget(10).refit_value(support[:10]) is None  # Gram regime
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_gram_refits_follow_changing_supports_exactly(dtype):
+    """Below n columns, refits a few columns from the factored support (held-out
+    columns by multipliers, new ones by bordering) equal direct solves, and their values
+    equal the refits' objectives, with a linear term and ill-conditioned columns; a
+    support far from the factored one gets no value and a new factor."""
+    import chita_opt.problems.linalg as linalg
+
+    rng = np.random.default_rng(23)
+    n, p = 60, 200
+    A = (rng.standard_normal((n, p)) @ np.diag(np.geomspace(1, 1e-2, p))).astype(dtype)
+    problem = L0RidgeProblem(
+        A,
+        rng.standard_normal(n),
+        k=30,
+        lam=1e-3,
+        center=rng.standard_normal(p),
+        linear=0.1 * rng.standard_normal(p),
+    )
+    support = np.sort(rng.choice(p, 30, replace=False))
+    problem.refit(support)
+    valued = 0
+    for step in range(10):
+        swap = 12 if step == 5 else 2
+        outside = np.setdiff1d(np.arange(p), support)
+        support = np.sort(
+            np.r_[rng.permutation(support)[swap:], rng.choice(outside, swap, replace=False)]
+        )
+        value = problem.refit_value(support)
+        if step == 5:
+            assert value is None  # 24 changed columns > max(8, 30 // 8): a new factor
+        w = problem.refit(support)
+        want = linalg._ridge_solve_svd(
+            A[:, support].astype(np.float64),
+            problem.y.astype(np.float64),
+            1e-3,
+            problem.center[support].astype(np.float64),
+            problem.linear[support].astype(np.float64),
+        )
+        tol = 1e-5 if dtype == np.float32 else 1e-9
+        np.testing.assert_allclose(w[support], want, rtol=tol, atol=tol * np.abs(want).max())
+        if value is not None:
+            valued += 1
+            # float32 problems hold w in float32: its rounding moves f by ~1e-6 of f
+            assert value == pytest.approx(problem.objective(w), rel=tol)
+    assert valued >= 6  # 2-column swaps from the factored support, a few in a row

@@ -17,6 +17,7 @@ import threading
 
 import numpy as np
 
+from chita_opt.problems.column_cache import ColumnCache
 from chita_opt.problems.linalg import (
     cholesky_factor,
     cholesky_solve,
@@ -127,11 +128,8 @@ class KernelRefits:
         self._mask: np.ndarray | None = None
         self._factor: np.ndarray | None = None
         self._b: np.ndarray | None = None
-        # K_S^{-1} a_j of the columns met since the last factorisation: a search scores
-        # trial supports that share most of their changed columns (slot -1: not solved)
-        self._slot = np.full(A.shape[1], -1, dtype=np.int64)
-        self._solved = np.empty((n, 0))
-        self._n_solved = 0
+        # K_S^{-1} a_j of the columns met since the last factorisation
+        self._inverse_columns = ColumnCache(A.shape[1], n, 8 * self.max_changes)
         self._lock = threading.Lock()
 
     def solve(
@@ -200,32 +198,7 @@ class KernelRefits:
         self._factor = cholesky_factor(kernel)
         self._b = self.y - support_times(self.A, support, self.shifted[support])
         self._mask = mask
-        self._forget_solved()
-
-    def _forget_solved(self):
-        self._slot[self._slot >= 0] = -1
-        self._n_solved = 0
-
-    def _inverse_times(self, columns: np.ndarray) -> np.ndarray:
-        """``K_S^{-1} A[:, columns]`` (n x m), solving only the columns not met since the
-        last factorisation."""
-        missing = columns[self._slot[columns] < 0]
-        if missing.size:
-            room = self._solved.shape[1]
-            if self._n_solved + missing.size > room:
-                if self._n_solved + missing.size > 8 * self.max_changes:
-                    self._forget_solved()  # bounded memory: start the cache over
-                    missing = columns
-                grown = max(2 * room, self._n_solved + missing.size, 64)
-                solved = np.empty((self._solved.shape[0], grown))
-                solved[:, : self._n_solved] = self._solved[:, : self._n_solved]
-                self._solved = solved
-            start = self._n_solved
-            block = np.asarray(self.A[:, missing], dtype=np.float64)
-            self._solved[:, start : start + missing.size] = cholesky_solve(self._factor, block)
-            self._slot[missing] = np.arange(start, start + missing.size)
-            self._n_solved += missing.size
-        return self._solved[:, self._slot[columns]]
+        self._inverse_columns.clear()
 
     def _woodbury(self, added, removed, with_rhs: bool = False, refine: bool = True):
         """``u`` with ``K_T u = b_T``, from the factor of ``K_S`` (``(u, b_T)`` with
@@ -239,7 +212,12 @@ class KernelRefits:
         U = np.asarray(self.A[:, changed], dtype=np.float64)
         sign = np.concatenate([np.ones(added.size), -np.ones(removed.size)])
         b_T = b - U @ (sign * self.shifted[changed])
-        Z = self._inverse_times(changed)
+        Z = self._inverse_columns.get(
+            changed,
+            lambda missing: cholesky_solve(
+                factor, np.asarray(self.A[:, missing], dtype=np.float64)
+            ),
+        )
         capacitance = U.T @ Z
         capacitance.flat[:: sign.size + 1] += sign  # Sigma^{-1} = Sigma
         try:

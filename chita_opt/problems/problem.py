@@ -11,12 +11,14 @@ from chita_opt.problems._validation import (
     check_vector,
 )
 from chita_opt.problems.constraints import SparsityConstraint, TopK
+from chita_opt.problems.gram_refits import GramRefits
 from chita_opt.problems.kernel import KernelRefits, SupportGram
 from chita_opt.problems.linalg import (
     largest_singular_value,
     ridge_solve,
     row_blocks,
 )
+from chita_opt.problems.refits import gram_refits, kernel_refits, nearby_refits
 
 # Below this fraction of nonzeros a product A @ w is cheaper through the support's columns.
 _SPARSE_PRODUCT_FRACTION = 0.25
@@ -90,9 +92,15 @@ class L0RidgeProblem:
         # a read-only view: no copy, and no solver can write into the caller's matrix
         self.A = A.view()
         self.A.flags.writeable = False
+        self._start_caches()
+
+    def _start_caches(self) -> None:
+        """The caches of the data (empty) and the attributes that the problem's builder
+        may set afterwards."""
         self._lipschitz: float | None = None
         self._column_sqnorms: np.ndarray | None = None
         self._kernel_refits: KernelRefits | None = None
+        self._gram_refits: GramRefits | None = None
         self._support_gram = SupportGram()
         #: ``A^T A + lam I`` (p x p, float64) where whoever built the problem knows it
         #: (a layer-wise row: ``H + damp I``); the swaps then work in its space
@@ -129,14 +137,7 @@ class L0RidgeProblem:
         problem.A, problem.y, problem.lam = A, y, lam
         problem.center, problem.linear = center, linear
         problem.constraint = constraint
-        problem._lipschitz = None
-        problem._column_sqnorms = None
-        problem._kernel_refits = None
-        problem._support_gram = SupportGram()
-        problem.gram = None
-        problem._center_sqnorm = float(np.dot(center, center))
-        problem.objective_offset = 0.0
-        problem._parent = None
+        problem._start_caches()
         return problem
 
     # ---- shape and budget ------------------------------------------------------------
@@ -220,21 +221,26 @@ class L0RidgeProblem:
     def refit(self, support: np.ndarray) -> np.ndarray:
         """The exact minimiser of f over vectors supported on ``support`` (length p).
 
-        Uses the n x n (Woodbury/kernel) system when n < |support|, so the cost is
-        O(n^2 |S| + n^3), and a minimum-norm least-squares solution when ``lam == 0`` and
-        ``A_S`` is rank-deficient. See :func:`chita_opt.problems.linalg.ridge_solve`.
-        In the kernel regime, a support a few columns away from the last one factored
-        costs two products with ``A_S`` and O(n^2) per changed column
-        (:class:`chita_opt.problems.kernel.KernelRefits`).
+        See :func:`~chita_opt.problems.linalg.ridge_solve` (the n x n kernel system when
+        n < |support|; minimum norm when ``lam == 0`` and ``A_S`` is rank-deficient). With
+        ``lam > 0`` a support a few columns from the last one factored updates that
+        factor (:class:`~chita_opt.problems.kernel.KernelRefits`, n < |support|;
+        :class:`~chita_opt.problems.gram_refits.GramRefits` otherwise).
         """
         support = np.unique(np.asarray(support, dtype=np.int64))
         if support.size and (support[0] < 0 or support[-1] >= self.n_features):
             raise ValueError(f"support must hold indices in [0, {self.n_features})")
         w = np.zeros(self.n_features, dtype=self.dtype)
         if support.size:
-            if self.lam > 0 and self.n_samples < support.size:
+            nearby = nearby_refits(self, support)
+            if nearby is not None:
+                refits, columns, _ = nearby
                 try:
-                    w[support] = self._kernel_refit(support)
+                    if isinstance(refits, KernelRefits):
+                        # A_S^T u read from this problem's (contiguous) columns
+                        w[support] = refits.solve(columns, self.A, support)
+                    else:
+                        w[support] = refits.solve(columns)
                     return w
                 except np.linalg.LinAlgError:
                     pass  # numerically singular: ridge_solve falls back to an SVD
@@ -250,34 +256,16 @@ class L0RidgeProblem:
             )
         return w
 
-    def _kernel_refit(self, support: np.ndarray) -> np.ndarray:
-        """The refit's values on ``support`` in the kernel regime, through the full
-        problem's :class:`KernelRefits`: a subproblem shares its factorisations (rather
-        than forming a kernel anew per active-set round) and reads ``A_S`` from its own
-        contiguous copy."""
-        if self._parent is None:
-            return self._shared_kernel_refits().solve(support)
-        parent, columns = self._parent
-        return parent._shared_kernel_refits().solve(columns[support], self.A, support)
-
     def refit_value(self, support: np.ndarray) -> float | None:
-        """``f(refit(support))`` when it is known without the refit, else None.
-
-        Known in the kernel regime (``lam > 0``, more support columns than rows) for a
-        support within a few columns of the last one factored
-        (:meth:`~chita_opt.problems.kernel.KernelRefits.value`, O(n^2) per changed
-        column, no product with A). ``support``: sorted, unique.
-        """
-        if not (self.lam > 0 and self.n_samples < support.size):
+        """``f(refit(support))`` (``support`` sorted, unique) when known without the
+        refit: ``lam > 0`` and a few columns from the last support factored, at O(n^2) or
+        O(n |S| + |S|^2) per changed column (the refits' ``value``); else None."""
+        nearby = nearby_refits(self, support)
+        if nearby is None:
             return None
-        if self._parent is None:
-            return self._shared_kernel_refits().value(support)
-        parent, columns = self._parent
-        value = parent._shared_kernel_refits().value(columns[support])
-        if value is None:
-            return None
-        # this problem leaves out the ridge term of the parent's other coordinates
-        return value - 0.5 * self.lam * (parent._center_sqnorm - self._center_sqnorm)
+        refits, columns, offset = nearby
+        value = refits.value(columns)
+        return None if value is None else value - offset
 
     def support_gram(self, support: np.ndarray, A_S: np.ndarray) -> np.ndarray:
         """``A_S^T A_S`` (float64, a new array) for ``support`` (sorted, unique) with
@@ -291,13 +279,6 @@ class L0RidgeProblem:
             block[np.diag_indices_from(block)] -= self.lam
             return block
         return self._support_gram(support, A_S)
-
-    def _shared_kernel_refits(self) -> KernelRefits:
-        """The one :class:`KernelRefits` of this data (``lam > 0``); successive refits
-        differ by a few columns, so they update one factorisation."""
-        if self._kernel_refits is None:
-            self._kernel_refits = KernelRefits(self.A, self.y, self.lam, self.center, self.linear)
-        return self._kernel_refits
 
     def is_feasible(self, w: np.ndarray) -> bool:
         """Whether ``w`` satisfies the sparsity constraint."""
@@ -319,7 +300,8 @@ class L0RidgeProblem:
         # the caches depend on the data only
         other._lipschitz, other._column_sqnorms = self._lipschitz, self._column_sqnorms
         if self.lam > 0:  # the budget does not enter the factorisations: share them
-            other._kernel_refits = self._shared_kernel_refits()
+            other._kernel_refits = kernel_refits(self)
+            other._gram_refits = gram_refits(self)
         other._support_gram = self._support_gram
         other.gram = self.gram
         other._parent = self._parent
