@@ -310,7 +310,9 @@ second_start_flops, restarts, restart_size, random_state
                 if stable == 0:
                     refitted = False
                 it = moved
-            force_search = False
+            # at the minimiser on its support only a change of support can lower f
+            force_search = it.exact
+            refitted = refitted or it.exact
             if stable >= self.stable_iters and not refitted:
                 it = refit_if_better(it) or it
                 refitted = True

@@ -25,15 +25,23 @@ _ABOVE_CHANGE = 1.0 + 1e-4
 
 
 class Iterate:
-    """w, its residual and objective on one (sub)problem, updated together."""
+    """w, its residual and objective on one (sub)problem, updated together; ``exact``
+    when w is the minimiser on its support (a refit)."""
 
-    __slots__ = ("f", "problem", "r", "w")
+    __slots__ = ("exact", "f", "problem", "r", "w")
 
-    def __init__(self, problem: L0RidgeProblem, w: np.ndarray, r: np.ndarray | None = None):
+    def __init__(
+        self,
+        problem: L0RidgeProblem,
+        w: np.ndarray,
+        r: np.ndarray | None = None,
+        exact: bool = False,
+    ):
         self.problem = problem
         self.w = w
         self.r = problem.residual(w) if r is None else r
         self.f = problem.objective(w, self.r)
+        self.exact = exact
 
     @classmethod
     def projected(cls, problem: L0RidgeProblem, v: np.ndarray) -> Iterate:
@@ -129,7 +137,7 @@ def refit_if_better(it: Iterate) -> Iterate | None:
     support = it.support
     if support.size == 0:
         return None
-    refit = Iterate(it.problem, it.problem.refit(support))
+    refit = Iterate(it.problem, it.problem.refit(support), exact=True)
     return refit if refit.f < it.f else None
 
 
@@ -200,7 +208,7 @@ def search_past_change(
     if valued:
         value, trial_support = min(valued, key=lambda pair: pair[0])
         if value < (it.f if best is None else best.f):
-            refit = Iterate(problem, problem.refit(trial_support))
+            refit = Iterate(problem, problem.refit(trial_support), exact=True)
             if refit.f < (it.f if best is None else best.f):
                 best = refit
     if best is None:
