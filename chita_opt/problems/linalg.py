@@ -270,19 +270,34 @@ def _ridge_solve_svd(A_S, y, lam, center_S, linear_S):
     return v
 
 
-def largest_singular_value(
-    A: np.ndarray, *, tol: float = 1e-6, max_iter: int = 300, seed: int = 0
-) -> float:
-    """sigma_max(A) by power iteration on ``A^T A`` (two matrix-vector products per step,
-    no factorisation, O(n p) memory beyond A itself)."""
-    p = A.shape[1]
+def largest_singular_value(A: np.ndarray, *, tol: float = 1e-6, seed: int = 0) -> float:
+    """sigma_max(A) by Lanczos iterations (ARPACK through ``scipy.sparse.linalg.svds``):
+    products with A and A^T only, no factorisation. On the MNIST MLP's Fisher (1,000 x
+    32,360) it needs about a quarter of the time of a power iteration to the same
+    tolerance, which also stops short of the top value when the next ones are close.
+    A power iteration remains where ARPACK gives up (a zero matrix)."""
+    if min(A.shape) <= 2:
+        return float(np.linalg.norm(np.asarray(A, dtype=np.float64), 2))
+    import scipy.sparse.linalg  # not at import time: only solvers that need L use it
+
+    start = np.random.default_rng(seed).standard_normal(min(A.shape)).astype(A.dtype)
+    try:
+        value = scipy.sparse.linalg.svds(
+            A, k=1, tol=tol, v0=start, return_singular_vectors=False, solver="arpack"
+        )
+    except scipy.sparse.linalg.ArpackError:
+        return _power_iteration(A, tol, seed)
+    return float(value[0])
+
+
+def _power_iteration(A: np.ndarray, tol: float, seed: int, max_iter: int = 300) -> float:
+    """sigma_max(A) by power iteration on ``A^T A``."""
     rng = np.random.default_rng(seed)
-    v = rng.standard_normal(p).astype(A.dtype)
+    v = rng.standard_normal(A.shape[1]).astype(A.dtype)
     v /= np.linalg.norm(v)
     estimate = 0.0
     for _ in range(max_iter):
-        u = A @ v
-        w = A.T @ u
+        w = A.T @ (A @ v)
         norm_w = float(np.linalg.norm(w))
         if norm_w == 0.0:
             return 0.0

@@ -13,6 +13,9 @@ import numpy as np
 from chita_opt.problems.gram_refits import GramRefits
 from chita_opt.problems.kernel import KernelRefits
 
+# Below this many columns a fresh Cholesky factor costs less than the updates' overheads.
+_MIN_GRAM_UPDATE = 64
+
 
 def kernel_refits(problem) -> KernelRefits:
     """The one :class:`KernelRefits` of ``problem``'s data (``lam > 0``)."""
@@ -40,10 +43,16 @@ def gram_refits(problem) -> GramRefits:
 def nearby_refits(problem, support: np.ndarray):
     """(the full problem's refits for ``support``'s regime, ``support`` in its columns,
     what ``problem``'s f leaves out of the full problem's), or None where refits are
-    one-off solves (no ridge; a known Gram, whose swaps keep their own inverse)."""
+    one-off solves (no ridge; a known Gram, whose swaps keep their own inverse; small
+    supports)."""
     root, columns = (problem, None) if problem._parent is None else problem._parent
-    if not problem.lam > 0 or (root.gram is not None and support.size <= problem.n_samples):
+    if not problem.lam > 0:
         return None
-    refits = kernel_refits(root) if problem.n_samples < support.size else gram_refits(root)
+    if problem.n_samples < support.size:
+        refits = kernel_refits(root)
+    elif root.gram is None and support.size >= _MIN_GRAM_UPDATE:
+        refits = gram_refits(root)
+    else:
+        return None
     offset = 0.5 * problem.lam * (root._center_sqnorm - problem._center_sqnorm)
     return refits, (support if columns is None else columns[support]), offset
