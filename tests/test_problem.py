@@ -496,3 +496,24 @@ def test_gram_refits_follow_changing_supports_exactly(dtype):
             # float32 problems hold w in float32: its rounding moves f by ~1e-6 of f
             assert value == pytest.approx(problem.objective(w), rel=tol)
     assert valued >= 6  # 1-column swaps from the factored support, a few in a row
+
+
+def test_column_cache_computes_each_column_once_and_stays_bounded():
+    from chita_opt.problems import column_cache
+
+    asked = []
+
+    def compute(missing):
+        asked.append(missing.tolist())
+        return np.vstack([missing, 2.0 * missing]).astype(float)
+
+    cache = column_cache.ColumnCache(10, 2, capacity=4)
+    np.testing.assert_array_equal(cache.get(np.array([3, 1]), compute), [[3, 1], [6, 2]])
+    np.testing.assert_array_equal(cache.get(np.array([1, 5]), compute), [[1, 5], [2, 10]])
+    assert asked == [[3, 1], [5]]
+    cache.get(np.array([7, 8]), compute)  # 5 columns > capacity 4: starts over
+    assert asked[-1] == [7, 8] and cache.get(np.array([3]), compute)[0, 0] == 3
+    assert asked[-1] == [3]
+    # capacity in columns is also held to the byte budget
+    wide = column_cache.ColumnCache(10, column_cache._MAX_BYTES // 8, capacity=100)
+    assert wide.capacity == 1

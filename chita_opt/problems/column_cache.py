@@ -11,17 +11,30 @@ from collections.abc import Callable
 
 import numpy as np
 
+# What one cache may hold: beside an n x n kernel or a support's Gram it must stay small.
+_MAX_BYTES = 2**28
+
 
 class ColumnCache:
-    """Vectors of ``rows`` entries, one per column index in ``[0, n_columns)``, computed
-    on demand by a function of the missing columns and kept until :meth:`clear` (or until
-    more than ``capacity`` are held, when the cache starts over)."""
+    """Vectors of ``rows`` entries (float64), one per column index in ``[0, n_columns)``,
+    computed on demand by a function of the missing columns and kept until :meth:`clear`
+    (or until more than ``capacity`` columns, or 256 MB, are held, when the cache starts
+    over)."""
 
     def __init__(self, n_columns: int, rows: int, capacity: int):
         self._slot = np.full(n_columns, -1, dtype=np.int64)
         self._values = np.empty((rows, 0))
         self._used = 0
-        self.capacity = max(int(capacity), 1)
+        self.capacity = capacity
+
+    @property
+    def capacity(self) -> int:
+        return self._capacity
+
+    @capacity.setter
+    def capacity(self, columns: int) -> None:
+        fits = _MAX_BYTES // (8 * max(self._values.shape[0], 1))
+        self._capacity = max(min(int(columns), fits), 1)
 
     def clear(self, rows: int | None = None) -> None:
         self._slot[self._slot >= 0] = -1
