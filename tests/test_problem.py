@@ -414,17 +414,8 @@ def test_refit_value_is_the_refit_objective_where_known():
     objective of the refit for nearby supports, with a linear term and for subproblems of
     subproblems; it is None where it would need a new factorisation or outside the kernel
     regime. A wrong constant or offset would show as a shift, not a rounding error."""
-    rng = np.random.default_rng(21)
-    n, p = 20, 150
-    A = rng.standard_normal((n, p))
-    problem = L0RidgeProblem(
-        A,
-        rng.standard_normal(n),
-        k=60,
-        lam=0.2,
-        center=rng.standard_normal(p),
-        linear=0.3 * rng.standard_normal(p),
-    )
+    problem = _problem(n=20, p=150, k=60, lam=0.2, seed=21)
+    rng, p = np.random.default_rng(21), problem.n_features
     support = np.sort(rng.choice(p, 60, replace=False))
     assert problem.refit_value(support) is None  # nothing factored yet
     problem.refit(support)
