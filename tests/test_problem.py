@@ -100,8 +100,10 @@ def test_kernel_from_the_complement_equals_the_direct_kernel(monkeypatch):
     A64 = A.astype(np.float64)
     np.testing.assert_allclose(gram, A64 @ A64.T, rtol=1e-12)
     kernel = SupportKernel(A)
-    K = kernel(columns)
-    assert kernel._row_gram is not None  # 31 of 40 columns: formed from the complement
+    first = kernel(np.setdiff1d(np.arange(40), columns)[:5].copy())  # fresh, from 5 columns
+    assert first.shape == (6, 6) and kernel._row_gram is None
+    K = kernel(columns)  # 36 columns changed: a second fresh kernel, 31 of 40 columns
+    assert kernel._row_gram is not None  # formed from A A^T minus the complement
     np.testing.assert_allclose(K, A64[:, columns] @ A64[:, columns].T, rtol=1e-10, atol=1e-10)
     center, linear = np.zeros(40), np.zeros(40)
     center[columns], linear[columns] = c, a

@@ -40,8 +40,10 @@ class SupportKernel:
     the kernel anew costs O(n^2 |S|), updating it O(n^2 * changed). Updates are applied
     only while the columns changed since the last fresh computation stay below the
     support's size, so the rounding they accumulate stays that of one fresh computation.
-    A fresh kernel comes from ``A A^T`` minus the complement's part when the support
-    holds most columns (``A A^T`` is then formed once and kept).
+    From the second fresh kernel on, one for a support holding most columns comes from
+    ``A A^T`` (formed once and kept) minus the complement's part; the first is formed from
+    the support's columns, which costs less than ``A A^T`` alone (a one-shot solve
+    often needs no second).
     """
 
     def __init__(self, A: np.ndarray, single: bool = False):
@@ -51,6 +53,7 @@ class SupportKernel:
         self._kernel: np.ndarray | None = None
         self._row_gram: np.ndarray | None = None
         self._changed = 0
+        self._fresh = 0  # fresh kernels formed
         self._lock = threading.Lock()
 
     def __call__(self, columns: np.ndarray) -> np.ndarray:
@@ -71,7 +74,8 @@ class SupportKernel:
                     self._kernel, self._mask = kernel, mask
                     self._changed += changed
                     return kernel
-            if 2 * columns.shape[0] > p:
+            self._fresh += 1
+            if 2 * columns.shape[0] > p and self._fresh > 1:
                 if self._row_gram is None:
                     self._row_gram = row_gram(self.A, single=self.single)
                 kernel = self._row_gram - row_gram(self.A, np.flatnonzero(~mask), self.single)
