@@ -136,10 +136,19 @@ def per_sample_gradients(
             x = x[: rows * m].reshape(rows, m, *x.shape[1:])
             t = t[: rows * m].reshape(rows, m, *t.shape[1:])
             g = row_gradients(x, t)
-            flat = torch.cat([g[n].reshape(rows, -1) for n in names], dim=1)
-            if torch_columns is not None:
-                flat = flat[:, torch_columns]
-            block = flat.detach().to("cpu", torch.float64 if dtype == np.float64 else torch.float32)
+            if torch_columns is None:
+                # each parameter's gradients straight into its columns of out: no
+                # concatenated copy of the block (a tenth of the gradients' time)
+                block = torch.from_numpy(out[row : row + rows])
+                start = 0
+                for n in names:
+                    size = g[n][0].numel()
+                    block[:, start : start + size].copy_(g[n].reshape(rows, -1))
+                    start += size
+            else:
+                flat = torch.cat([g[n].reshape(rows, -1) for n in names], dim=1)
+                block = flat[:, torch_columns].detach().to("cpu", _TORCH_DTYPES[dtype])
+                out[row : row + rows] = block.numpy()
             # a sum is not finite when any entry is not (or, rarely, when it overflows: then
             # the entries decide); 70x cheaper than testing every entry
             if not torch.isfinite(block.sum()) and not torch.isfinite(block).all():
@@ -147,7 +156,6 @@ def per_sample_gradients(
                     f"the gradients of rows {row}..{row + rows - 1} are not finite; check "
                     "loss_fn and the data for NaN or inf"
                 )
-            out[row : row + rows] = block.numpy()
             row += rows
             if bar is not None:
                 bar.update(rows)
@@ -156,6 +164,9 @@ def per_sample_gradients(
         if bar is not None:
             bar.close()
     return out
+
+
+_TORCH_DTYPES = {np.dtype(np.float32): torch.float32, np.dtype(np.float64): torch.float64}
 
 
 def _set_training(model: nn.Module, mode: bool) -> None:
