@@ -171,8 +171,9 @@ def search_past_change(
 ) -> Iterate | None:
     """The step search where the support may change: ``search_steps`` thresholded steps
     doubling from just past ``tau_change``. A trial support whose exact refit value is
-    cheap to know (:meth:`~chita_opt.problems.L0RidgeProblem.refit_value`, the kernel
-    regime) is judged by that value; the others by their raw f and, when none wins raw,
+    cheap to know (:meth:`~chita_opt.problems.L0RidgeProblem.refit_value`: ``lam > 0``,
+    a few columns from the last support factored) is judged by that value, and only the
+    best one is refitted; the others by their raw f and, when none wins raw,
     after up to ``polish_steps`` CG steps on their support. Returns an iterate with
     lower f, or None when no trial step improves."""
     problem = it.problem
