@@ -23,7 +23,7 @@ import numpy as np
 import scipy.linalg
 
 from chita_opt.problems.column_cache import ColumnCache
-from chita_opt.problems.linalg import cholesky_factor, cholesky_solve
+from chita_opt.problems.linalg import cholesky_factor, cholesky_solve, normal_rhs
 
 
 class GramRefits:
@@ -90,10 +90,8 @@ class GramRefits:
 
     # ---- internals -------------------------------------------------------------------
     def _q(self, columns: np.ndarray, A_cols: np.ndarray) -> np.ndarray:
-        q = A_cols.T @ self.y + self.lam * self.center[columns]
-        if self.linear is not None:
-            q -= self.linear[columns]
-        return q
+        linear = None if self.linear is None else self.linear[columns]
+        return normal_rhs(A_cols, self.y, self.lam, self.center[columns], linear)
 
     def _refactor(self, support: np.ndarray) -> None:
         A_S = np.asarray(self.A[:, support], dtype=np.float64)

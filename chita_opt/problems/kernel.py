@@ -152,18 +152,26 @@ class KernelRefits:
         """``u`` with ``K_T u = b_T`` for ``T = support`` (sorted, unique): the minimiser
         on T is ``shifted[T] + A_T^T u``. Raises ``numpy.linalg.LinAlgError`` if ``K_T``
         is numerically singular."""
-        mask = np.zeros(self.A.shape[1], dtype=bool)
-        mask[support] = True
         with self._lock:
-            dual = None
-            if self._mask is not None:
-                added, removed = changed_columns(mask, self._mask)
-                if added.size + removed.size <= self.max_changes:
-                    dual = self._woodbury(added, removed)
+            mask, changes = self._changes(support)
+            dual = None if changes is None else self._woodbury(*changes)
             if dual is None:
                 self._refactor(support, mask)
                 dual = cholesky_solve(self._factor, self._b)
         return dual
+
+    def _changes(self, support: np.ndarray):
+        """(``support``'s mask, its (added, removed) columns from the factored support),
+        the second None when there is no factor or more than ``max_changes`` columns
+        changed."""
+        mask = np.zeros(self.A.shape[1], dtype=bool)
+        mask[support] = True
+        if self._mask is None:
+            return mask, None
+        added, removed = changed_columns(mask, self._mask)
+        if added.size + removed.size > self.max_changes:
+            return mask, None
+        return mask, (added, removed)
 
     def value(self, support: np.ndarray) -> float | None:
         """``min f`` over vectors supported on ``support`` (sorted, unique), or None when
@@ -175,17 +183,13 @@ class KernelRefits:
         value costs the Woodbury solve alone, O(n^2 m), and no product with ``A_T``:
         a search can score many trial supports exactly for the price of one refit.
         """
-        mask = np.zeros(self.A.shape[1], dtype=bool)
-        mask[support] = True
         with self._lock:
-            if self._mask is None:
-                return None
-            added, removed = changed_columns(mask, self._mask)
-            if added.size + removed.size > self.max_changes:
+            _, changes = self._changes(support)
+            if changes is None:
                 return None
             # no refinement: a value ranks trial supports, and the refit of the one
             # chosen is refined and judged by its own f
-            solved = self._woodbury(added, removed, with_rhs=True, refine=False)
+            solved = self._woodbury(*changes, with_rhs=True, refine=False)
         if solved is None:
             return None
         u, b_T = solved

@@ -194,11 +194,16 @@ def gram_solve(A_S, y, lam, center_S, linear_S, gram=None) -> tuple[np.ndarray, 
     if gram is None:
         gram = A_S.T @ A_S
     gram.flat[:: s + 1] += lam
+    factor = cholesky_factor(gram)
+    return factor, cholesky_solve(factor, normal_rhs(A_S, y, lam, center_S, linear_S))
+
+
+def normal_rhs(A_S, y, lam, center_S, linear_S) -> np.ndarray:
+    """The right-hand side ``A_S^T y + lam c - linear`` of the normal equations."""
     rhs = A_S.T @ y + lam * center_S
     if linear_S is not None:
         rhs -= linear_S
-    factor = cholesky_factor(gram)
-    return factor, cholesky_solve(factor, rhs)
+    return rhs
 
 
 def kernel_solve(A, columns, y, lam, center_S, linear_S) -> tuple[np.ndarray, np.ndarray]:
