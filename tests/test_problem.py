@@ -77,25 +77,27 @@ def test_ridge_solve_woodbury_equals_direct():
 
 def test_kernel_ridge_solve_is_the_same_in_column_chunks(monkeypatch):
     import chita_opt.problems.linalg as linalg
+    import chita_opt.problems.products as products
 
     rng = np.random.default_rng(8)
     A = rng.standard_normal((6, 40)).astype(np.float32)
     columns = np.array([1, 4, 5, 9, 12, 17, 20, 22, 30, 33, 38])
     y, c = rng.standard_normal(6), rng.standard_normal(11)
     whole = linalg.ridge_solve(A, columns, y, 0.1, c, None)
-    monkeypatch.setattr(linalg, "_COLUMN_CHUNK", 4)
+    monkeypatch.setattr(products, "_COLUMN_CHUNK", 4)
     np.testing.assert_allclose(linalg.ridge_solve(A, columns, y, 0.1, c, None), whole, rtol=1e-12)
 
 
 def test_kernel_from_the_complement_equals_the_direct_kernel(monkeypatch):
     import chita_opt.problems.linalg as linalg
+    import chita_opt.problems.products as products
 
     rng = np.random.default_rng(9)
     A = rng.standard_normal((6, 40)).astype(np.float32)
     columns = np.sort(rng.choice(40, 31, replace=False))
     y, c, a = rng.standard_normal(6), rng.standard_normal(31), rng.standard_normal(31)
     direct = linalg.ridge_solve(A, columns, y, 0.1, c, a)
-    monkeypatch.setattr(linalg, "_COLUMN_CHUNK", 7)
+    monkeypatch.setattr(products, "_COLUMN_CHUNK", 7)
     gram = linalg.row_gram(A)
     A64 = A.astype(np.float64)
     np.testing.assert_allclose(gram, A64 @ A64.T, rtol=1e-12)
@@ -255,25 +257,26 @@ def test_refit_in_the_kernel_regime_is_exact_along_nearby_supports():
 
 
 def test_float64_accumulating_products_match_float64_products():
-    """``linalg.times`` reads a float32 A as it is (C order, F order, or a strided view)
-    and still gives the float64 product to float64 accuracy."""
-    import chita_opt.problems.linalg as linalg
+    """``products.times`` reads a float32 A as it is (C order, F order, or a strided view)
+    and still gives the float64 product to float64 accuracy (42 rows: the kernels' blocks
+    of four rows and the rows left over)."""
+    import chita_opt.problems.products as products
 
     rng = np.random.default_rng(13)
-    base = rng.standard_normal((40, 300)).astype(np.float32)
-    v, u = rng.standard_normal(300), rng.standard_normal(40)
+    base = rng.standard_normal((42, 300)).astype(np.float32)
+    v, u = rng.standard_normal(300), rng.standard_normal(42)
     exact = base.astype(np.float64)
     for A in (base, np.asfortranarray(base), base[:, ::1][:, :300], base.astype(np.float64)):
-        np.testing.assert_allclose(linalg.times(A, v), exact @ v, rtol=1e-12, atol=1e-10)
+        np.testing.assert_allclose(products.times(A, v), exact @ v, rtol=1e-12, atol=1e-10)
         np.testing.assert_allclose(
-            linalg.times(A, u, transpose=True), exact.T @ u, rtol=1e-12, atol=1e-10
+            products.times(A, u, transpose=True), exact.T @ u, rtol=1e-12, atol=1e-10
         )
     strided = base[:, ::2]  # neither C- nor F-contiguous: read in column chunks
     np.testing.assert_allclose(
-        linalg.times(strided, v[:150]), exact[:, ::2] @ v[:150], rtol=1e-12, atol=1e-10
+        products.times(strided, v[:150]), exact[:, ::2] @ v[:150], rtol=1e-12, atol=1e-10
     )
     np.testing.assert_allclose(
-        linalg.times(strided, u, transpose=True), exact[:, ::2].T @ u, rtol=1e-12, atol=1e-10
+        products.times(strided, u, transpose=True), exact[:, ::2].T @ u, rtol=1e-12, atol=1e-10
     )
     # a float32 product would be off by about 1e-6 relative: the test can tell
     assert np.abs(base @ v.astype(np.float32) - exact @ v).max() > 1e-9
@@ -333,7 +336,7 @@ def test_support_products_equal_float64_products_at_every_support_size(order):
     """``support_times`` picks a different route by support size and memory order
     (gathered blocks, in-place reads of each row, a pass over all of A): each gives the
     float64 product."""
-    from chita_opt.problems.linalg import support_times
+    from chita_opt.problems.products import support_times
 
     rng = np.random.default_rng(16)
     A = np.asarray(rng.standard_normal((30, 400)).astype(np.float32), order=order)

@@ -22,8 +22,8 @@ from chita_opt.problems.linalg import (
     cholesky_factor,
     cholesky_solve,
     row_gram,
-    support_times,
 )
+from chita_opt.problems.products import support_times
 
 
 def changed_columns(mask: np.ndarray, previous: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -136,17 +136,12 @@ class KernelRefits:
         self._inverse_columns = ColumnCache(A.shape[1], n, 8 * self.max_changes)
         self._lock = threading.Lock()
 
-    def solve(
-        self, support: np.ndarray, A: np.ndarray | None = None, columns: np.ndarray | None = None
-    ) -> np.ndarray:
+    def solve(self, support: np.ndarray) -> np.ndarray:
         """The minimiser's values on ``support`` (sorted, unique indices), float64.
-        ``A_T^T u`` is read from ``A[:, columns]`` when given (an array holding the same
-        columns, such as a subproblem's contiguous copy), else from this data's A.
         Raises ``numpy.linalg.LinAlgError`` if ``K_T`` is numerically singular."""
-        dual = self.dual(support)
-        if A is None:
-            A, columns = self.A, support
-        return self.shifted[support] + support_times(A, columns, dual, transpose=True)
+        return self.shifted[support] + support_times(
+            self.A, support, self.dual(support), transpose=True
+        )
 
     def dual(self, support: np.ndarray) -> np.ndarray:
         """``u`` with ``K_T u = b_T`` for ``T = support`` (sorted, unique): the minimiser

@@ -9,7 +9,7 @@ import warnings
 import numpy as np
 import scipy.linalg
 
-from chita_opt._jit import cached_njit
+from chita_opt.problems.products import column_blocks, support_times
 
 
 def cholesky_factor(M: np.ndarray) -> np.ndarray:
@@ -36,9 +36,6 @@ def cholesky_solve(L: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 # Columns gathered (and cast to float64) at a time by the kernel form of the ridge solve.
-_COLUMN_CHUNK = 1024
-
-
 def ridge_solve(
     A: np.ndarray,
     columns: np.ndarray,
@@ -87,70 +84,6 @@ def ridge_solve(
             pass  # numerically singular: fall through to the SVD
     A_S = np.asarray(A[:, columns], dtype=np.float64)
     return _ridge_solve_svd(A_S, y, lam, center_S, linear_S)
-
-
-def column_blocks(A: np.ndarray, columns: np.ndarray | None = None, dtype=np.float64):
-    """(positions, those columns in ``dtype``) for consecutive chunks of ``columns`` (of
-    all columns, read as contiguous slices, when None)."""
-    count = A.shape[1] if columns is None else columns.shape[0]
-    for start in range(0, count, _COLUMN_CHUNK):
-        stop = min(start + _COLUMN_CHUNK, count)
-        chosen = slice(start, stop) if columns is None else columns[start:stop]
-        yield slice(start, stop), np.asarray(A[:, chosen], dtype=dtype)
-
-
-@cached_njit(fastmath={"reassoc", "contract"})
-def _rows_times(M, v):
-    """``M @ v`` for a C-ordered M, each row's sum accumulated in float64."""
-    out = np.zeros(M.shape[0])
-    for i in range(M.shape[0]):
-        total = 0.0
-        for j in range(M.shape[1]):
-            total += M[i, j] * v[j]
-        out[i] = total
-    return out
-
-
-@cached_njit(fastmath={"contract"})
-def _rows_transpose_times(M, u):
-    """``M^T @ u`` for a C-ordered M, accumulated in float64."""
-    out = np.zeros(M.shape[1])
-    for i in range(M.shape[0]):
-        weight = u[i]
-        for j in range(M.shape[1]):
-            out[j] += M[i, j] * weight
-    return out
-
-
-@cached_njit(fastmath={"contract"})
-def _columns_transpose_times(M, columns, u):
-    """``M[:, columns]^T @ u`` for a C-ordered M, accumulated in float64, no gather."""
-    out = np.zeros(columns.shape[0])
-    for i in range(M.shape[0]):
-        weight = u[i]
-        for t in range(columns.shape[0]):
-            out[t] += M[i, columns[t]] * weight
-    return out
-
-
-def times(A: np.ndarray, v: np.ndarray, transpose: bool = False) -> np.ndarray:
-    """``A @ v`` (``A^T @ v`` with ``transpose``) in float64, v float64. A float32 design
-    is read as it is, with float64 accumulation (numba, one pass, no float64 copy of A:
-    as fast as a float32 product, and as accurate as a float64 one)."""
-    if A.dtype == np.float64:
-        return (A.T if transpose else A) @ v
-    if A.flags.c_contiguous or A.flags.f_contiguous:
-        rows = A if A.flags.c_contiguous else A.T  # C-ordered either way
-        if (rows is A) != transpose:
-            return _rows_times(rows, v)
-        return _rows_transpose_times(rows, v)
-    out = np.zeros(A.shape[1] if transpose else A.shape[0])
-    for part, block in column_blocks(A):
-        if transpose:
-            out[part] = block.T @ v
-        else:
-            out += block @ v[part]
-    return out
 
 
 def row_gram(A: np.ndarray, columns: np.ndarray | None = None, single: bool = False) -> np.ndarray:
@@ -221,34 +154,6 @@ def kernel_solve(A, columns, y, lam, center_S, linear_S) -> tuple[np.ndarray, np
     factor = cholesky_factor(kernel)
     dual = cholesky_solve(factor, y - support_times(A, columns, shifted))
     return factor, shifted + support_times(A, columns, dual, transpose=True)
-
-
-def support_times(
-    A: np.ndarray, columns: np.ndarray, v: np.ndarray, transpose: bool = False
-) -> np.ndarray:
-    """``A_S @ v`` (``A_S^T @ v`` with ``transpose``) in float64 for ``S = columns``, v
-    float64 (one entry per column, or per row with ``transpose``)."""
-    s, p = columns.shape[0], A.shape[1]
-    if transpose and A.flags.c_contiguous and 20 * s >= p and 3 * s <= p:
-        # rows are contiguous: read the chosen entries of each row in place, cheaper than
-        # gathering a float64 copy of A_S or a pass over all of A (measured at
-        # n = 1,000, p = 32,360: 5 ms against 9 and 10 ms at |S| = p/10; above p/3 the
-        # pass over all of A is faster)
-        return _columns_transpose_times(A, columns, v)
-    if (10 if A.flags.c_contiguous else 3) * s > p:
-        # one pass over all of A (zero outside S) costs less than gathering the columns
-        if transpose:
-            return times(A, v, transpose=True)[columns]
-        padded = np.zeros(p)
-        padded[columns] = v
-        return times(A, padded)
-    out = np.empty(columns.shape[0]) if transpose else np.zeros(A.shape[0])
-    for part, block in column_blocks(A, columns):
-        if transpose:
-            out[part] = block.T @ v
-        else:
-            out += block @ v[part]
-    return out
 
 
 def _ridge_solve_svd(A_S, y, lam, center_S, linear_S):

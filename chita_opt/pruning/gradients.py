@@ -114,7 +114,7 @@ def per_sample_gradients(
     names = parameters.names
     tensors = parameters.tensors(model)
     device = tensors[0].device
-    torch_columns = None if columns is None else torch.as_tensor(columns, device=device)
+    pieces = None if columns is None else _column_pieces(columns, tensors, device)
     if backend == "auto":
         backend = "loop" if isinstance(model, torch.jit.ScriptModule) else "vmap"
     if backend == "vmap":
@@ -136,19 +136,24 @@ def per_sample_gradients(
             x = x[: rows * m].reshape(rows, m, *x.shape[1:])
             t = t[: rows * m].reshape(rows, m, *t.shape[1:])
             g = row_gradients(x, t)
-            if torch_columns is None:
-                # each parameter's gradients straight into its columns of out: no
-                # concatenated copy of the block (a tenth of the gradients' time)
-                block = torch.from_numpy(out[row : row + rows])
+            # each parameter's gradients straight into its columns of out: no
+            # concatenated copy of the block (a tenth of the gradients' time)
+            block = torch.from_numpy(out[row : row + rows])
+            if pieces is None:
                 start = 0
                 for n in names:
                     size = g[n][0].numel()
                     block[:, start : start + size].copy_(g[n].reshape(rows, -1))
                     start += size
             else:
-                flat = torch.cat([g[n].reshape(rows, -1) for n in names], dim=1)
-                block = flat[:, torch_columns].detach().to("cpu", _TORCH_DTYPES[dtype])
-                out[row : row + rows] = block.numpy()
+                for n, (positions, local) in zip(names, pieces, strict=True):
+                    if local is None:
+                        continue
+                    chosen = g[n].reshape(rows, -1).index_select(1, local)
+                    if isinstance(positions, slice):
+                        block[:, positions].copy_(chosen)
+                    else:
+                        block.index_copy_(1, positions, chosen.to("cpu", block.dtype))
             # a sum is not finite when any entry is not (or, rarely, when it overflows: then
             # the entries decide); 70x cheaper than testing every entry
             if not torch.isfinite(block.sum()) and not torch.isfinite(block).all():
@@ -166,7 +171,26 @@ def per_sample_gradients(
     return out
 
 
-_TORCH_DTYPES = {np.dtype(np.float32): torch.float32, np.dtype(np.float64): torch.float64}
+def _column_pieces(columns, tensors, device) -> list:
+    """Per parameter, (where its kept columns go in the output: a slice when they are
+    consecutive there, else a CPU index tensor; which of its own entries they are, or
+    None when none is kept), for flat columns ``columns``."""
+    columns = np.asarray(columns, dtype=np.int64)
+    pieces, start = [], 0
+    for tensor in tensors:
+        size = tensor.numel()
+        inside = np.flatnonzero((columns >= start) & (columns < start + size))
+        if inside.size == 0:
+            pieces.append((None, None))
+        else:
+            local = torch.as_tensor(columns[inside] - start, device=device)
+            if inside[-1] - inside[0] + 1 == inside.size:
+                positions = slice(int(inside[0]), int(inside[-1]) + 1)
+            else:
+                positions = torch.as_tensor(inside)
+            pieces.append((positions, local))
+        start += size
+    return pieces
 
 
 def _set_training(model: nn.Module, mode: bool) -> None:

@@ -32,7 +32,9 @@ from chita_opt.solvers.iterate import (
     refit_if_better,
     search_past_change,
     support_change_step,
+    support_direction,
     support_step,
+    thresholded_step,
 )
 from chita_opt.solvers.local_search import LocalSearch
 from chita_opt.solvers.registry import register_solver
@@ -251,8 +253,9 @@ second_start_flops, restarts, restart_size, random_state
         in_active = np.zeros(problem.n_features, dtype=bool)
         in_active[active] = True
         best, best_new = None, None
+        direction = support_direction(current, g)
         for _ in range(self.expansion_steps):
-            trial = Iterate.projected(problem, current.w - step * g)
+            trial = thresholded_step(current, g, step, *direction)
             new = trial.support[~in_active[trial.support]]
             if new.size and trial.f < (current.f if best is None else best.f):
                 best, best_new = trial, new
@@ -271,13 +274,9 @@ second_start_flops, restarts, restart_size, random_state
         status, n_iter = "max_iter", 0
         for n_iter in range(1, self.max_iter + 1):  # noqa: B007 - reported
             f_before = it.f
-            support = it.support
             g = problem.gradient(it.w, it.r)
-            g_S = g[support]
+            support, g_S, A_dir = support_direction(it, g)
             gg = float(np.dot(g_S, g_S))
-            direction = np.zeros_like(it.w)
-            direction[support] = g_S
-            A_dir = problem.A @ direction
             curvature = float(np.dot(A_dir, A_dir)) + problem.lam * gg
             tau_star = gg / curvature if curvature > 0 else 0.0
             competitor, grows = problem.constraint.competitor_levels(np.abs(g), support)

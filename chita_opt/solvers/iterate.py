@@ -17,11 +17,14 @@ import numpy as np
 from chita_opt._jit import cached_njit
 from chita_opt.bounds.support import support_dual_bound
 from chita_opt.problems import L0RidgeProblem
+from chita_opt.problems.products import support_times
 from chita_opt.solvers._common import LIPSCHITZ_SAFETY
 
 # Steps just below / above the support-change point, as in the reference implementation.
 _BELOW_CHANGE = 1.0 / (1.0 + 1e-4)
 _ABOVE_CHANGE = 1.0 + 1e-4
+# Above this fraction of changed columns a trial's residual is one product with all of A.
+_CHANGED_FRACTION = 0.1
 
 
 class Iterate:
@@ -47,9 +50,47 @@ class Iterate:
     def projected(cls, problem: L0RidgeProblem, v: np.ndarray) -> Iterate:
         return cls(problem, problem.project(v))
 
+    @classmethod
+    def refitted(cls, problem: L0RidgeProblem, support: np.ndarray) -> Iterate:
+        """The exact minimiser on ``support``."""
+        return cls(problem, *problem.refit_with_residual(support), exact=True)
+
     @property
     def support(self) -> np.ndarray:
         return np.flatnonzero(self.w)
+
+
+def support_direction(it: Iterate, g: np.ndarray):
+    """(support, ``g_S``, ``A_S g_S``) at ``it``: the gradient on the support and its
+    image under A, which give the residual of any step from ``it`` (below) for the price
+    of the columns the step changes."""
+    problem = it.problem
+    support = it.support
+    g_S = g[support]
+    A_dir = support_times(problem.A, support, g_S.astype(np.float64))
+    return support, g_S, A_dir.astype(problem.dtype, copy=False)
+
+
+def thresholded_step(it: Iterate, g, tau, support, g_S, A_dir) -> Iterate:
+    """``project(w - tau g)`` as an iterate (``A_dir = A_S g_S``)."""
+    stepped = it.problem.project(it.w - tau * g)
+    return Iterate(it.problem, stepped, _stepped_residual(it, stepped, tau, support, g_S, A_dir))
+
+
+def _stepped_residual(it: Iterate, stepped, tau, support, g_S, A_dir) -> np.ndarray | None:
+    """``y - A stepped`` for a thresholded step ``stepped = project(w - tau g)``, from
+    the support step's residual ``r + tau A_dir`` and the few columns where the
+    projection differs from that step (O(n m) for m changed columns, against O(n p) for
+    a product with A); None when many columns changed."""
+    problem = it.problem
+    inner = it.w.copy()
+    inner[support] -= tau * g_S
+    change = stepped - inner
+    changed = np.flatnonzero(change)
+    if changed.size > _CHANGED_FRACTION * problem.n_features:
+        return None
+    moved = support_times(problem.A, changed, change[changed].astype(np.float64))
+    return (it.r + tau * A_dir - moved).astype(problem.dtype, copy=False)
 
 
 def support_step(it: Iterate, support, g_S, A_dir, tau) -> Iterate:
@@ -137,7 +178,7 @@ def refit_if_better(it: Iterate) -> Iterate | None:
     support = it.support
     if support.size == 0:
         return None
-    refit = Iterate(it.problem, it.problem.refit(support), exact=True)
+    refit = Iterate.refitted(it.problem, support)
     return refit if refit.f < it.f else None
 
 
@@ -195,21 +236,22 @@ def search_past_change(
     trials, valued = [], []
     for _ in range(search_steps if tau is not None else 0):
         stepped = problem.project(it.w - tau * g)
-        tau *= 2.0
         trial_support = np.flatnonzero(stepped)
         value = problem.refit_value(trial_support)
         if value is not None:
             # the exact refit's value costs no product with A: no need for the raw f
             valued.append((value, trial_support))
+            tau *= 2.0
             continue
-        trial = Iterate(problem, stepped)
+        trial = Iterate(problem, stepped, _stepped_residual(it, stepped, tau, support, g_S, A_dir))
+        tau *= 2.0
         trials.append(trial)
         if trial.f < (it.f if best is None else best.f):
             best = trial
     if valued:
         value, trial_support = min(valued, key=lambda pair: pair[0])
         if value < (it.f if best is None else best.f):
-            refit = Iterate(problem, problem.refit(trial_support), exact=True)
+            refit = Iterate.refitted(problem, trial_support)
             if refit.f < (it.f if best is None else best.f):
                 best = refit
     if best is None:
