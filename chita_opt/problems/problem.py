@@ -15,11 +15,10 @@ from chita_opt.problems.gram_refits import GramRefits
 from chita_opt.problems.kernel import KernelRefits, SupportGram
 from chita_opt.problems.linalg import (
     largest_singular_value,
-    ridge_solve,
     row_blocks,
 )
 from chita_opt.problems.products import support_times
-from chita_opt.problems.refits import gram_refits, kernel_refits, nearby_refits
+from chita_opt.problems.refits import exact_refit, gram_refits, kernel_refits, nearby_refits
 
 # Below this fraction of nonzeros a product A @ w is cheaper through the support's columns.
 _SPARSE_PRODUCT_FRACTION = 0.25
@@ -229,42 +228,21 @@ class L0RidgeProblem:
         factor (:class:`~chita_opt.problems.kernel.KernelRefits`, n < |support|;
         :class:`~chita_opt.problems.gram_refits.GramRefits` otherwise).
         """
-        return self._refit(support)[0]
+        return exact_refit(self, support)[0]
 
-    def refit_with_residual(self, support: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """:meth:`refit` and its residual ``y - A w``; in the kernel regime the residual
-        is ``lam u`` (``u`` the refit's dual), so it costs no product with A."""
-        w, r = self._refit(support)
-        return w, (self.residual(w) if r is None else r)
-
-    def _refit(self, support):
-        support = np.unique(np.asarray(support, dtype=np.int64))
-        if support.size and (support[0] < 0 or support[-1] >= self.n_features):
-            raise ValueError(f"support must hold indices in [0, {self.n_features})")
-        w = np.zeros(self.n_features, dtype=self.dtype)
-        if not support.size:
-            return w, None
-        nearby = nearby_refits(self, support)
-        if nearby is not None:
-            refits, columns, _ = nearby
-            try:
-                if isinstance(refits, KernelRefits):
-                    # y - A_T (c'_T + A_T^T u) = b_T - (K_T - lam I) u = lam u
-                    u = refits.dual(columns)
-                    # A_T^T u read from this problem's (contiguous) columns
-                    w[support] = refits.shifted[columns] + support_times(
-                        self.A, support, u, transpose=True
-                    )
-                    return w, (self.lam * u).astype(self.dtype)
-                w[support] = refits.solve(columns)
-                return w, None
-            except np.linalg.LinAlgError:
-                pass  # numerically singular: ridge_solve falls back to an SVD
-        linear_S = None if self.linear is None else self.linear[support]
-        w[support] = ridge_solve(
-            self.A, support, self.y, self.lam, self.center[support], linear_S, self.support_gram
-        )
-        return w, None
+    def refit_with_gradient(self, support: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """:meth:`refit`, its residual ``y - A w`` and its gradient. In the kernel regime
+        both come from the refit's dual ``u`` (residual ``lam u``, gradient from
+        ``A^T u``), so the three cost one product with A instead of three."""
+        w, r, correlations = exact_refit(self, support, full_correlations=True)
+        if r is None:
+            r = self.residual(w)
+            return w, r, self.gradient(w, r)
+        # -A^T r = -lam A^T u; the center and linear terms as in gradient()
+        g = self.lam * (np.asarray(w, dtype=np.float64) - self.center - correlations)
+        if self.linear is not None:
+            g += self.linear
+        return w, r, g.astype(self.dtype, copy=False)
 
     def refit_value(self, support: np.ndarray) -> float | None:
         """``f(refit(support))`` (``support`` sorted, unique) when known without the

@@ -222,7 +222,7 @@ second_start_flops, restarts, restart_size, random_state
 
     def _active_set_loop(self, current: Iterate, size: int, history: History):
         problem = current.problem
-        g = problem.gradient(current.w, current.r)
+        g = current.gradient()
         active = _initial_active_set(current.support, np.abs(g), size)
         n_iter_total, status, rounds = 0, "max_rounds", 0
         capped = False
@@ -248,7 +248,7 @@ second_start_flops, restarts, restart_size, random_state
         """Full-size IHT steps of growing length; the best one that improves f and brings
         in coordinates outside the active set, or None."""
         problem = current.problem
-        g = problem.gradient(current.w, current.r)
+        g = current.gradient()
         step = 0.5 / (sub.lipschitz() * LIPSCHITZ_SAFETY)
         in_active = np.zeros(problem.n_features, dtype=bool)
         in_active[active] = True
@@ -274,7 +274,7 @@ second_start_flops, restarts, restart_size, random_state
         status, n_iter = "max_iter", 0
         for n_iter in range(1, self.max_iter + 1):  # noqa: B007 - reported
             f_before = it.f
-            g = problem.gradient(it.w, it.r)
+            g = it.gradient()
             support, g_S, A_dir = support_direction(it, g)
             gg = float(np.dot(g_S, g_S))
             curvature = float(np.dot(A_dir, A_dir)) + problem.lam * gg

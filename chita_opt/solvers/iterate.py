@@ -31,7 +31,7 @@ class Iterate:
     """w, its residual and objective on one (sub)problem, updated together; ``exact``
     when w is the minimiser on its support (a refit)."""
 
-    __slots__ = ("exact", "f", "problem", "r", "w")
+    __slots__ = ("_gradient", "exact", "f", "problem", "r", "w")
 
     def __init__(
         self,
@@ -39,12 +39,20 @@ class Iterate:
         w: np.ndarray,
         r: np.ndarray | None = None,
         exact: bool = False,
+        gradient: np.ndarray | None = None,
     ):
         self.problem = problem
         self.w = w
         self.r = problem.residual(w) if r is None else r
         self.f = problem.objective(w, self.r)
         self.exact = exact
+        self._gradient = gradient
+
+    def gradient(self) -> np.ndarray:
+        """The gradient of f at w (computed once)."""
+        if self._gradient is None:
+            self._gradient = self.problem.gradient(self.w, self.r)
+        return self._gradient
 
     @classmethod
     def projected(cls, problem: L0RidgeProblem, v: np.ndarray) -> Iterate:
@@ -53,7 +61,10 @@ class Iterate:
     @classmethod
     def refitted(cls, problem: L0RidgeProblem, support: np.ndarray) -> Iterate:
         """The exact minimiser on ``support``."""
-        return cls(problem, *problem.refit_with_residual(support), exact=True)
+        w, r, g = problem.refit_with_gradient(support)
+        # zero on the support at the minimiser there, but for the solve's rounding
+        g[support] = 0
+        return cls(problem, w, r, exact=True, gradient=g)
 
     @property
     def support(self) -> np.ndarray:
@@ -67,6 +78,10 @@ def support_direction(it: Iterate, g: np.ndarray):
     problem = it.problem
     support = it.support
     g_S = g[support]
+    if it.exact:
+        # at the minimiser on its support the gradient there is zero (Iterate.refitted):
+        # steps move only the outside coordinates, and A_S g_S needs no product
+        return support, g_S, np.zeros_like(it.r)
     A_dir = support_times(problem.A, support, g_S.astype(np.float64))
     return support, g_S, A_dir.astype(problem.dtype, copy=False)
 
@@ -243,6 +258,11 @@ def search_past_change(
             valued.append((value, trial_support))
             tau *= 2.0
             continue
+        if valued and min(valued, key=lambda pair: pair[0])[0] < it.f:
+            # this step and the longer ones change too many columns for an exact value;
+            # a nearer trial's refit already improves, and a raw step this far rarely
+            # beats it (the raw f costs a product with A each)
+            break
         trial = Iterate(problem, stepped, _stepped_residual(it, stepped, tau, support, g_S, A_dir))
         tau *= 2.0
         trials.append(trial)
