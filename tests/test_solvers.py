@@ -37,6 +37,28 @@ def test_chita_reaches_the_global_optimum_on_most_small_instances():
     assert hits / n_instances >= 0.98, hits
 
 
+def test_the_oracle_is_the_minimum_over_every_support():
+    """The batched ranking in ``enumerate_optimum`` against refitting every support, with
+    and without a ridge, under a top-k and a block budget."""
+    import itertools
+
+    rng = np.random.default_rng(31)
+    problems = [random_instance(rng, p=9, lams=(lam,)) for lam in (0.0, 1e-3, 1.0)]
+    blocks = BlockBudget([np.arange(0, 4), np.arange(4, 9)], [1, 2])
+    problems.append(L0RidgeProblem(problems[1].A, problems[1].y, lam=0.1, constraint=blocks))
+    for problem in problems:
+        values = []
+        for support in itertools.combinations(range(problem.n_features), problem.k):
+            indicator = np.zeros(problem.n_features)
+            indicator[list(support)] = 1.0
+            if problem.is_feasible(indicator):
+                values.append(problem.objective(problem.refit(np.array(support))))
+        optimum, w = enumerate_optimum(problem)
+        # refits of one support agree to rounding (their factorisations are updated)
+        assert optimum == pytest.approx(min(values), rel=1e-12)
+        assert problem.is_feasible(w) and problem.objective(w) == optimum
+
+
 @pytest.mark.parametrize("method", METHODS)
 def test_solver_contract_on_random_instances(method):
     rng = np.random.default_rng(7)
