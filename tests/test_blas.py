@@ -124,3 +124,59 @@ def test_n_threads_is_validated_and_auto_resolves_to_a_core_count():
             solve(problem, n_threads=bad)
     assert 1 <= resolve_n_threads("auto") <= (__import__("os").cpu_count() or 1)
     assert solve(problem, n_threads="auto").nnz <= 2
+
+
+def test_large_products_take_the_idle_cores_only_under_auto_and_alone(monkeypatch):
+    """Under n_threads="auto" a large product runs on 1 + the idle cores and the solve
+    returns to one thread after it; an explicit n_threads, no idle core, or a second
+    concurrent solve keeps it on the solve's threads."""
+    import chita_opt._blas as blas
+
+    controller = _FakeController()
+    monkeypatch.setattr(blas, "_blas_controllers", lambda: controller)
+    library = controller.lib_controllers[0]
+    for n_threads, idle, expected in (("auto", 1, 2), ("auto", 3, 4), ("auto", 0, 1), (1, 1, 1)):
+        monkeypatch.setattr(blas, "idle_cores", lambda idle=idle: idle)
+        with blas.blas_threads(n_threads):
+            assert library.num_threads == 1
+            with blas.large_product_threads():
+                assert library.num_threads == expected
+            assert library.num_threads == 1
+        assert library.num_threads == 2  # restored after the solve
+    monkeypatch.setattr(blas, "idle_cores", lambda: 1)
+    with blas.blas_threads("auto"), blas.blas_threads("auto"):
+        with blas.large_product_threads():
+            assert library.num_threads == 1
+
+
+def test_idle_cores_reads_the_running_tasks_of_this_machine():
+    import os
+
+    import chita_opt._blas as blas
+
+    idle = blas.idle_cores()
+    assert 0 <= idle < (os.cpu_count() or 1)  # this test itself is running
+    if os.path.exists("/proc/stat"):
+        assert blas._running_tasks() >= 1
+
+
+def test_a_solve_forms_its_kernels_on_the_idle_cores(monkeypatch):
+    """The kernel of a support wider than n is formed inside large_product_threads
+    (from any size here)."""
+    import chita_opt._blas as blas
+
+    entered = []
+    original = blas.large_product_threads
+
+    def recording():
+        entered.append(True)
+        return original()
+
+    import chita_opt.problems.linalg as linalg
+
+    monkeypatch.setattr(linalg, "large_product_threads", recording)
+    monkeypatch.setattr(linalg, "_LARGE_PRODUCT", 0)
+    rng = np.random.default_rng(3)
+    A = rng.standard_normal((200, 4000))
+    solve(L0RidgeProblem(A, rng.standard_normal(200), k=1000, lam=0.1))
+    assert entered

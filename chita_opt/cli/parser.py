@@ -111,7 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
     prune.add_argument(
         "--certify", action="store_true", help="report a lower bound and the gap (last stage)"
     )
-    prune.add_argument("--threads", type=threads_option, default=1, help=THREADS_HELP)
+    prune.add_argument("--threads", type=threads_option, default="auto", help=THREADS_HELP)
     prune.add_argument("--out", default="pruned_state_dict.pt", help="pruned state dict")
     prune.add_argument("--report", default="prune_report.json", help="JSON report")
 
@@ -136,7 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", default=None, help="write the solution w to this .npy file")
     run.add_argument("--certify", action="store_true", help="also report a lower bound and the gap")
     run.add_argument("--json", action="store_true", help="print the summary as JSON")
-    run.add_argument("--threads", type=threads_option, default=1, help=THREADS_HELP)
+    run.add_argument("--threads", type=threads_option, default="auto", help=THREADS_HELP)
     return parser
 
 

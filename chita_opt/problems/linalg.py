@@ -4,12 +4,17 @@ largest singular value. Neither ever forms a p x p matrix.
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 
 import numpy as np
 import scipy.linalg
 
+from chita_opt._blas import large_product_threads
 from chita_opt.problems.products import column_blocks, support_times
+
+# Multiply-adds from which a Gram product takes the idle cores (about 10 ms on one).
+_LARGE_PRODUCT = 2e8
 
 
 def cholesky_factor(M: np.ndarray) -> np.ndarray:
@@ -96,9 +101,17 @@ def row_gram(A: np.ndarray, columns: np.ndarray | None = None, single: bool = Fa
     (:class:`~chita_opt.problems.kernel.KernelRefits`)."""
     gram = np.zeros((A.shape[0], A.shape[0]))
     dtype = np.float32 if single and A.dtype == np.float32 else np.float64
-    for _, block in column_blocks(A, columns, dtype):
-        gram += block @ block.T
+    count = A.shape[1] if columns is None else columns.shape[0]
+    with _product_threads(A.shape[0] ** 2 * count):
+        for _, block in column_blocks(A, columns, dtype):
+            gram += block @ block.T
     return gram
+
+
+def _product_threads(flops: float):
+    """The idle cores for a product of ``flops`` multiply-adds worth them (a few
+    milliseconds and up; see :func:`chita_opt._blas.large_product_threads`)."""
+    return large_product_threads() if flops >= _LARGE_PRODUCT else contextlib.nullcontext()
 
 
 def row_blocks(A: np.ndarray):
@@ -113,8 +126,9 @@ def row_blocks(A: np.ndarray):
 def column_gram(A: np.ndarray) -> np.ndarray:
     """``A^T A`` in float64 (p x p), read a block of rows at a time."""
     gram = np.zeros((A.shape[1], A.shape[1]))
-    for _, block in row_blocks(A):
-        gram += block.T @ block
+    with _product_threads(A.shape[0] * A.shape[1] ** 2):
+        for _, block in row_blocks(A):
+            gram += block.T @ block
     return gram
 
 

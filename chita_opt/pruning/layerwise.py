@@ -50,7 +50,7 @@ def prune_layerwise(
     solver_options: dict[str, Any] | None = None,
     n_jobs: int | None = 1,
     backend: str | None = None,
-    n_threads: int | str = 1,
+    n_threads: int | str = "auto",
     chunk_size: int = 256,
 ) -> PruneResult:
     """Prune ``model`` in place layer by layer, each layer keeping its outputs on

@@ -67,7 +67,7 @@ def prune(
     memmap_dir: str | None = None,
     solver_options: dict[str, Any] | None = None,
     certify: bool = False,
-    n_threads: int | str = 1,
+    n_threads: int | str = "auto",
     progress: bool = False,
 ) -> PruneResult:
     """Prune ``model`` in place with CHITA (``stages=1``) or CHITA++ (``stages > 1``).
@@ -150,9 +150,10 @@ def prune(
         its columns from the file.
     memmap_dir : str, optional
         Folder of that file (default: the system's temporary folder).
-    n_threads : int or "auto", default 1
+    n_threads : int or "auto", default "auto"
         Threads of the gradients (torch's intra-op threads) and of the solves' BLAS (see
-        :func:`chita_opt.solve`), restored after each. One by default: beside a busy
+        :func:`chita_opt.solve`), restored after each. "auto": one for the gradients
+        and the solves' latency-bound work (see :func:`chita_opt.solve`): beside a busy
         neighbour process, torch's two threads took the MNIST MLP's 1,000 per-sample
         gradients 0.31-0.53 s (0.19-0.34 s quiet), one thread 0.23-0.28 s (0.21-0.27 s
         quiet; ``benchmarks/bench_speed.py --families pruning-real --busy``).

@@ -45,7 +45,7 @@ def solve_stage(
     n_jobs: int | None,
     backend: str | None,
     certify: bool = False,
-    n_threads: int | str = 1,
+    n_threads: int | str = "auto",
 ) -> tuple[np.ndarray, float, float | None]:
     """Solve the stage's problem (whole, or block-diagonal); the new weights of the
     surviving coordinates, the modelled loss increase and (``certify``) a lower bound on

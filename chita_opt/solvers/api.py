@@ -23,7 +23,7 @@ def solve(
     *,
     n_jobs: int | None = 1,
     backend: str | None = None,
-    n_threads: int | str = 1,
+    n_threads: int | str = "auto",
     **options: Any,
 ) -> SolveResult:
     """Solve ``problem`` with the registered ``method``.
@@ -50,13 +50,14 @@ def solve(
     n_jobs, backend
         For a block-diagonal or layer-wise problem: joblib's number of workers and
         backend (None: local processes; "dask" for a Dask cluster). Ignored otherwise.
-    n_threads : int or "auto", default 1
+    n_threads : int or "auto", default "auto"
         BLAS threads during the solve (and the certificate); the previous settings are
-        restored after. One by default: the solvers' linear algebra is latency-bound
-        (matrix-vector products, small factorisations), and OpenBLAS threads that spin
-        against another busy process made the solver 2.4x slower in the median problem
-        of ``benchmarks/bench_speed.py``'s pruning grid on a shared 2-core machine (see
-        ``docs/speed.md``). "auto": the cores the one-minute load average leaves free.
+        restored after. "auto": one for the latency-bound linear algebra (matrix-vector
+        products, small factorisations), where OpenBLAS threads that spin against
+        another busy process made the solver 2.4x slower in the median problem of
+        ``benchmarks/bench_speed.py``'s pruning grid on a shared 2-core machine, plus
+        the cores idle at that moment for the large products that form kernel and Gram
+        matrices (see ``docs/speed.md``). An integer: exactly that many for all.
         With blocks, per worker.
     **options
         Passed to the solver's constructor (see each solver class).

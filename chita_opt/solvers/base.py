@@ -28,7 +28,11 @@ class Solver(ABC):
     name: str = ""
 
     def solve(
-        self, problem: L0RidgeProblem, warm_start: WarmStart = None, *, n_threads: int | str = 1
+        self,
+        problem: L0RidgeProblem,
+        warm_start: WarmStart = None,
+        *,
+        n_threads: int | str = "auto",
     ) -> SolveResult:
         """Solve ``problem``, optionally starting from ``warm_start`` (a SolveResult or an
         array of length p; it need not be feasible), with BLAS on ``n_threads`` threads

@@ -37,7 +37,7 @@ def solve_blocks(
     n_jobs: int | None = 1,
     backend: str | None = None,
     certify: bool = False,
-    n_threads: int | str = 1,
+    n_threads: int | str = "auto",
     **options: Any,
 ) -> SolveResult:
     """Solve every block of ``problem`` with ``method`` and assemble the solution.
@@ -57,7 +57,7 @@ def solve_blocks(
         task); the blocks are independent, so the sum is a lower bound on the whole
         problem and ``result.gap`` is available. Needs ``lam > 0``, or every block at
         most n and 5,000 columns wide; checked before any work.
-    n_threads : int or "auto", default 1
+    n_threads : int or "auto", default "auto"
         BLAS threads of each block's solve (see :func:`chita_opt.solve`).
     **options
         The solver's options.

@@ -46,7 +46,7 @@ def solve_layerwise(
     certify: bool = False,
     n_jobs: int | None = 1,
     backend: str | None = None,
-    n_threads: int | str = 1,
+    n_threads: int | str = "auto",
     **options: Any,
 ) -> SolveResult:
     """Solve every row of ``problem`` with ``method``.
@@ -72,7 +72,7 @@ def solve_layerwise(
         joblib's number of workers and backend (as :func:`~chita_opt.solvers.blocks.
         solve_blocks`): the rows are split into one contiguous share per worker, and
         each worker receives the problem once. 1 (default): serial, in this process.
-    n_threads : int or "auto", default 1
+    n_threads : int or "auto", default "auto"
         BLAS threads of the solves (see :func:`chita_opt.solve`), per worker.
     **options
         The solver's options, over :data:`ROW_DEFAULTS`.

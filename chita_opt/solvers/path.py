@@ -18,7 +18,7 @@ def solve_path(
     ks: Sequence[int],
     method: str = "chita",
     *,
-    n_threads: int | str = 1,
+    n_threads: int | str = "auto",
     **options: Any,
 ) -> list[SolveResult]:
     """Solve ``problem`` for every budget in ``ks``.
@@ -34,7 +34,7 @@ def solve_path(
     ks : sequence of int
         Distinct budgets in ``[1, p]``.
     method : str, default "chita"
-    n_threads : int or "auto", default 1
+    n_threads : int or "auto", default "auto"
         BLAS threads (see :func:`chita_opt.solve`).
     **options
         Passed to the solver.
