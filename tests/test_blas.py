@@ -8,6 +8,7 @@ from threadpoolctl import threadpool_info
 from chita_opt import L0RidgeProblem, solve
 from chita_opt._blas import _is_numpys, blas_threads, resolve_n_threads
 from chita_opt.solvers.base import Solver
+from chita_opt.solvers.result import Outcome
 
 
 def blas_counts() -> dict[str, int]:
@@ -90,7 +91,7 @@ class _Recording(Solver):
         self.seen = self.controller.lib_controllers[0].num_threads
         w = problem.project(problem.center + 1.0)
         history.record(problem.objective(w))
-        return w, 1, True, {}
+        return Outcome(w, n_iter=1)
 
 
 def test_concurrent_solves_keep_the_limit_until_the_last_ends(monkeypatch):

@@ -40,7 +40,7 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.optimize
+import scipy.linalg
 
 from chita_opt.problems import L0RidgeProblem
 from chita_opt.problems._validation import check_budget, check_nonnegative
@@ -136,6 +136,8 @@ def perspective_dual_bound(
             weights = np.zeros(problem.n_features, dtype=problem.dtype)
             weights[selected] = v[selected] / problem.lam
             return -value, -curvature.inverse_root(problem.y - a - problem.A @ weights)
+
+        import scipy.optimize  # not at import time: a solve without bounds never needs it
 
         try:
             solution = scipy.optimize.minimize(
@@ -271,6 +273,8 @@ def _dual_value(
 def _best_scaling(problem: L0RidgeProblem, residual: np.ndarray) -> np.ndarray:
     """``t residual`` with the t in [0, 2] that maximises g along the ray (g is concave
     there; one product with A serves every t)."""
+    import scipy.optimize  # not at import time: a solve without bounds never needs it
+
     correlations = _native_correlations(problem, residual)
     result = scipy.optimize.minimize_scalar(
         lambda t: -_dual_value(problem, t * residual, t * correlations)[0],

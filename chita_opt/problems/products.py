@@ -33,14 +33,17 @@ def column_blocks(A: np.ndarray, columns: np.ndarray | None = None, dtype=np.flo
 
 
 @cached_njit(fastmath={"reassoc", "contract"})
-def _columns_times(M, columns, v):
-    """``M[:, columns] @ v`` for a C-ordered M, each row's sum in float64, no gather."""
-    n, s = M.shape[0], columns.shape[0]
+def _times(M, columns, v):
+    """``M[:, columns] @ v`` (``M @ v`` when ``columns`` is None; numba compiles each
+    case apart) for a C-ordered M, each row's sum in float64, no gather."""
+    n = M.shape[0]
+    s = M.shape[1] if columns is None else columns.shape[0]
     out = np.zeros(n)
     for start in range(0, n - n % _ROWS, _ROWS):
         t0 = t1 = t2 = t3 = 0.0
         for t in range(s):
-            j, x = columns[t], v[t]
+            j = t if columns is None else columns[t]
+            x = v[t]
             t0 += M[start, j] * x
             t1 += M[start + 1, j] * x
             t2 += M[start + 2, j] * x
@@ -49,42 +52,23 @@ def _columns_times(M, columns, v):
     for i in range(n - n % _ROWS, n):
         total = 0.0
         for t in range(s):
-            total += M[i, columns[t]] * v[t]
-        out[i] = total
-    return out
-
-
-@cached_njit(fastmath={"reassoc", "contract"})
-def _rows_times(M, v):
-    """``M @ v`` for a C-ordered M, each row's sum in float64."""
-    n, p = M.shape
-    out = np.zeros(n)
-    for start in range(0, n - n % _ROWS, _ROWS):
-        t0 = t1 = t2 = t3 = 0.0
-        for j in range(p):
-            x = v[j]
-            t0 += M[start, j] * x
-            t1 += M[start + 1, j] * x
-            t2 += M[start + 2, j] * x
-            t3 += M[start + 3, j] * x
-        out[start], out[start + 1], out[start + 2], out[start + 3] = t0, t1, t2, t3
-    for i in range(n - n % _ROWS, n):
-        total = 0.0
-        for j in range(p):
-            total += M[i, j] * v[j]
+            j = t if columns is None else columns[t]
+            total += M[i, j] * v[t]
         out[i] = total
     return out
 
 
 @cached_njit(fastmath={"contract"})
-def _columns_transpose_times(M, columns, u):
-    """``M[:, columns]^T @ u`` for a C-ordered M, accumulated in float64, no gather."""
-    n, s = M.shape[0], columns.shape[0]
+def _transpose_times(M, columns, u):
+    """``M[:, columns]^T @ u`` (``M^T @ u`` when ``columns`` is None) for a C-ordered
+    M, accumulated in float64, no gather."""
+    n = M.shape[0]
+    s = M.shape[1] if columns is None else columns.shape[0]
     out = np.zeros(s)
     for start in range(0, n - n % _ROWS, _ROWS):
         u0, u1, u2, u3 = u[start], u[start + 1], u[start + 2], u[start + 3]
         for t in range(s):
-            j = columns[t]
+            j = t if columns is None else columns[t]
             out[t] += (
                 M[start, j] * u0
                 + M[start + 1, j] * u1
@@ -93,27 +77,8 @@ def _columns_transpose_times(M, columns, u):
             )
     for i in range(n - n % _ROWS, n):
         for t in range(s):
-            out[t] += M[i, columns[t]] * u[i]
-    return out
-
-
-@cached_njit(fastmath={"contract"})
-def _rows_transpose_times(M, u):
-    """``M^T @ u`` for a C-ordered M, accumulated in float64."""
-    n, p = M.shape
-    out = np.zeros(p)
-    for start in range(0, n - n % _ROWS, _ROWS):
-        u0, u1, u2, u3 = u[start], u[start + 1], u[start + 2], u[start + 3]
-        for j in range(p):
-            out[j] += (
-                M[start, j] * u0
-                + M[start + 1, j] * u1
-                + M[start + 2, j] * u2
-                + (M[start + 3, j] * u3)
-            )
-    for i in range(n - n % _ROWS, n):
-        for j in range(p):
-            out[j] += M[i, j] * u[i]
+            j = t if columns is None else columns[t]
+            out[t] += M[i, j] * u[i]
     return out
 
 
@@ -124,8 +89,8 @@ def times(A: np.ndarray, v: np.ndarray, transpose: bool = False) -> np.ndarray:
     if A.flags.c_contiguous or A.flags.f_contiguous:
         rows = A if A.flags.c_contiguous else A.T  # C-ordered either way
         if (rows is A) != transpose:
-            return _rows_times(rows, v)
-        return _rows_transpose_times(rows, v)
+            return _times(rows, None, v)
+        return _transpose_times(rows, None, v)
     out = np.zeros(A.shape[1] if transpose else A.shape[0])
     for part, block in column_blocks(A):
         if transpose:
@@ -144,8 +109,8 @@ def support_times(
     if A.flags.c_contiguous and A.dtype in (np.float32, np.float64) and 3 * s <= p:
         # rows are contiguous: read the chosen entries of each row in place
         if transpose:
-            return _columns_transpose_times(A, columns, v)
-        return _columns_times(A, columns, v)
+            return _transpose_times(A, columns, v)
+        return _times(A, columns, v)
     if 3 * s > p:
         # one pass over all of A (zero outside S) costs less than gathering the columns
         if transpose:
