@@ -25,7 +25,7 @@ _TIES = {"check_sample_weight_equivalence_on_dense_data": "exact fits tie when k
     [
         (L0Regressor(), _TIES),
         (L0Regressor(k=2, ridge=0.1, method="cd"), {}),
-        (L0RegressorCV(ks=[1, 2, 3], cv=3), {}),
+        (L0RegressorCV(ks=[1, 2], cv=2), {}),
         (L0RegressorIC(ks=[1, 2, 3]), {}),
         (L0RegressorIC(ks=[1, 12], method="cd"), _TIES),
     ],
