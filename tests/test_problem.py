@@ -286,7 +286,7 @@ def test_support_gram_reuses_shared_entries_and_equals_the_direct_gram():
     rng = np.random.default_rng(14)
     A = rng.standard_normal((50, 90))
     gram = SupportGram()
-    support = np.sort(rng.choice(90, 30, replace=False))
+    support = np.sort(rng.choice(90, 40, replace=False))  # above the one-product size
     reused = 0
     for step in range(8):
         swap = 25 if step == 4 else 3

@@ -253,6 +253,10 @@ def _single_is_safe(A: np.ndarray, lam: float) -> bool:
     return 1e-6 * largest <= 0.05 * lam
 
 
+# Supports up to this size get their Gram matrix by one product, nothing reused.
+_SMALL_GRAM = 32
+
+
 class SupportGram:
     """``A_S^T A_S`` (float64, s x s, in the order of the sorted support) of the last
     support asked for; a new support copies the entries between the columns it shares
@@ -268,6 +272,9 @@ class SupportGram:
     def __call__(self, support: np.ndarray, A_S: np.ndarray) -> np.ndarray:
         """The Gram matrix of ``support`` (sorted, unique), whose float64 columns are
         ``A_S``; a new array the caller may modify."""
+        if support.shape[0] <= _SMALL_GRAM:
+            # the bookkeeping of a reuse costs more than the product itself
+            return A_S.T @ A_S
         with self._lock:
             previous, gram_before = self._support, self._gram
         shared, here, there = (None, None, None)

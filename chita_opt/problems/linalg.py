@@ -9,6 +9,7 @@ import warnings
 
 import numpy as np
 import scipy.linalg
+import scipy.linalg.lapack
 
 from chita_opt._blas import large_product_threads
 from chita_opt.problems.products import column_blocks, support_times
@@ -34,10 +35,26 @@ def cholesky_factor(M: np.ndarray) -> np.ndarray:
 
 
 def cholesky_solve(L: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Solve ``L L^T x = b`` by two triangular solves (about 4x faster than
-    ``scipy.linalg.cho_solve`` at 50 x 50, measured here)."""
+    """Solve ``L L^T x = b`` (L from :func:`cholesky_factor`, C-ordered, so ``L^T`` is the
+    Fortran-ordered upper factor LAPACK reads without a copy).
+
+    LAPACK's ``potrs`` directly for small factors and for several right-hand sides (at
+    8 x 8 and 50 x 50: 2-7 us against 40-45 us through ``solve_triangular``'s checks; at
+    1000 x 1000 with 5-40 columns 1.3-3.0 ms against 1.8-3.3 ms); two triangular solves
+    for one vector against a large factor (0.54 ms against 1.04 ms at 1000 x 1000)."""
+    if L.shape[0] == 0:
+        return np.zeros(b.shape)
+    if b.ndim == 2 or L.shape[0] <= _SMALL_FACTOR:
+        x, info = scipy.linalg.lapack.dpotrs(L.T, np.asarray(b, dtype=np.float64), lower=0)
+        if info:
+            raise ValueError(f"potrs: illegal argument {-info}")
+        return x
     z = scipy.linalg.solve_triangular(L, b, lower=True, check_finite=False)
     return scipy.linalg.solve_triangular(L, z, lower=True, trans="T", check_finite=False)
+
+
+# Factors up to this order are solved by potrs whatever the right-hand side.
+_SMALL_FACTOR = 128
 
 
 # Columns gathered (and cast to float64) at a time by the kernel form of the ridge solve.
