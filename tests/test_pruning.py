@@ -118,6 +118,30 @@ def test_vmap_gradients_equal_a_per_sample_loop(digits, fisher_batch_size):
         columns=np.arange(0, params.n_weights, 7),
     )
     np.testing.assert_allclose(loop, G[:, ::7], rtol=1e-6, atol=1e-9)
+    # kept columns in any order, a consecutive run of them, one parameter left out
+    rng = np.random.default_rng(0)
+    first = params.spans()[0][3]  # where the first parameter ends
+    for columns in (rng.permutation(params.n_weights)[:50], np.arange(3, first)):
+        kept = per_sample_gradients(
+            model,
+            params,
+            (X, y),
+            F.cross_entropy,
+            24,
+            fisher_batch_size=m,
+            dtype=np.float64,
+            columns=columns,
+        )
+        np.testing.assert_allclose(kept, G[:, columns], rtol=1e-6, atol=1e-9)
+    for bad in (np.array([0, params.n_weights]), np.array([-1, 2])):
+        with pytest.raises(ValueError, match=r"columns must hold indices in \[0, "):
+            per_sample_gradients(
+                model, params, (X, y), F.cross_entropy, 24, dtype=np.float64, columns=bad
+            )
+    with pytest.raises(ValueError, match="columns must be a 1-d array of integer indices"):
+        per_sample_gradients(
+            model, params, (X, y), F.cross_entropy, 24, dtype=np.float64, columns=[0.5, 1.0]
+        )
 
 
 def test_gradients_accept_loaders_and_recut_batches(digits):

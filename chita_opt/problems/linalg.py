@@ -57,7 +57,6 @@ def cholesky_solve(L: np.ndarray, b: np.ndarray) -> np.ndarray:
 _SMALL_FACTOR = 128
 
 
-# Columns gathered (and cast to float64) at a time by the kernel form of the ridge solve.
 def ridge_solve(
     A: np.ndarray,
     columns: np.ndarray,

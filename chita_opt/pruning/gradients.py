@@ -101,6 +101,12 @@ def per_sample_gradients(
     if dtype not in (np.float32, np.float64):
         raise ValueError(f"dtype must be float32 or float64; got {dtype}")
     n_rows = n_samples // m
+    if columns is not None:
+        columns = np.asarray(columns)
+        if columns.ndim != 1 or not np.issubdtype(columns.dtype, np.integer):
+            raise ValueError("columns must be a 1-d array of integer indices")
+        if columns.size and (columns.min() < 0 or columns.max() >= parameters.n_weights):
+            raise ValueError(f"columns must hold indices in [0, {parameters.n_weights})")
     n_columns = parameters.n_weights if columns is None else len(columns)
     if out is None:
         check_fisher_memory(n_rows, n_columns, dtype, max_fisher_bytes, m)
