@@ -132,6 +132,8 @@ class KernelRefits:
         self._mask: np.ndarray | None = None
         self._factor: np.ndarray | None = None
         self._b: np.ndarray | None = None
+        self._x: np.ndarray | None = None  # K_S^{-1} b_S
+        self._bx = 0.0
         # K_S^{-1} a_j of the columns met since the last factorisation
         self._inverse_columns = ColumnCache(A.shape[1], n, 8 * self.max_changes)
         self._lock = threading.Lock()
@@ -152,7 +154,7 @@ class KernelRefits:
             dual = None if changes is None else self._woodbury(*changes)
             if dual is None:
                 self._refactor(support, mask)
-                dual = cholesky_solve(self._factor, self._b)
+                dual = self._x.copy()
         return dual
 
     def _changes(self, support: np.ndarray):
@@ -174,25 +176,27 @@ class KernelRefits:
         factorisation is made for a value).
 
         With ``v = w_T - c'_T`` the refit minimises ``1/2 ||b_T - A_T v||^2 + lam/2
-        ||v||^2``, whose minimum is ``lam/2 b_T^T u`` (push-through identity); so the
-        value costs the Woodbury solve alone, O(n^2 m), and no product with ``A_T``:
-        a search can score many trial supports exactly for the price of one refit.
+        ||v||^2``, whose minimum is ``lam/2 b_T^T u`` (push-through identity). By the
+        Woodbury identity ``b_T^T u`` needs only ``x = K_S^{-1} b_S`` (kept with the
+        factor) and the changed columns: O(n m^2), no product with ``A_T`` and no
+        triangular solve with the n x n factor, so a search can score many trial supports
+        exactly for the price of one refit. Not refined: a value ranks trial supports, and
+        the refit of the one chosen is refined and judged by its own f.
         """
         with self._lock:
             _, changes = self._changes(support)
             if changes is None:
                 return None
-            # no refinement: a value ranks trial supports, and the refit of the one
-            # chosen is refined and judged by its own f
-            solved = self._woodbury(*changes, with_rhs=True, refine=False)
-        if solved is None:
+            update = self._update(*changes)
+        if update is None:
             return None
-        u, b_T = solved
+        s, UZ, Ux, q, inverse = update[2], *update[4:]
         shifted_T = self.shifted[support]
+        # b_T = b - U s and K^{-1} b_T = x - Z s, with b^T Z = x^T U
+        quadratic = self._bx - 2.0 * float(np.dot(s, Ux)) + float(np.dot(s, UZ @ s))
+        quadratic -= float(np.dot(q, inverse @ q))
         return (
-            0.5
-            * self.lam
-            * (float(np.dot(b_T, u)) - float(np.dot(shifted_T, shifted_T)) + self._center_sqnorm)
+            0.5 * self.lam * (quadratic - float(np.dot(shifted_T, shifted_T)) + self._center_sqnorm)
         )
 
     def _refactor(self, support, mask):
@@ -200,46 +204,57 @@ class KernelRefits:
         kernel.flat[:: kernel.shape[0] + 1] += self.lam
         self._factor = cholesky_factor(kernel)
         self._b = self.y - support_times(self.A, support, self.shifted[support])
+        self._x = cholesky_solve(self._factor, self._b)
+        self._bx = float(np.dot(self._b, self._x))
         self._mask = mask
         self._inverse_columns.clear()
 
-    def _woodbury(self, added, removed, with_rhs: bool = False, refine: bool = True):
-        """``u`` with ``K_T u = b_T``, from the factor of ``K_S`` (``(u, b_T)`` with
-        ``with_rhs``), refined by one step unless ``refine`` is False; None if the small
-        system is singular (the caller then factors T)."""
-        factor, b = self._factor, self._b
-        if added.size + removed.size == 0:
-            u = cholesky_solve(factor, b)
-            return (u, b) if with_rhs else u
+    def _update(self, added, removed):
+        """The Woodbury pieces of ``K_T = K_S + U Sigma U^T`` (``U`` the changed columns,
+        ``Sigma`` +1 for those added, -1 for those removed, ``b_T = b_S - U s``):
+        ``(U, Sigma, s, Z = K_S^{-1} U, U^T Z, U^T x, q = U^T K_S^{-1} b_T, C^{-1})`` with
+        the capacitance ``C = Sigma + U^T Z``; None if C is singular."""
         changed = np.concatenate([added, removed])
         U = np.asarray(self.A[:, changed], dtype=np.float64)
         sign = np.concatenate([np.ones(added.size), -np.ones(removed.size)])
-        b_T = b - U @ (sign * self.shifted[changed])
+        s = sign * self.shifted[changed]
+        factor = self._factor
         Z = self._inverse_columns.get(
             changed,
             lambda missing: cholesky_solve(
                 factor, np.asarray(self.A[:, missing], dtype=np.float64)
             ),
         )
-        capacitance = U.T @ Z
+        UZ = U.T @ Z
+        capacitance = UZ.copy()
         capacitance.flat[:: sign.size + 1] += sign  # Sigma^{-1} = Sigma
         try:
-            lu = np.linalg.inv(capacitance)
+            inverse = np.linalg.inv(capacitance)
         except np.linalg.LinAlgError:
             return None
+        Ux = U.T @ self._x
+        q = Ux - UZ @ s
+        return U, sign, s, Z, UZ, Ux, q, inverse
 
-        def apply_inverse(rhs):
-            z = cholesky_solve(factor, rhs)
-            return z - Z @ (lu @ (U.T @ z))
-
-        u = apply_inverse(b_T)
-        if refine:
-            # one step of iterative refinement: K_T u = L L^T u + U Sigma U^T u, O(n^2)
-            residual = b_T - factor @ (factor.T @ u) - U @ (sign * (U.T @ u))
-            u += apply_inverse(residual)
+    def _woodbury(self, added, removed):
+        """``u`` with ``K_T u = b_T`` from the factor of ``K_S``, refined by one step;
+        None if the small system is singular (the caller then factors T)."""
+        if added.size + removed.size == 0:
+            return self._x.copy()
+        update = self._update(added, removed)
+        if update is None:
+            return None
+        U, sign, s, Z, _, _, q, inverse = update
+        # K_T^{-1} b_T = K^{-1} b_T - Z C^{-1} q and K^{-1} b_T = x - Z s
+        u = self._x - Z @ (s + inverse @ q)
+        # one step of iterative refinement: K_T u = L L^T u + U Sigma U^T u, O(n^2)
+        factor = self._factor
+        residual = self._b - U @ s - factor @ (factor.T @ u) - U @ (sign * (U.T @ u))
+        z = cholesky_solve(factor, residual)
+        u += z - Z @ (inverse @ (U.T @ z))
         if not np.all(np.isfinite(u)):
             return None
-        return (u, b_T) if with_rhs else u
+        return u
 
 
 def _single_is_safe(A: np.ndarray, lam: float) -> bool:

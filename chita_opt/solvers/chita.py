@@ -28,10 +28,11 @@ from chita_opt.solvers._common import (
 )
 from chita_opt.solvers.base import Solver
 from chita_opt.solvers.iterate import (
+    _ABOVE_CHANGE,
     Iterate,
+    change_step,
     refit_if_better,
     search_past_change,
-    support_change_step,
     support_direction,
     support_step,
     thresholded_step,
@@ -245,15 +246,23 @@ second_start_flops, restarts, restart_size, random_state
         return current, n_iter_total, status, rounds
 
     def _expand(self, current: Iterate, active: np.ndarray, sub: L0RidgeProblem):
-        """Full-size IHT steps of growing length; the best one that improves f and brings
-        in coordinates outside the active set, or None."""
+        """Full-size IHT steps doubling from the shortest one that lets a coordinate
+        outside the support in; the best one that improves f and brings in coordinates
+        outside the active set, or None.
+
+        Steps below that point keep the support, so they cannot grow the active set; a
+        start at ``1 / L`` lay 100-10,000x below it on the MNIST MLP's Fisher and cost a
+        Lanczos run per solve for a step that never changed anything."""
         problem = current.problem
         g = current.gradient()
-        step = 0.5 / (sub.lipschitz() * LIPSCHITZ_SAFETY)
+        direction = support_direction(current, g)
+        step = change_step(current, g, direction[0], direction[1])
+        if not np.isfinite(step):
+            return None
+        step = step * _ABOVE_CHANGE if step > 0 else 0.5 / (sub.lipschitz() * LIPSCHITZ_SAFETY)
         in_active = np.zeros(problem.n_features, dtype=bool)
         in_active[active] = True
         best, best_new = None, None
-        direction = support_direction(current, g)
         for _ in range(self.expansion_steps):
             trial = thresholded_step(current, g, step, *direction)
             new = trial.support[~in_active[trial.support]]
@@ -279,14 +288,7 @@ second_start_flops, restarts, restart_size, random_state
             gg = float(np.dot(g_S, g_S))
             curvature = float(np.dot(A_dir, A_dir)) + problem.lam * gg
             tau_star = gg / curvature if curvature > 0 else 0.0
-            competitor, grows = problem.constraint.competitor_levels(np.abs(g), support)
-            tau_change = (
-                0.0
-                if grows
-                else support_change_step(
-                    it.w[support].astype(np.float64), g_S.astype(np.float64), competitor
-                )
-            )
+            tau_change = change_step(it, g, support, g_S)
             if gg > 0 and 0 < tau_star < tau_change and not force_search:
                 it = support_step(it, support, g_S, A_dir, tau_star)
                 stable += 1

@@ -222,6 +222,16 @@ def support_change_step(w_S, g_S, competitor):
     return tau
 
 
+def change_step(it: Iterate, g: np.ndarray, support: np.ndarray, g_S: np.ndarray) -> float:
+    """The smallest step ``tau`` at which thresholding ``w - tau g`` may change the
+    support: 0 when a coordinate outside enters at any step (a support below its budget),
+    ``inf`` when nothing can change (:func:`support_change_step`)."""
+    competitor, grows = it.problem.constraint.competitor_levels(np.abs(g), support)
+    if grows:
+        return 0.0
+    return support_change_step(it.w[support].astype(np.float64), g_S.astype(np.float64), competitor)
+
+
 def search_past_change(
     it, g, support, g_S, A_dir, tau_star, tau_change, search_steps: int, polish_steps: int
 ) -> Iterate | None:
