@@ -84,7 +84,7 @@ def test_kernel_ridge_solve_is_the_same_in_column_chunks(monkeypatch):
     columns = np.array([1, 4, 5, 9, 12, 17, 20, 22, 30, 33, 38])
     y, c = rng.standard_normal(6), rng.standard_normal(11)
     whole = linalg.ridge_solve(A, columns, y, 0.1, c, None)
-    monkeypatch.setattr(products, "_COLUMN_CHUNK", 4)
+    monkeypatch.setattr(products, "_CHUNK_BYTES", 8 * 6 * 4)  # 4 columns
     np.testing.assert_allclose(linalg.ridge_solve(A, columns, y, 0.1, c, None), whole, rtol=1e-12)
 
 
@@ -97,7 +97,7 @@ def test_kernel_from_the_complement_equals_the_direct_kernel(monkeypatch):
     columns = np.sort(rng.choice(40, 31, replace=False))
     y, c, a = rng.standard_normal(6), rng.standard_normal(31), rng.standard_normal(31)
     direct = linalg.ridge_solve(A, columns, y, 0.1, c, a)
-    monkeypatch.setattr(products, "_COLUMN_CHUNK", 7)
+    monkeypatch.setattr(products, "_CHUNK_BYTES", 8 * 6 * 7)  # 7 columns
     gram = linalg.row_gram(A)
     A64 = A.astype(np.float64)
     np.testing.assert_allclose(gram, A64 @ A64.T, rtol=1e-12)

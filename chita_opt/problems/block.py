@@ -126,7 +126,7 @@ class BlockDiagonalProblem:
         cols = self.blocks[b]
         if cols.size and np.all(np.diff(cols) == 1):
             return np.ascontiguousarray(self.A[:, cols[0] : cols[-1] + 1])
-        return np.ascontiguousarray(self.A[:, cols])
+        return np.take(self.A, cols, axis=1)  # C-ordered, no second copy
 
     def block_problem(self, b: int, columns: np.ndarray | None = None) -> L0RidgeProblem | None:
         """Block b as an L0RidgeProblem (None when it keeps no nonzero)."""

@@ -51,7 +51,10 @@ class Iterate:
     def gradient(self) -> np.ndarray:
         """The gradient of f at w (computed once)."""
         if self._gradient is None:
-            self._gradient = self.problem.gradient(self.w, self.r)
+            g = self.problem.gradient(self.w, self.r)
+            if self.exact:
+                g[self.support] = 0  # zero at the minimiser on the support but for rounding
+            self._gradient = g
         return self._gradient
 
     @classmethod
@@ -62,8 +65,7 @@ class Iterate:
     def refitted(cls, problem: L0RidgeProblem, support: np.ndarray) -> Iterate:
         """The exact minimiser on ``support``."""
         w, r, g = problem.refit_with_gradient(support)
-        # zero on the support at the minimiser there, but for the solve's rounding
-        g[support] = 0
+        g[support] = 0  # zero at the minimiser on the support but for rounding
         return cls(problem, w, r, exact=True, gradient=g)
 
     @property
