@@ -513,3 +513,21 @@ def test_column_cache_computes_each_column_once_and_stays_bounded():
     # capacity in columns is also held to the byte budget
     wide = column_cache.ColumnCache(10, column_cache._MAX_BYTES // 8, capacity=100)
     assert wide.capacity == 1
+
+
+@pytest.mark.parametrize("order", ["C", "F", "strided"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_column_sqnorms_in_float64_for_every_layout(order, dtype):
+    from chita_opt.problems.products import column_sqnorms
+
+    rng = np.random.default_rng(3)
+    A64 = rng.standard_normal((37, 90)) * np.geomspace(1e-3, 1e3, 90)
+    A = A64.astype(dtype)
+    if order == "F":
+        A = np.asfortranarray(A)
+    elif order == "strided":
+        A = A[:, ::2]
+    exact = np.einsum("ij,ij->j", A.astype(np.float64), A.astype(np.float64))
+    got = column_sqnorms(A)
+    assert got.dtype == np.float64
+    np.testing.assert_allclose(got, exact, rtol=1e-13)

@@ -44,8 +44,8 @@ import scipy.linalg
 
 from chita_opt.problems import L0RidgeProblem
 from chita_opt.problems._validation import check_budget, check_nonnegative
-from chita_opt.problems.linalg import column_gram, row_blocks, row_gram
-from chita_opt.problems.products import column_blocks
+from chita_opt.problems.linalg import column_gram, row_gram
+from chita_opt.problems.products import column_blocks, row_blocks
 
 # float64 rounding in the sums of g is about n eps times their terms; this is far above it
 # and far below any gap worth reporting.

@@ -12,7 +12,7 @@ import scipy.linalg
 import scipy.linalg.lapack
 
 from chita_opt._blas import large_product_threads
-from chita_opt.problems.products import column_blocks, support_times
+from chita_opt.problems.products import column_blocks, row_blocks, support_times
 
 # Multiply-adds from which a Gram product takes the idle cores (about 10 ms on one).
 _LARGE_PRODUCT = 2e8
@@ -128,15 +128,6 @@ def _product_threads(flops: float):
     """The idle cores for a product of ``flops`` multiply-adds worth them (a few
     milliseconds and up; see :func:`chita_opt._blas.large_product_threads`)."""
     return large_product_threads() if flops >= _LARGE_PRODUCT else contextlib.nullcontext()
-
-
-def row_blocks(A: np.ndarray):
-    """(rows, float64 copy of those rows) for consecutive blocks of about 8 MB of float64,
-    so a pass over A never makes a float64 copy of all of it."""
-    rows = max(1, (1 << 20) // max(A.shape[1], 1))
-    for start in range(0, A.shape[0], rows):
-        stop = min(start + rows, A.shape[0])
-        yield slice(start, stop), np.asarray(A[start:stop], dtype=np.float64)
 
 
 def column_gram(A: np.ndarray) -> np.ndarray:

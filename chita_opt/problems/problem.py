@@ -13,11 +13,8 @@ from chita_opt.problems._validation import (
 from chita_opt.problems.constraints import SparsityConstraint, TopK
 from chita_opt.problems.gram_refits import GramRefits
 from chita_opt.problems.kernel import KernelRefits, SupportGram
-from chita_opt.problems.linalg import (
-    largest_singular_value,
-    row_blocks,
-)
-from chita_opt.problems.products import support_times
+from chita_opt.problems.linalg import largest_singular_value
+from chita_opt.problems.products import column_sqnorms, support_times
 from chita_opt.problems.refits import exact_refit, gram_refits, kernel_refits, nearby_refits
 
 # Below this fraction of nonzeros a product A @ w is cheaper through the support's columns.
@@ -223,13 +220,10 @@ class L0RidgeProblem:
         return largest + self.lam
 
     def column_sqnorms(self) -> np.ndarray:
-        """Squared column norms ``||a_j||^2`` in float64 (cached), computed a block of rows
-        at a time so no n x p temporary is made."""
+        """Squared column norms ``||a_j||^2`` in float64 (cached), in one pass over A
+        (:func:`~chita_opt.problems.products.column_sqnorms`)."""
         if self._column_sqnorms is None:
-            out = np.zeros(self.A.shape[1])
-            for _, block in row_blocks(self.A):
-                out += np.einsum("ij,ij->j", block, block)
-            self._column_sqnorms = out
+            self._column_sqnorms = column_sqnorms(self.A)
         return self._column_sqnorms
 
     # ---- fixed-support solves --------------------------------------------------------

@@ -35,6 +35,15 @@ def column_blocks(A: np.ndarray, columns: np.ndarray | None = None, dtype=np.flo
         yield slice(start, stop), np.asarray(A[:, chosen], dtype=dtype)
 
 
+def row_blocks(A: np.ndarray):
+    """(rows, float64 copy of those rows) for consecutive blocks of about 8 MB of float64,
+    so a pass over A never makes a float64 copy of all of it."""
+    rows = max(1, (1 << 20) // max(A.shape[1], 1))
+    for start in range(0, A.shape[0], rows):
+        stop = min(start + rows, A.shape[0])
+        yield slice(start, stop), np.asarray(A[start:stop], dtype=np.float64)
+
+
 @cached_njit(fastmath={"reassoc", "contract"})
 def _times(M, columns, v):
     """``M[:, columns] @ v`` (``M @ v`` when ``columns`` is None; numba compiles each
@@ -82,6 +91,28 @@ def _transpose_times(M, columns, u):
         for t in range(s):
             j = t if columns is None else columns[t]
             out[t] += M[i, j] * u[i]
+    return out
+
+
+@cached_njit(fastmath={"contract"})
+def _column_sqnorms(M):
+    """Squared norms of the columns of a C-ordered M, summed in float64."""
+    out = np.zeros(M.shape[1])
+    for i in range(M.shape[0]):
+        for j in range(M.shape[1]):
+            x = np.float64(M[i, j])
+            out[j] += x * x
+    return out
+
+
+def column_sqnorms(A: np.ndarray) -> np.ndarray:
+    """``||a_j||^2`` for every column, in float64: one pass over a C-ordered A (5x faster
+    than float64 row blocks on the MNIST MLP's Fisher), row blocks otherwise."""
+    if A.flags.c_contiguous and A.dtype in (np.float32, np.float64):
+        return _column_sqnorms(A)
+    out = np.zeros(A.shape[1])
+    for _, block in row_blocks(A):
+        out += np.einsum("ij,ij->j", block, block)
     return out
 
 
