@@ -25,6 +25,7 @@ import numpy as np
 from chita_opt.problems._validation import check_budget, check_nonnegative, check_vector
 from chita_opt.problems.constraints import SparsityConstraint, TopK
 from chita_opt.problems.problem import L0RidgeProblem
+from chita_opt.problems.products import gather_columns
 
 
 class BlockDiagonalProblem:
@@ -126,7 +127,7 @@ class BlockDiagonalProblem:
         cols = self.blocks[b]
         if cols.size and np.all(np.diff(cols) == 1):
             return np.ascontiguousarray(self.A[:, cols[0] : cols[-1] + 1])
-        return np.take(self.A, cols, axis=1)  # C-ordered, no second copy
+        return gather_columns(self.A, cols)
 
     def block_problem(self, b: int, columns: np.ndarray | None = None) -> L0RidgeProblem | None:
         """Block b as an L0RidgeProblem (None when it keeps no nonzero)."""

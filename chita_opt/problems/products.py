@@ -35,6 +35,15 @@ def column_blocks(A: np.ndarray, columns: np.ndarray | None = None, dtype=np.flo
         yield slice(start, stop), np.asarray(A[:, chosen], dtype=dtype)
 
 
+def gather_columns(A: np.ndarray, columns: np.ndarray) -> np.ndarray:
+    """``A[:, columns]`` as a new C-ordered array: ``np.take`` on a C-ordered A (2.5x
+    faster than copying the fancy-indexed view), the view copied otherwise (``np.take``
+    on an F-ordered A is 30x slower)."""
+    if A.flags.c_contiguous:
+        return np.take(A, columns, axis=1)
+    return np.ascontiguousarray(A[:, columns])
+
+
 def row_blocks(A: np.ndarray):
     """(rows, float64 copy of those rows) for consecutive blocks of about 8 MB of float64,
     so a pass over A never makes a float64 copy of all of it."""
@@ -105,11 +114,28 @@ def _column_sqnorms(M):
     return out
 
 
+@cached_njit(fastmath={"reassoc", "contract"})
+def _row_sqnorms(M):
+    """Squared norms of the rows of a C-ordered M, summed in float64."""
+    out = np.zeros(M.shape[0])
+    for i in range(M.shape[0]):
+        total = 0.0
+        for j in range(M.shape[1]):
+            x = np.float64(M[i, j])
+            total += x * x
+        out[i] = total
+    return out
+
+
 def column_sqnorms(A: np.ndarray) -> np.ndarray:
-    """``||a_j||^2`` for every column, in float64: one pass over a C-ordered A (5x faster
-    than float64 row blocks on the MNIST MLP's Fisher), row blocks otherwise."""
-    if A.flags.c_contiguous and A.dtype in (np.float32, np.float64):
-        return _column_sqnorms(A)
+    """``||a_j||^2`` for every column, in float64, in one pass over a C- or F-ordered A
+    (15 ms against 50 ms for float64 row blocks on the MNIST MLP's Fisher, 1,000 x
+    32,360 float32); row blocks for other layouts."""
+    if A.dtype in (np.float32, np.float64):
+        if A.flags.c_contiguous:
+            return _column_sqnorms(A)
+        if A.flags.f_contiguous:
+            return _row_sqnorms(A.T)
     out = np.zeros(A.shape[1])
     for _, block in row_blocks(A):
         out += np.einsum("ij,ij->j", block, block)

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from chita_opt.problems._validation import check_budget
-from chita_opt.pruning.gradients import Data, _sample_chunks
+from chita_opt.pruning.samples import Data, sample_chunks
 
 _BATCHNORM = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
 
@@ -60,7 +60,7 @@ def recalibrate_batchnorm(
             m.train()
         seen = 0
         with torch.no_grad():
-            for x, _ in _sample_chunks(data, n_samples, batch_size, device, at_most=True):
+            for x, _ in sample_chunks(data, n_samples, batch_size, device, at_most=True):
                 model(x)
                 seen += x.shape[0]
         if seen == 0:

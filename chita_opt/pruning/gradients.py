@@ -12,8 +12,7 @@ one the deployed model computes. So the Fisher is that of the model as it predic
 
 from __future__ import annotations
 
-import warnings
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -23,13 +22,13 @@ from torch.func import functional_call, grad, vmap
 
 from chita_opt.pruning.fisher_memory import check_fisher_memory
 from chita_opt.pruning.parameters import PrunableParameters
+from chita_opt.pruning.samples import Data, progress_bar, sample_chunks, set_training
 
 #: Bytes of working memory a chunk of per-sample gradients may take when ``chunk_size``
 #: is chosen automatically (the vmap intermediates are a small multiple of it).
 CHUNK_BYTES = 64 * 2**20
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-Data = Any  # (X, y) arrays, an iterable of (x, y) batches, or a callable returning one
 
 
 def per_sample_gradients(
@@ -131,11 +130,11 @@ def per_sample_gradients(
         raise ValueError(f"backend must be 'auto', 'vmap' or 'loop'; got {backend!r}")
 
     was_training = model.training
-    _set_training(model, False)
+    set_training(model, False)
     bar = progress_bar(n_rows, progress, "gradients", "row")
     try:
         row = 0
-        for x, t in _sample_chunks(data, n_rows * m, chunk_size * m, device):
+        for x, t in sample_chunks(data, n_rows * m, chunk_size * m, device):
             rows = x.shape[0] // m
             if row == 0:
                 _check_loss(model, loss_fn, x[:m], t[:m])
@@ -171,7 +170,7 @@ def per_sample_gradients(
             if bar is not None:
                 bar.update(rows)
     finally:
-        _set_training(model, was_training)
+        set_training(model, was_training)
         if bar is not None:
             bar.close()
     return out
@@ -197,14 +196,6 @@ def _column_pieces(columns, tensors, device) -> list:
             pieces.append((positions, local))
         start += size
     return pieces
-
-
-def _set_training(model: nn.Module, mode: bool) -> None:
-    try:
-        model.train(mode)
-    except NotImplementedError:
-        # a torch.export module has its mode fixed when exported (export it in eval mode)
-        pass
 
 
 def _vmap_gradients(model, names, tensors, loss_fn):
@@ -254,113 +245,7 @@ def _check_loss(model, loss_fn, x, t) -> None:
         raise ValueError(f"loss_fn returned a non-finite loss ({loss.item()}) on the data")
 
 
-def _sample_chunks(
-    data: Data, n_total: int, chunk: int, device: torch.device, at_most: bool = False
-) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """Yield (x, t) tensors of ``chunk`` samples (the last one may be shorter) until
-    ``n_total`` samples, re-cutting whatever batch sizes ``data`` yields. With
-    ``at_most``, data that ends sooner ends the chunks (else it is an error)."""
-    pending_x: list[torch.Tensor] = []
-    pending_t: list[torch.Tensor] = []
-    pending = 0
-    delivered = 0
-    for x, t in _batches(data):
-        if x.shape[0] != t.shape[0]:
-            raise ValueError(
-                f"data yields inputs and targets of different lengths ({x.shape[0]} and "
-                f"{t.shape[0]})"
-            )
-        pending_x.append(x)
-        pending_t.append(t)
-        pending += x.shape[0]
-        while pending >= chunk or (pending and delivered + pending >= n_total):
-            take = min(chunk, n_total - delivered)
-            xs, ts = torch.cat(pending_x), torch.cat(pending_t)
-            yield xs[:take].to(device), ts[:take].to(device)
-            delivered += take
-            if delivered >= n_total:
-                return
-            pending_x, pending_t = [xs[take:]], [ts[take:]]
-            pending = xs.shape[0] - take
-    if at_most and pending:
-        yield torch.cat(pending_x).to(device), torch.cat(pending_t).to(device)
-        return
-    if at_most and delivered:
-        return
-    raise ValueError(
-        f"data yields only {delivered + pending} samples but n_samples asks for {n_total}"
-        + (
-            " (an exhausted iterator? pass (X, y), a DataLoader or a callable)"
-            if not delivered and not pending
-            else ""
-        )
-    )
-
-
-#: Fewer calibration samples than this get a warning: the Fisher then has at most this
-#: rank, and the quadratic model is trusted on very little data.
-FEW_SAMPLES = 100
-
-
-def first_samples(data: Data, limit: int) -> tuple[torch.Tensor, torch.Tensor, int]:
-    """The first ``limit`` samples of ``data`` (fewer if it holds fewer) as ``(X, y)``
-    tensors, and their number: fixed calibration data, re-usable by every stage even
-    where ``data`` is a one-shot iterator. Warns below :data:`FEW_SAMPLES`."""
-    chunks = list(_sample_chunks(data, limit, limit, torch.device("cpu"), at_most=True))
-    X = torch.cat([x for x, _ in chunks])
-    y = torch.cat([t for _, t in chunks])
-    if X.shape[0] < FEW_SAMPLES:
-        warnings.warn(
-            f"data holds {X.shape[0]} samples: the Fisher has rank at most "
-            f"{X.shape[0]} and the pruned weights rest on little data (use at least "
-            f"{FEW_SAMPLES})",
-            stacklevel=3,
-        )
-    return X, y, X.shape[0]
-
-
-def _batches(data: Data) -> Iterable[tuple[torch.Tensor, torch.Tensor]]:
-    if callable(data) and not isinstance(data, (torch.utils.data.DataLoader, tuple, list)):
-        data = data()
-    if (
-        isinstance(data, (tuple, list))
-        and len(data) == 2
-        and all(hasattr(a, "shape") for a in data)
-    ):
-        yield _as_tensor(data[0], "data X"), _as_tensor(data[1], "data y")
-        return
-    try:
-        iterator = iter(data)
-    except TypeError:
-        raise TypeError(
-            "data must be (X, y) arrays, an iterable of (x, y) batches, or a callable "
-            f"returning one; got {type(data).__name__}"
-        ) from None
-    for batch in iterator:
-        if not isinstance(batch, (tuple, list)) or len(batch) < 2:
-            raise ValueError("data must yield (inputs, targets) pairs")
-        yield _as_tensor(batch[0], "data inputs"), _as_tensor(batch[1], "data targets")
-
-
-def _as_tensor(a: Any, what: str) -> torch.Tensor:
-    t = a if isinstance(a, torch.Tensor) else torch.as_tensor(np.asarray(a))
-    if t.ndim == 0:
-        raise ValueError(f"{what} must have samples along a first axis; got a scalar")
-    return t
-
-
 def _positive_int(v: Any, name: str) -> int:
     if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
         raise ValueError(f"{name} must be a positive integer; got {v!r}")
     return int(v)
-
-
-def progress_bar(total: int, enabled: bool, desc: str, unit: str):
-    """A tqdm bar, or None when disabled or tqdm is missing."""
-    if not enabled:
-        return None
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:
-        return None
-    return tqdm(total=total, desc=desc, unit=unit, leave=False)

@@ -26,10 +26,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from chita_opt.pruning.gradients import Data, LossFn
+from chita_opt.pruning.gradients import LossFn
 from chita_opt.pruning.parameters import ParameterSelector, select_parameters
 from chita_opt.pruning.prune import prune
 from chita_opt.pruning.results import PruneResult
+from chita_opt.pruning.samples import Data
 from chita_opt.pruning.schedules import sparsity_schedule
 
 

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from chita_opt.pruning.gradients import Data, _sample_chunks
+from chita_opt.pruning.samples import Data, sample_chunks
 
 #: Layer types whose weights layer-wise pruning can reconstruct.
 LAYERWISE_MODULES = (nn.Linear, nn.Conv1d, nn.Conv2d)
@@ -57,7 +57,7 @@ def forward_order(model: nn.Module, layers: dict[str, nn.Module], data: Data) ->
         for name, module in layers.items()
     ]
     try:
-        x, _ = next(_sample_chunks(data, 1, 1, _device(model)))
+        x, _ = next(sample_chunks(data, 1, 1, _device(model)))
         with torch.no_grad():
             model(x)
     finally:
@@ -94,7 +94,7 @@ def collect_inputs(model, layers, names, data, n_samples, chunk_size, exact=True
     ]
     try:
         with torch.no_grad():
-            chunks = _sample_chunks(data, n_samples, chunk_size, _device(model), not exact)
+            chunks = sample_chunks(data, n_samples, chunk_size, _device(model), not exact)
             for x, _ in chunks:
                 try:
                     model(x)

@@ -22,7 +22,6 @@ from chita_opt._blas import blas_threads
 from chita_opt.problems._validation import check_budget
 from chita_opt.problems.layerwise import ALLOCATIONS, LayerwiseProblem
 from chita_opt.pruning.budgets import check_sparsity
-from chita_opt.pruning.gradients import Data, _set_training
 from chita_opt.pruning.layer_inputs import (
     collect_inputs,
     forward_order,
@@ -31,6 +30,7 @@ from chita_opt.pruning.layer_inputs import (
 from chita_opt.pruning.parameters import ParameterSelector, select_parameters
 from chita_opt.pruning.prune import torch_threads
 from chita_opt.pruning.results import LayerRecord, PruneResult
+from chita_opt.pruning.samples import Data, set_training
 from chita_opt.solvers import available_methods
 from chita_opt.solvers.layerwise import solve_layerwise
 
@@ -123,7 +123,7 @@ def prune_layerwise(
     snapshot = {name: layers[name].weight.detach().clone() for name in layers}
     records: list[LayerRecord] = []
     was_training = model.training
-    _set_training(model, False)
+    set_training(model, False)
     try:
         with torch_threads(n_threads), blas_threads(n_threads):
             order = forward_order(model, layers, data)
@@ -199,7 +199,7 @@ def prune_layerwise(
                 layers[name].weight.copy_(saved)
         raise
     finally:
-        _set_training(model, was_training)
+        set_training(model, was_training)
     kept = params.kept_from(
         {n: t != 0 for n, t in zip(params.names, params.tensors(model), strict=True)}
     )

@@ -21,15 +21,10 @@ from chita_opt.pruning.budgets import (
 )
 from chita_opt.pruning.fisher import fisher_design, mean_fisher_diagonal
 from chita_opt.pruning.fisher_memory import disk_matrix
-from chita_opt.pruning.gradients import (
-    Data,
-    LossFn,
-    first_samples,
-    per_sample_gradients,
-    progress_bar,
-)
+from chita_opt.pruning.gradients import LossFn, per_sample_gradients
 from chita_opt.pruning.parameters import ParameterSelector, select_parameters
 from chita_opt.pruning.results import PruneResult, StageRecord
+from chita_opt.pruning.samples import Data, first_samples, progress_bar
 from chita_opt.pruning.stage import magnitude_stage, restrict_to_alive, solve_stage
 from chita_opt.solvers import available_methods
 
