@@ -258,7 +258,7 @@ def compare(
                     "method": method,
                     "objective": objective,
                     "time_s": seconds,
-                    "support_f1": _f1(support, inst.true_support),
+                    "support_f1": _f1(support, inst.true_support, inst.problem.n_features),
                     "support": support,
                 }
             )
@@ -289,11 +289,17 @@ def _run(method, problem, repeats, options):
     return objective, support, statistics.median(times)
 
 
-def _f1(support, truth) -> float | None:
+def _f1(support, truth, n_features: int) -> float | None:
+    """F1 score of the recovered support against the true one (scikit-learn's), 1 when
+    both are empty."""
     if truth is None:
         return None
-    hits = np.intersect1d(support, truth).shape[0]
-    return 2.0 * hits / max(len(support) + len(truth), 1)
+    from sklearn.metrics import f1_score
+
+    found, true = np.zeros(n_features, dtype=bool), np.zeros(n_features, dtype=bool)
+    found[np.asarray(support, dtype=np.int64)] = True
+    true[np.asarray(truth, dtype=np.int64)] = True
+    return float(f1_score(true, found, zero_division=1.0))
 
 
 def _as_instances(instances) -> list[StudyInstance]:

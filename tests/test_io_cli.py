@@ -166,6 +166,21 @@ def test_an_interrupt_prints_one_line_and_exits_130(tmp_path, capsys, monkeypatc
     assert capsys.readouterr().err.strip() == "chita-opt: interrupted"
 
 
+def test_an_internal_error_shows_its_traceback_and_asks_for_a_report(tmp_path, capsys, monkeypatch):
+    """A bug (an exception that is not about the user's input) is not dressed up as a
+    usage error: exit 1, the traceback, and where to report it."""
+    import chita_opt.cli as cli
+
+    def broken(args):
+        return {}["missing"]  # a KeyError from inside the command
+
+    monkeypatch.setattr(cli, "make_problem", broken)
+    assert main(["make-problem", str(tmp_path / "p.npz")]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" in err and "KeyError" in err
+    assert "internal error" in err and "please report it" in err
+
+
 def test_outputs_are_written_whole_or_not_at_all(tmp_path):
     """A write that fails (or is interrupted) leaves neither a partial file nor its
     temporary file."""

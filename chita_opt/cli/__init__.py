@@ -9,12 +9,14 @@
 ``demo`` and ``prune`` need torch (the ``torch`` extra); it is imported only for them.
 
 Any error in the user's input (a missing or unreadable file, a missing array, a wrong
-shape, a bad option) prints one line to stderr and exits with status 2.
+shape, a bad option) prints one line to stderr and exits with status 2. Any other
+exception is a bug: its traceback is printed with a request to report it, exit status 1.
 """
 
 from __future__ import annotations
 
 import sys
+import traceback
 from collections.abc import Sequence
 
 from chita_opt.cli.commands import compare, make_problem, solve_command
@@ -22,6 +24,7 @@ from chita_opt.cli.files import write_atomically
 from chita_opt.cli.parser import UsageError, build_parser
 from chita_opt.cli.pruning import demo, prune_command
 
+EXIT_INTERNAL = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 
@@ -52,6 +55,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Ctrl-C: one line and the shell's convention (128 + SIGINT), no traceback
         print("chita-opt: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except Exception:
+        # not the user's input: a bug, whose traceback the report needs
+        traceback.print_exc()
+        print(
+            "chita-opt: internal error (a bug, not your input): please report it to the "
+            "chita_opt developers with the command line, the traceback above and the "
+            "output of 'chita-opt --version'",
+            file=sys.stderr,
+        )
+        return EXIT_INTERNAL
     return 0
 
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import importlib
 import os
 import pickle
+import pkgutil
+import sys
 import zipfile
 from typing import Any
 
@@ -22,22 +23,19 @@ def load_object(spec: str, what: str) -> Any:
     module_name, _, attr = spec.partition(":")
     if not module_name or not attr:
         raise ValueError(f"{what} must be 'module:name'; got {spec!r}")
-    import sys
-
     added = os.getcwd() not in sys.path
     if added:  # for the import only: the caller's sys.path is left as it was
         sys.path.insert(0, os.getcwd())
     try:
-        module = importlib.import_module(module_name)
+        # the standard library's reading of "module:attribute" (dotted attributes too)
+        return pkgutil.resolve_name(spec)
     except ImportError as err:
         raise ValueError(f"{what} {spec!r}: cannot import {module_name!r}: {err}") from err
+    except AttributeError:
+        raise ValueError(f"{what} {spec!r}: {module_name!r} has no attribute {attr!r}") from None
     finally:
         if added and os.getcwd() in sys.path:
             sys.path.remove(os.getcwd())
-    try:
-        return getattr(module, attr)
-    except AttributeError:
-        raise ValueError(f"{what} {spec!r}: {module_name!r} has no attribute {attr!r}") from None
 
 
 def load_model(spec: str, state_dict: str | None = None) -> nn.Module:

@@ -129,7 +129,11 @@ def cg_polish(
     all polish steps). With ``stop_below``, also stops once f is below ``target``: the
     trial is accepted then, and the refit that follows an accepted search does the rest
     (the costly searches use it: same objectives on the MNIST MLP Fisher at 50% and 70%,
-    15-30% less time)."""
+    15-30% less time).
+
+    Written out rather than ``scipy.sparse.linalg.cg``: both stops test f and the dual
+    bound between steps, and scipy's callback cannot end its iteration; the residual
+    ``y - A w`` is also kept up to date for free here."""
     problem = it.problem
     support = it.support
     if 3 * support.size >= problem.n_features:
