@@ -25,7 +25,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from chita_opt.estimator import _check_params, feature_budget, sample_weights
+from chita_opt._fitting import check_params, feature_budget, sample_weights
 from chita_opt.logistic import class_probabilities, fit_on_support, logistic_loss, sigmoid
 from chita_opt.problems import L0RidgeProblem
 from chita_opt.problems._validation import check_budget
@@ -155,7 +155,7 @@ class L0Classifier(ClassifierMixin, BaseEstimator):
     def _check_fit(self, X, y, sample_weight, k):
         """The options and data checked, ``classes_`` set; returns X, y, the sample
         weights and the labels that get a one-vs-rest fit (the second of two classes)."""
-        _check_params(k, self.ridge, self.method)
+        check_params(k, self.ridge, self.method)
         check_budget(self.max_iter, "max_iter", 10**6)
         if isinstance(self.tol, bool) or not isinstance(self.tol, (int, float)) or self.tol < 0:
             raise ValueError(f"tol must be a number >= 0; got {self.tol!r}")

@@ -9,8 +9,8 @@ import numpy as np
 from sklearn.metrics import log_loss
 from sklearn.model_selection import check_cv
 
+from chita_opt._fitting import candidate_budgets
 from chita_opt.classifier import L0Classifier
-from chita_opt.estimator import candidate_budgets
 from chita_opt.logistic import class_probabilities
 
 SCORINGS = ("neg_log_loss", "accuracy")

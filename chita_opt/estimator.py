@@ -12,7 +12,6 @@ does, so with ``ridge > 0`` put a ``StandardScaler`` in front in a ``Pipeline``.
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Sequence
 from typing import Any
 
@@ -21,12 +20,20 @@ from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.model_selection import check_cv
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from chita_opt.problems import L0RidgeProblem
+from chita_opt._fitting import (
+    RULES,
+    SCORINGS,
+    budget_size,
+    centered_problem,
+    check_params,
+    feature_budget,
+    path_budgets,
+    path_coefficients,
+    sample_weights,
+    score_predictions,
+)
 from chita_opt.problems.forced import ForcedSelection, with_forced
-from chita_opt.solvers import available_methods, solve, solve_path
-
-SCORINGS = ("r2", "neg_mean_squared_error")
-RULES = ("best", "one_standard_error")
+from chita_opt.solvers import solve
 
 
 class L0Regressor(RegressorMixin, BaseEstimator):
@@ -111,10 +118,10 @@ class L0Regressor(RegressorMixin, BaseEstimator):
         -------
         self
         """
-        _check_params(self.k, self.ridge, self.method)
+        check_params(self.k, self.ridge, self.method)
         X, y = validate_data(self, X, y, y_numeric=True, dtype=[np.float64, np.float32])
         budget = feature_budget(self.k, X.shape[1], self.always_select, self.never_select)
-        problem, x_mean, y_mean = _centered_problem(
+        problem, x_mean, y_mean = centered_problem(
             X, y, budget, self.ridge, self.fit_intercept, sample_weights(sample_weight, X.shape[0])
         )
         warm = None
@@ -153,8 +160,8 @@ class L0RegressorCV(RegressorMixin, BaseEstimator):
     Parameters
     ----------
     ks : sequence of int, optional
-        Candidate budgets; default ``1 .. min(n_features, 20)``. Budgets above
-        n_features count as n_features.
+        Candidate budgets; default ``1 .. min(n_features, 20)`` (with ``always_select``:
+        from its size to 20 more). Budgets above n_features count as n_features.
     cv : int, cross-validation generator or iterable, default=5
         As in scikit-learn (``KFold`` for an int).
     ridge : float or sequence of float, default=0.0
@@ -167,6 +174,9 @@ class L0RegressorCV(RegressorMixin, BaseEstimator):
         ``one_standard_error``: the smallest k whose mean score is within one standard
         error (across folds) of the best (the largest ridge among those); sparser
         models at a statistically indistinguishable score.
+    always_select, never_select : sequence of int, optional
+        As in :class:`L0Regressor`, in every fold and in the refit; k counts the
+        features of ``always_select``.
 
     Attributes
     ----------
@@ -193,8 +203,12 @@ class L0RegressorCV(RegressorMixin, BaseEstimator):
         scoring: str = "r2",
         rule: str = "best",
         solver_options: dict[str, Any] | None = None,
+        always_select: Sequence[int] | None = None,
+        never_select: Sequence[int] | None = None,
     ):
         self.rule = rule
+        self.always_select = always_select
+        self.never_select = never_select
         self.ks = ks
         self.cv = cv
         self.ridge = ridge
@@ -209,28 +223,30 @@ class L0RegressorCV(RegressorMixin, BaseEstimator):
         if not ridges:
             raise ValueError("ridge must be a number >= 0 or a non-empty sequence of them")
         for ridge in ridges:
-            _check_params(1, ridge, self.method)
+            check_params(1, ridge, self.method)
         if self.scoring not in SCORINGS:
             raise ValueError(f"scoring must be one of {SCORINGS}; got {self.scoring!r}")
         if self.rule not in RULES:
             raise ValueError(f"rule must be one of {RULES}; got {self.rule!r}")
         X, y = validate_data(self, X, y, y_numeric=True, dtype=[np.float64, np.float32])
         p = X.shape[1]
-        ks = candidate_budgets(self.ks, p)
+        budgets = path_budgets(self.ks, p, self.always_select, self.never_select)
+        ks = [budget_size(budget) for budget in budgets]
         grid = [(ridge, k) for ridge in ridges for k in ks]
         splits = list(check_cv(self.cv, y, classifier=False).split(X, y))
         scores = np.empty((len(splits), len(grid)))
-        options = self.solver_options or {}
         for fold, (train, test) in enumerate(splits):
             for r, ridge in enumerate(ridges):
-                problem, x_mean, y_mean = _centered_problem(
-                    X[train], y[train], ks[0], ridge, self.fit_intercept
+                problem, x_mean, y_mean = centered_problem(
+                    X[train], y[train], budgets[0], ridge, self.fit_intercept
                 )
-                results = solve_path(problem, ks, method=self.method, **options)
-                for j, result in enumerate(results):
-                    intercept = y_mean - x_mean @ result.w if self.fit_intercept else 0.0
-                    predicted = X[test] @ result.w + intercept
-                    scores[fold, r * len(ks) + j] = _score(self.scoring, y[test], predicted)
+                path = path_coefficients(problem, budgets, self.method, self.solver_options)
+                for j, (w, _) in enumerate(path):
+                    intercept = y_mean - x_mean @ w if self.fit_intercept else 0.0
+                    predicted = X[test] @ w + intercept
+                    scores[fold, r * len(ks) + j] = score_predictions(
+                        self.scoring, y[test], predicted
+                    )
         mean = scores.mean(axis=0)
         order = np.argsort(-mean, kind="stable")
         rank = np.empty(len(grid), dtype=np.int64)
@@ -256,6 +272,8 @@ class L0RegressorCV(RegressorMixin, BaseEstimator):
             method=self.method,
             fit_intercept=self.fit_intercept,
             solver_options=self.solver_options,
+            always_select=self.always_select,
+            never_select=self.never_select,
         ).fit(X, y)
         self.coef_, self.intercept_ = final.coef_, final.intercept_
         self.support_, self.n_iter_ = final.support_, final.n_iter_
@@ -266,81 +284,3 @@ class L0RegressorCV(RegressorMixin, BaseEstimator):
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
         return X @ self.coef_.astype(X.dtype) + self.intercept_
-
-
-def candidate_budgets(ks, n_features: int) -> list[int]:
-    """The sorted distinct budgets of ``ks`` (default ``1 .. min(n_features, 20)``), each
-    at most ``n_features`` (as for :class:`L0Regressor`, a budget of n_features or more
-    keeps every feature)."""
-    ks = list(range(1, min(n_features, 20) + 1)) if ks is None else list(ks)
-    if not ks or any(
-        isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1 for k in ks
-    ):
-        raise ValueError(f"ks must be positive integers; got {ks!r}")
-    return sorted({min(int(k), n_features) for k in ks})
-
-
-def _check_params(k, ridge, method) -> None:
-    if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1:
-        raise ValueError(f"k must be a positive integer; got {k!r}")
-    if isinstance(ridge, bool) or not isinstance(ridge, numbers.Real) or not ridge >= 0:
-        raise ValueError(f"ridge must be a number >= 0; got {ridge!r}")
-    if method not in available_methods():
-        raise ValueError(f"method must be one of {available_methods()}; got {method!r}")
-
-
-def sample_weights(sample_weight, n_samples: int) -> np.ndarray | None:
-    """``sample_weight`` checked (finite, >= 0, not all zero) as a float64 vector; None
-    stays None (unit weights)."""
-    if sample_weight is None:
-        return None
-    weights = np.asarray(sample_weight, dtype=np.float64)
-    if weights.ndim == 0:
-        weights = np.full(n_samples, float(weights))
-    if weights.shape != (n_samples,):
-        raise ValueError(f"sample_weight must have shape ({n_samples},); got {weights.shape}")
-    if not (np.isfinite(weights).all() and np.all(weights >= 0)):
-        raise ValueError("sample_weight must be finite and >= 0")
-    if not weights.any():
-        raise ValueError("sample_weight is zero for every sample: nothing to fit")
-    return weights
-
-
-def _centered_problem(X, y, k, ridge, fit_intercept, weights=None):
-    """The problem on centered data when fitting an intercept (weighted means and rows
-    scaled by the square roots of ``weights`` when given); and the means."""
-    if fit_intercept:
-        if weights is None:
-            x_mean = X.mean(axis=0, dtype=np.float64)
-            y_mean = float(y.mean(dtype=np.float64))
-        else:
-            x_mean = (weights @ X) / weights.sum()
-            y_mean = float(weights @ y) / float(weights.sum())
-        X = X - x_mean.astype(X.dtype)
-        y = y - y_mean
-    else:
-        x_mean, y_mean = np.zeros(X.shape[1]), 0.0
-    if weights is not None:
-        root = np.sqrt(weights).astype(X.dtype)
-        X, y = root[:, None] * X, root * y
-    y = np.asarray(y, dtype=X.dtype)
-    if isinstance(k, ForcedSelection):
-        return L0RidgeProblem(X, y, constraint=k, lam=float(ridge)), x_mean, y_mean
-    return L0RidgeProblem(X, y, k=k, lam=float(ridge)), x_mean, y_mean
-
-
-def feature_budget(k: int, n_features: int, always_select, never_select):
-    """``min(k, n_features)``, or the :class:`ForcedSelection` of the forced sets (k
-    clipped to the features that may be nonzero)."""
-    if always_select is None and never_select is None:
-        return min(k, n_features)
-    excluded = 0 if never_select is None else len(np.unique(never_select))
-    return ForcedSelection(min(k, n_features - excluded), always_select, never_select)
-
-
-def _score(scoring: str, y_true: np.ndarray, y_pred: np.ndarray) -> float:
-    residual = float(np.sum((y_true - y_pred) ** 2))
-    if scoring == "neg_mean_squared_error":
-        return -residual / y_true.shape[0]
-    total = float(np.sum((y_true - y_true.mean()) ** 2))
-    return 1.0 - residual / total if total > 0 else 0.0

@@ -26,8 +26,14 @@ from scipy.special import gammaln
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from chita_opt.estimator import _centered_problem, _check_params, candidate_budgets, sample_weights
-from chita_opt.solvers import solve_path
+from chita_opt._fitting import (
+    budget_size,
+    centered_problem,
+    check_params,
+    path_budgets,
+    path_coefficients,
+    sample_weights,
+)
 
 CRITERIA = ("aic", "bic", "ebic")
 
@@ -94,6 +100,9 @@ class L0RegressorIC(RegressorMixin, BaseEstimator):
         EBIC's weight on the number of supports of each size.
     ridge, method, fit_intercept, solver_options
         As in :class:`~chita_opt.L0Regressor`.
+    always_select, never_select : sequence of int, optional
+        As in :class:`~chita_opt.L0Regressor` (k counts the features of
+        ``always_select``; the default ``ks`` then runs from its size to 20 more).
 
     Attributes
     ----------
@@ -124,8 +133,12 @@ class L0RegressorIC(RegressorMixin, BaseEstimator):
         method: str = "chita",
         fit_intercept: bool = True,
         solver_options: dict[str, Any] | None = None,
+        always_select: Sequence[int] | None = None,
+        never_select: Sequence[int] | None = None,
     ):
         self.ks = ks
+        self.always_select = always_select
+        self.never_select = never_select
         self.criterion = criterion
         self.gamma = gamma
         self.ridge = ridge
@@ -135,7 +148,7 @@ class L0RegressorIC(RegressorMixin, BaseEstimator):
 
     def fit(self, X, y, sample_weight=None) -> L0RegressorIC:
         """Solve the path over ``ks`` and keep the k of the smallest criterion."""
-        _check_params(1, self.ridge, self.method)
+        check_params(1, self.ridge, self.method)
         if self.criterion not in CRITERIA:
             raise ValueError(f"criterion must be one of {CRITERIA}; got {self.criterion!r}")
         if (
@@ -147,25 +160,29 @@ class L0RegressorIC(RegressorMixin, BaseEstimator):
         X, y = validate_data(self, X, y, y_numeric=True, dtype=[np.float64, np.float32])
         n, p = X.shape
         weights = sample_weights(sample_weight, n)
-        ks = candidate_budgets(self.ks, p)
-        ks = [k for k in ks if k + int(self.fit_intercept) < n]
-        if not ks:
+        budgets = [
+            budget
+            for budget in path_budgets(self.ks, p, self.always_select, self.never_select)
+            if budget_size(budget) + int(self.fit_intercept) < n
+        ]
+        if not budgets:
             raise ValueError(
                 f"no budget in ks leaves a residual degree of freedom with {n} samples"
             )
-        problem, x_mean, y_mean = _centered_problem(
-            X, y, ks[0], self.ridge, self.fit_intercept, weights
+        ks = [budget_size(budget) for budget in budgets]
+        problem, x_mean, y_mean = centered_problem(
+            X, y, budgets[0], self.ridge, self.fit_intercept, weights
         )
-        results = solve_path(problem, ks, method=self.method, **(self.solver_options or {}))
+        path = path_coefficients(problem, budgets, self.method, self.solver_options)
         n_effective = float(n if weights is None else weights.sum())
         values = []
-        for result in results:
-            residual = problem.y.astype(np.float64) - problem.A @ result.w.astype(problem.dtype)
+        for w, _ in path:
+            residual = problem.y.astype(np.float64) - problem.A @ w.astype(problem.dtype)
             values.append(
                 information_criterion(
                     float(residual @ residual),
                     n_effective,
-                    int(np.count_nonzero(result.w)),
+                    int(np.count_nonzero(w)),
                     p,
                     self.criterion,
                     gamma=float(self.gamma),
@@ -174,11 +191,11 @@ class L0RegressorIC(RegressorMixin, BaseEstimator):
             )
         best = int(np.argmin(values))
         self.ks_, self.criterion_, self.k_ = np.array(ks), np.array(values), ks[best]
-        chosen = results[best]
-        self.coef_ = np.asarray(chosen.w, dtype=np.float64)
+        chosen_w, chosen_iter = path[best]
+        self.coef_ = np.asarray(chosen_w, dtype=np.float64)
         self.intercept_ = float(y_mean - x_mean @ self.coef_) if self.fit_intercept else 0.0
         self.support_ = self.coef_ != 0
-        self.n_iter_ = int(chosen.n_iter)
+        self.n_iter_ = int(chosen_iter)
         return self
 
     def predict(self, X) -> np.ndarray:

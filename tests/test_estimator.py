@@ -1,5 +1,7 @@
 """L0Regressor and L0RegressorCV behave like scikit-learn regressors."""
 
+import itertools
+
 import numpy as np
 import pytest
 from sklearn.base import clone
@@ -195,6 +197,40 @@ def test_features_forced_in_and_out():
         L0Regressor(k=2, never_select=[10]).fit(X, y)
     with pytest.raises(TypeError, match="integer feature indices"):
         ForcedSelection(2, always_select=[0.5])
+
+
+def test_forced_sets_in_cross_validation_and_information_criteria():
+    """L0RegressorCV and L0RegressorIC honour always_select / never_select on every
+    budget of their path (k counting the forced features), their chosen model equals
+    L0Regressor's at the chosen k with the same sets, and the path's objectives never
+    rise with k (the warm starts of solve_path with ForcedSelection budgets)."""
+    from chita_opt import solve_path
+    from chita_opt._fitting import centered_problem, path_budgets
+    from chita_opt.problems import ForcedSelection
+
+    X, y, truth = _data(seed=4, n=150, p=15, k=4)
+    spare = [int(j) for j in np.setdiff1d(np.arange(15), truth)[:2]]
+    always, never = spare, [int(truth[0])]
+    for model in (
+        L0RegressorCV(ks=range(2, 9), always_select=always, never_select=never, cv=3),
+        L0RegressorIC(always_select=always, never_select=never, criterion="bic"),
+    ):
+        model.fit(X, y)
+        support = set(np.flatnonzero(model.support_))
+        assert set(always) <= support and not support & set(never)
+        assert len(support) <= model.k_
+        single = L0Regressor(k=model.k_, always_select=always, never_select=never).fit(X, y)
+        np.testing.assert_allclose(model.coef_, single.coef_, rtol=1e-6, atol=1e-9)
+    # the default grid starts at the forced features' count
+    ic = L0RegressorIC(always_select=always, never_select=never).fit(X, y)
+    assert ic.ks_[0] == len(always) and ic.ks_.max() == 15 - len(never)
+    budgets = path_budgets(None, 15, always, never)
+    assert all(isinstance(b, ForcedSelection) for b in budgets)
+    problem, _, _ = centered_problem(X, y, budgets[0], 0.0, True)
+    objectives = [r.objective for r in solve_path(problem, budgets)]
+    assert all(b <= a * (1 + 1e-12) for a, b in itertools.pairwise(objectives))
+    with pytest.raises(ValueError, match="below the 2 features of always_select"):
+        L0RegressorCV(ks=[1, 3], always_select=always).fit(X, y)
 
 
 def test_cv_over_ridges_and_budgets_together():

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from chita_opt.problems import L0RidgeProblem, TopK
+from chita_opt.problems import L0RidgeProblem, SparsityConstraint, TopK
 from chita_opt.problems._validation import check_budget
 from chita_opt.solvers.registry import get_solver
 from chita_opt.solvers.result import SolveResult
@@ -15,7 +15,7 @@ from chita_opt.solvers.result import SolveResult
 
 def solve_path(
     problem: L0RidgeProblem,
-    ks: Sequence[int],
+    ks: Sequence[int | SparsityConstraint],
     method: str = "chita",
     *,
     n_threads: int | str = "auto",
@@ -30,9 +30,13 @@ def solve_path(
     Parameters
     ----------
     problem : L0RidgeProblem
-        Its data are shared; its own budget is ignored. Must use a global top-k budget.
-    ks : sequence of int
-        Distinct budgets in ``[1, p]``.
+        Its data are shared; its own budget is ignored. With integer ``ks`` it must use a
+        global top-k budget.
+    ks : sequence of int, or of sparsity constraints
+        Distinct budgets in ``[1, p]``; or constraints (e.g.
+        :class:`~chita_opt.problems.ForcedSelection` with the same forced sets and
+        growing k), solved in the order of their ``max_nonzeros``. The warm starts, and
+        so the monotone objective, need each to allow every support of the one before.
     method : str, default "chita"
     n_threads : int or "auto", default "auto"
         BLAS threads (see :func:`chita_opt.solve`).
@@ -41,23 +45,32 @@ def solve_path(
     """
     if not isinstance(problem, L0RidgeProblem):
         raise TypeError(f"problem must be an L0RidgeProblem; got {type(problem).__name__}")
-    if not isinstance(problem.constraint, TopK):
-        raise ValueError(
-            f"problem must have a global top-k budget for solve_path; got {problem.constraint!r}"
-        )
-    ks_list = [check_budget(k, "ks", problem.n_features) for k in np.atleast_1d(ks).tolist()]
-    if not ks_list:
+    budgets = list(ks) if isinstance(ks, (list, tuple)) else np.atleast_1d(ks).tolist()
+    if not budgets:
         raise ValueError("ks must contain at least one budget")
-    if len(set(ks_list)) != len(ks_list):
-        raise ValueError(f"ks must be distinct; got {ks_list}")
+    if all(isinstance(k, SparsityConstraint) for k in budgets):
+        constraints = [k.bind(problem.n_features) for k in budgets]
+        sizes = [constraint.max_nonzeros for constraint in constraints]
+    else:
+        if not isinstance(problem.constraint, TopK):
+            raise ValueError(
+                "problem must have a global top-k budget for solve_path with integer ks; "
+                f"got {problem.constraint!r}"
+            )
+        sizes = [check_budget(k, "ks", problem.n_features) for k in budgets]
+        constraints = sizes
+    if len(set(sizes)) != len(sizes):
+        raise ValueError(f"ks must be distinct budgets; got {sizes}")
     solver = get_solver(method, **options)
-    by_k: dict[int, SolveResult] = {}
+    by_size: dict[int, SolveResult] = {}
     previous = None
-    for k in sorted(ks_list):
-        result = solver.solve(problem.with_budget(k), warm_start=previous, n_threads=n_threads)
-        result.info = {**result.info, "k": k}
-        by_k[k] = previous = result
-    return [by_k[k] for k in ks_list]
+    for size, constraint in sorted(zip(sizes, constraints, strict=True), key=lambda t: t[0]):
+        result = solver.solve(
+            problem.with_budget(constraint), warm_start=previous, n_threads=n_threads
+        )
+        result.info = {**result.info, "k": size}
+        by_size[size] = previous = result
+    return [by_size[size] for size in sizes]
 
 
 def plot_path(results: Sequence[SolveResult], ax=None, label: str | None = None):

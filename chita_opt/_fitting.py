@@ -1,0 +1,136 @@
+"""What the scikit-learn estimators share: parameter checks, sample weights, the centered
+problem, and the budgets of a path (with forced feature sets)."""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from chita_opt.problems import L0RidgeProblem
+from chita_opt.problems.forced import ForcedSelection, with_forced
+from chita_opt.solvers import available_methods, solve_path
+
+SCORINGS = ("r2", "neg_mean_squared_error")
+RULES = ("best", "one_standard_error")
+
+
+def candidate_budgets(ks, n_features: int) -> list[int]:
+    """The sorted distinct budgets of ``ks`` (default ``1 .. min(n_features, 20)``), each
+    at most ``n_features`` (as for :class:`L0Regressor`, a budget of n_features or more
+    keeps every feature)."""
+    ks = list(range(1, min(n_features, 20) + 1)) if ks is None else list(ks)
+    if not ks or any(
+        isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1 for k in ks
+    ):
+        raise ValueError(f"ks must be positive integers; got {ks!r}")
+    return sorted({min(int(k), n_features) for k in ks})
+
+
+def check_params(k, ridge, method) -> None:
+    if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1:
+        raise ValueError(f"k must be a positive integer; got {k!r}")
+    if isinstance(ridge, bool) or not isinstance(ridge, numbers.Real) or not ridge >= 0:
+        raise ValueError(f"ridge must be a number >= 0; got {ridge!r}")
+    if method not in available_methods():
+        raise ValueError(f"method must be one of {available_methods()}; got {method!r}")
+
+
+def sample_weights(sample_weight, n_samples: int) -> np.ndarray | None:
+    """``sample_weight`` checked (finite, >= 0, not all zero) as a float64 vector; None
+    stays None (unit weights)."""
+    if sample_weight is None:
+        return None
+    weights = np.asarray(sample_weight, dtype=np.float64)
+    if weights.ndim == 0:
+        weights = np.full(n_samples, float(weights))
+    if weights.shape != (n_samples,):
+        raise ValueError(f"sample_weight must have shape ({n_samples},); got {weights.shape}")
+    if not (np.isfinite(weights).all() and np.all(weights >= 0)):
+        raise ValueError("sample_weight must be finite and >= 0")
+    if not weights.any():
+        raise ValueError("sample_weight is zero for every sample: nothing to fit")
+    return weights
+
+
+def centered_problem(X, y, k, ridge, fit_intercept, weights=None):
+    """The problem on centered data when fitting an intercept (weighted means and rows
+    scaled by the square roots of ``weights`` when given); and the means."""
+    if fit_intercept:
+        if weights is None:
+            x_mean = X.mean(axis=0, dtype=np.float64)
+            y_mean = float(y.mean(dtype=np.float64))
+        else:
+            x_mean = (weights @ X) / weights.sum()
+            y_mean = float(weights @ y) / float(weights.sum())
+        X = X - x_mean.astype(X.dtype)
+        y = y - y_mean
+    else:
+        x_mean, y_mean = np.zeros(X.shape[1]), 0.0
+    if weights is not None:
+        root = np.sqrt(weights).astype(X.dtype)
+        X, y = root[:, None] * X, root * y
+    y = np.asarray(y, dtype=X.dtype)
+    if isinstance(k, ForcedSelection):
+        return L0RidgeProblem(X, y, constraint=k, lam=float(ridge)), x_mean, y_mean
+    return L0RidgeProblem(X, y, k=k, lam=float(ridge)), x_mean, y_mean
+
+
+def feature_budget(k: int, n_features: int, always_select, never_select):
+    """``min(k, n_features)``, or the :class:`ForcedSelection` of the forced sets (k
+    clipped to the features that may be nonzero)."""
+    if always_select is None and never_select is None:
+        return min(k, n_features)
+    excluded = 0 if never_select is None else len(np.unique(never_select))
+    return ForcedSelection(min(k, n_features - excluded), always_select, never_select)
+
+
+def score_predictions(scoring: str, y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    residual = float(np.sum((y_true - y_pred) ** 2))
+    if scoring == "neg_mean_squared_error":
+        return -residual / y_true.shape[0]
+    total = float(np.sum((y_true - y_true.mean()) ** 2))
+    return 1.0 - residual / total if total > 0 else 0.0
+
+
+def path_budgets(ks, n_features: int, always_select=None, never_select=None) -> list:
+    """The budgets of a path over ``ks`` (:func:`candidate_budgets`): integers, or with
+    forced sets one :class:`~chita_opt.problems.ForcedSelection` per budget (k clipped to
+    the features that may be nonzero). With forced sets the default grid is
+    ``len(always_select) .. len(always_select) + 20`` (k counts the forced features); a
+    given budget below ``len(always_select)`` is an error."""
+    if always_select is None and never_select is None:
+        return candidate_budgets(ks, n_features)
+    forced = 0 if always_select is None else len(np.unique(always_select))
+    if ks is None:
+        ks = range(max(forced, 1), forced + 21)
+    budgets = candidate_budgets(ks, n_features)
+    if budgets[0] < forced:
+        raise ValueError(
+            f"ks holds budgets below the {forced} features of always_select, which all "
+            f"count toward k: {[k for k in budgets if k < forced]}"
+        )
+    chosen = {}
+    for k in budgets:
+        budget = feature_budget(k, n_features, always_select, never_select)
+        chosen.setdefault(budget.k, budget)
+    return [chosen[k] for k in sorted(chosen)]
+
+
+def budget_size(budget) -> int:
+    """The k of an integer budget or of a :class:`ForcedSelection`."""
+    return budget.k if isinstance(budget, ForcedSelection) else int(budget)
+
+
+def path_coefficients(problem, budgets, method: str, options) -> list[tuple[np.ndarray, int]]:
+    """``(w, n_iter)`` along the warm-started path over ``budgets``
+    (:func:`path_budgets`); with forced sets each w is refitted on its support and the
+    forced features (:func:`~chita_opt.problems.forced.with_forced`)."""
+    results = solve_path(problem, budgets, method=method, **(options or {}))
+    out = []
+    for budget, result in zip(budgets, results, strict=True):
+        w = result.w
+        if isinstance(budget, ForcedSelection):
+            w = with_forced(problem, w, budget.always_select)
+        out.append((w, result.n_iter))
+    return out
