@@ -287,6 +287,32 @@ def test_chita_beats_magnitude_and_chitapp_beats_one_shot(digits, trained):
     assert scores["chita++-95"] > scores["chita-95"]
 
 
+def test_auto_ridge_keeps_the_ridge_of_lowest_held_out_loss(digits, trained):
+    """ridge="auto" solves each stage at every ridge of the grid and keeps the one whose
+    real loss on the held-out samples is lowest: the record lists the grid and the
+    losses, the kept ridge is the argmin, the pruned model's loss on those samples is the
+    recorded minimum, and the Fisher used the other 80% of the samples."""
+    from chita_opt.pruning.ridge_selection import AUTO_RIDGES
+
+    X, y = digits.X_train[:500], digits.y_train[:500]
+    model = copy.deepcopy(trained)
+    result = prune(model, (X, y), F.cross_entropy, 0.9, ridge="auto", holdout=0.2)
+    (record,) = result.stages
+    losses = record.ridge_losses
+    assert len(losses) == len(AUTO_RIDGES)
+    ridges = sorted(losses)
+    ratios = np.array(ridges) / ridges[0]
+    np.testing.assert_allclose(ratios, np.array(AUTO_RIDGES) / AUTO_RIDGES[0], rtol=1e-9)
+    assert record.ridge == min(losses, key=losses.get)
+    with torch.no_grad():
+        held = float(F.cross_entropy(model.eval()(X[400:]), y[400:]))
+    assert held == pytest.approx(losses[record.ridge], rel=1e-5)
+    # not every ridge gives the same network: the choice matters
+    assert max(losses.values()) > min(losses.values()) * (1 + 1e-3)
+    fixed = prune(copy.deepcopy(trained), (X[:400], y[:400]), F.cross_entropy, 0.9)
+    assert fixed.stages[0].ridge_losses is None and fixed.stages[0].ridge > 0
+
+
 def test_multi_stage_keeps_or_revives_masks(digits, trained):
     data = (digits.X_train, digits.y_train)
     model = copy.deepcopy(trained)
@@ -348,6 +374,9 @@ def _nan_loss(outputs, targets):
         (dict(n_samples=10_000), ValueError, "data yields only 1437 samples"),
         (dict(method="nope"), ValueError, "method must be one of"),
         (dict(stages=3, data="fails_later"), RuntimeError, "second call"),
+        (dict(ridge="big"), ValueError, 'ridge must be a number >= 0 or "auto"'),
+        (dict(ridge="auto", holdout=1.0), ValueError, r"holdout must be a fraction in \(0, 1\)"),
+        (dict(ridge="auto", n_samples=3, holdout=0.1), ValueError, "n_samples = 3"),
     ],
 )
 def test_bad_input_raises_and_leaves_the_model_unchanged(digits, trained, change, exc, pattern):

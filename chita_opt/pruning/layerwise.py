@@ -28,9 +28,9 @@ from chita_opt.pruning.layer_inputs import (
     layer_of,
 )
 from chita_opt.pruning.parameters import ParameterSelector, select_parameters
-from chita_opt.pruning.prune import torch_threads
 from chita_opt.pruning.results import LayerRecord, PruneResult
 from chita_opt.pruning.samples import Data, set_training
+from chita_opt.pruning.threads import torch_threads
 from chita_opt.solvers import available_methods
 from chita_opt.solvers.layerwise import solve_layerwise
 

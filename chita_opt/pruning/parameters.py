@@ -97,6 +97,12 @@ class PrunableParameters:
             [t.detach().cpu().reshape(-1).numpy().astype(dtype) for t in self.tensors(model)]
         )
 
+    def expand(self, values: np.ndarray, positions: np.ndarray) -> np.ndarray:
+        """The flat vector with ``values`` at ``positions`` and zero elsewhere."""
+        vector = np.zeros(self.n_weights)
+        vector[positions] = values
+        return vector
+
     def assign(self, model: nn.Module, vector: np.ndarray) -> None:
         """Write the flat ``vector`` into the model's chosen parameters, in place."""
         vector = np.asarray(vector)

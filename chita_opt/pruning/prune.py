@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import time
 from typing import Any
 
@@ -10,7 +11,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from chita_opt._blas import check_n_threads, resolve_n_threads
+from chita_opt._blas import check_n_threads
 from chita_opt.problems._validation import check_budget
 from chita_opt.pruning.blocks import block_partition
 from chita_opt.pruning.budgets import (
@@ -24,8 +25,15 @@ from chita_opt.pruning.fisher_memory import disk_matrix
 from chita_opt.pruning.gradients import LossFn, per_sample_gradients
 from chita_opt.pruning.parameters import ParameterSelector, select_parameters
 from chita_opt.pruning.results import PruneResult, StageRecord
+from chita_opt.pruning.ridge_selection import (
+    AUTO_RIDGES,
+    heldout_loss,
+    select_ridge,
+    split_holdout,
+)
 from chita_opt.pruning.samples import Data, first_samples, progress_bar
 from chita_opt.pruning.stage import magnitude_stage, restrict_to_alive, solve_stage
+from chita_opt.pruning.threads import torch_threads
 from chita_opt.solvers import available_methods
 
 #: Calibration samples ``prune`` takes by default (fewer where the data holds fewer).
@@ -41,8 +49,9 @@ def prune(
     method: str = "chita",
     n_samples: int | None = None,
     fisher_batch_size: int = 1,
-    ridge: float = 1.0,
+    ridge: float | str = 1.0,
     relative_ridge: bool = True,
+    holdout: float = 0.2,
     first_order: bool = False,
     stages: int = 1,
     schedule: str = "poly",
@@ -102,9 +111,16 @@ def prune(
         mean diagonal of the Fisher, ``lam = ridge * trace(F) / p``, so one value suits
         models whose gradients differ by orders of magnitude (a well-fitted network has a
         tiny empirical Fisher); larger is more conservative.
+        ``"auto"``: chosen per stage by the real loss on held-out calibration samples,
+        among :data:`~chita_opt.pruning.ridge_selection.AUTO_RIDGES` (relative), one
+        solve per ridge (so that many times the solve time); the ridges tried and their
+        held-out losses are in each :class:`StageRecord`.
     relative_ridge : bool
         False: ``ridge`` is ``lam`` itself, the published code's ``l2`` (typically 1e-4
         to 1e-2).
+    holdout : float
+        With ``ridge="auto"``: the fraction of the ``n_samples`` calibration samples held
+        out to judge the ridges (the Fisher uses the rest).
     first_order : bool
         Keep the mean-gradient term (default False: the weights are taken as a stationary
         point, as in every published script).
@@ -174,8 +190,16 @@ def prune(
     spec = check_sparsity(sparsity, params)
     if method not in available_methods():
         raise ValueError(f"method must be one of {available_methods()}; got {method!r}")
-    if isinstance(ridge, bool) or not isinstance(ridge, (int, float)) or not ridge >= 0:
-        raise ValueError(f"ridge must be a number >= 0; got {ridge!r}")
+    auto = isinstance(ridge, str) and ridge == "auto"
+    if not auto and (
+        isinstance(ridge, bool) or not isinstance(ridge, (int, float)) or not ridge >= 0
+    ):
+        raise ValueError(f'ridge must be a number >= 0 or "auto"; got {ridge!r}')
+    heldout = None
+    if auto and method != "magnitude":
+        data, heldout, n_samples = split_holdout(
+            data, DEFAULT_SAMPLES if n_samples is None else n_samples, holdout, fisher_batch_size
+        )
     # before any gradient: 0 would divide n_samples by zero, more than n_samples leaves
     # no gradient row
     if n_samples is None:
@@ -207,7 +231,7 @@ def prune(
             alive = np.flatnonzero(kept) if keep_mask else np.arange(params.n_weights)
             w_bar = params.flatten(model)
             t0 = time.perf_counter()
-            lower_bound = None
+            lower_bound = lam = losses = None
             if method == "magnitude":
                 w_alive, objective = magnitude_stage(constraint, alive, w_bar), None
                 t1 = t0
@@ -238,28 +262,36 @@ def prune(
                     )
                 t1 = time.perf_counter()
                 A, linear = fisher_design(gradients, first_order, fisher_batch_size)
-                lam = ridge * mean_fisher_diagonal(A) if relative_ridge else ridge
-                w_alive, objective, lower_bound = solve_stage(
+                solve_at = functools.partial(
+                    solve_stage,
                     params,
                     A,
                     w_bar[alive],
                     linear,
                     restrict_to_alive(constraint, alive, params),
                     alive,
-                    lam,
-                    method,
-                    solver_options or {},
-                    block_size,
-                    n_jobs,
-                    backend,
-                    certify and stage == len(targets) - 1,
-                    n_threads,
+                    method=method,
+                    solver_options=solver_options or {},
+                    block_size=block_size,
+                    n_jobs=n_jobs,
+                    backend=backend,
+                    certify=certify and stage == len(targets) - 1,
+                    n_threads=n_threads,
                 )
+                if heldout is None:
+                    lam = ridge * mean_fisher_diagonal(A) if relative_ridge else ridge
+                    w_alive, objective, lower_bound = solve_at(lam)
+                else:
+                    loss_of = functools.partial(
+                        heldout_loss, model, params, alive, heldout, loss_fn
+                    )
+                    (w_alive, objective, lower_bound), lam, losses = select_ridge(
+                        solve_at, loss_of, [r * mean_fisher_diagonal(A) for r in AUTO_RIDGES]
+                    )
                 del gradients, A, out
                 stack.close()  # this stage's memmap file, if any
             t2 = time.perf_counter()
-            w_new = np.zeros(params.n_weights)
-            w_new[alive] = w_alive
+            w_new = params.expand(w_alive, alive)
             kept_new = w_new != 0
             params.assign(model, w_new)
             records.append(
@@ -273,6 +305,8 @@ def prune(
                     solve_time=t2 - t1,
                     n_revived=int(np.sum(kept_new & ~kept)),
                     lower_bound=lower_bound,
+                    ridge=None if lam is None else float(lam),
+                    ridge_losses=losses,
                 )
             )
             kept = kept_new
@@ -300,17 +334,6 @@ def prune(
         solve_time=sum(r.solve_time for r in records),
         total_time=time.perf_counter() - start,
     )
-
-
-@contextlib.contextmanager
-def torch_threads(n_threads: int | str):
-    """torch's intra-op threads set to ``n_threads`` within the block, restored after."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(resolve_n_threads(n_threads))
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
 
 
 def _check_certifiable(method: str) -> None:

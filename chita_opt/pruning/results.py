@@ -30,6 +30,11 @@ class StageRecord:
     #: a proven lower bound on the smallest modelled loss increase this stage's problem
     #: allows (``certify=True``, last stage only; else None)
     lower_bound: float | None = None
+    #: the ridge ``lam`` of the stage's problem (None for magnitude pruning)
+    ridge: float | None = None
+    #: with ``ridge="auto"``: the held-out loss of each ridge tried (the chosen one is
+    #: ``ridge``)
+    ridge_losses: dict[float, float] | None = None
 
     @property
     def gap(self) -> float | None:
@@ -112,6 +117,11 @@ class LayerRecord:
     time: float
     #: sum of the rows' proven lower bounds on the objective (``certify=True``)
     lower_bound: float | None = None
+    #: the ridge ``lam`` of the stage's problem (None for magnitude pruning)
+    ridge: float | None = None
+    #: with ``ridge="auto"``: the held-out loss of each ridge tried (the chosen one is
+    #: ``ridge``)
+    ridge_losses: dict[float, float] | None = None
 
     @property
     def gap(self) -> float | None:
