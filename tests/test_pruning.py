@@ -294,7 +294,7 @@ def test_auto_ridge_keeps_the_ridge_of_lowest_held_out_loss(digits, trained):
     recorded minimum, and the Fisher used the other 80% of the samples."""
     from chita_opt.pruning.ridge_selection import AUTO_RIDGES
 
-    X, y = digits.X_train[:500], digits.y_train[:500]
+    X, y = digits.X_train[:300], digits.y_train[:300]
     model = copy.deepcopy(trained)
     result = prune(model, (X, y), F.cross_entropy, 0.9, ridge="auto", holdout=0.2)
     (record,) = result.stages
@@ -305,11 +305,11 @@ def test_auto_ridge_keeps_the_ridge_of_lowest_held_out_loss(digits, trained):
     np.testing.assert_allclose(ratios, np.array(AUTO_RIDGES) / AUTO_RIDGES[0], rtol=1e-9)
     assert record.ridge == min(losses, key=losses.get)
     with torch.no_grad():
-        held = float(F.cross_entropy(model.eval()(X[400:]), y[400:]))
+        held = float(F.cross_entropy(model.eval()(X[240:]), y[240:]))
     assert held == pytest.approx(losses[record.ridge], rel=1e-5)
     # not every ridge gives the same network: the choice matters
     assert max(losses.values()) > min(losses.values()) * (1 + 1e-3)
-    fixed = prune(copy.deepcopy(trained), (X[:400], y[:400]), F.cross_entropy, 0.9)
+    fixed = prune(copy.deepcopy(trained), (X[:240], y[:240]), F.cross_entropy, 0.9)
     assert fixed.stages[0].ridge_losses is None and fixed.stages[0].ridge > 0
 
 
