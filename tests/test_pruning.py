@@ -550,3 +550,28 @@ def test_batchnorm_recalibration_measures_the_pruned_activations():
     assert recalibrate_batchnorm(nn.Linear(3, 2), (torch.randn(4, 3), torch.zeros(4))) == 0
     with pytest.raises(ValueError, match="n_samples"):
         recalibrate_batchnorm(model, (X, y), n_samples=0)
+
+
+def test_prune_asks_the_solver_whether_it_reads_the_curvature(digits, trained, monkeypatch):
+    """Methods declare uses_curvature; prune takes gradients only for those that do (it
+    compares no method names): magnitude pruning never calls per_sample_gradients."""
+    import sys
+
+    from chita_opt.solvers import available_methods, solver_class
+
+    prune_module = sys.modules["chita_opt.pruning.prune"]  # the package exports the function
+
+    readers = {m for m in available_methods() if solver_class(m).uses_curvature}
+    assert "magnitude" not in readers and {"chita", "backsolve", "iht"} <= readers
+    with pytest.raises(ValueError, match="method must be one of"):
+        solver_class("nope")
+
+    def no_gradients(*args, **kwargs):
+        raise AssertionError("gradients taken for a method that does not read them")
+
+    monkeypatch.setattr(prune_module, "per_sample_gradients", no_gradients)
+    model = copy.deepcopy(trained)
+    result = prune(
+        model, (digits.X_train, digits.y_train), F.cross_entropy, 0.9, method="magnitude"
+    )
+    assert result.objective is None and result.sparsity == pytest.approx(0.9, abs=1e-3)

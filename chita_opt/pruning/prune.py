@@ -34,7 +34,7 @@ from chita_opt.pruning.ridge_selection import (
 from chita_opt.pruning.samples import Data, first_samples, progress_bar
 from chita_opt.pruning.stage import magnitude_stage, restrict_to_alive, solve_stage
 from chita_opt.pruning.threads import torch_threads
-from chita_opt.solvers import available_methods
+from chita_opt.solvers import solver_class
 
 #: Calibration samples ``prune`` takes by default (fewer where the data holds fewer).
 DEFAULT_SAMPLES = 1000
@@ -188,32 +188,35 @@ def prune(
     start = time.perf_counter()
     params = select_parameters(model, parameters)
     spec = check_sparsity(sparsity, params)
-    if method not in available_methods():
-        raise ValueError(f"method must be one of {available_methods()}; got {method!r}")
+    # the method says whether it reads the curvature: otherwise no gradients, no problem
+    curvature = solver_class(method).uses_curvature
     auto = isinstance(ridge, str) and ridge == "auto"
     if not auto and (
         isinstance(ridge, bool) or not isinstance(ridge, (int, float)) or not ridge >= 0
     ):
         raise ValueError(f'ridge must be a number >= 0 or "auto"; got {ridge!r}')
     heldout = None
-    if auto and method != "magnitude":
+    if auto and curvature:
         data, heldout, n_samples = split_holdout(
             data, DEFAULT_SAMPLES if n_samples is None else n_samples, holdout, fisher_batch_size
         )
     # before any gradient: 0 would divide n_samples by zero, more than n_samples leaves
     # no gradient row
     if n_samples is None:
-        if method != "magnitude":
+        if curvature:
             X, y, n_samples = first_samples(data, DEFAULT_SAMPLES)
             data = (X, y)
         else:
-            n_samples = DEFAULT_SAMPLES  # magnitude takes no gradients
+            n_samples = DEFAULT_SAMPLES  # no gradients are taken
     n_samples = check_budget(n_samples, "n_samples", 10**12)
     fisher_batch_size = check_budget(fisher_batch_size, "fisher_batch_size", n_samples)
     if block_size is not None:
         block_partition(params, np.arange(1), block_size)  # validates block_size early
-    if certify:
-        _check_certifiable(method)
+    if certify and not curvature:
+        raise ValueError(
+            f"certify needs a solver method that reads the curvature; {method!r} poses "
+            "no problem to bound"
+        )
     check_n_threads(n_threads)
     targets = stage_sparsities(spec, stages, schedule, start_sparsity)
     # validate every stage's budget before any work
@@ -232,7 +235,7 @@ def prune(
             w_bar = params.flatten(model)
             t0 = time.perf_counter()
             lower_bound = lam = losses = None
-            if method == "magnitude":
+            if not curvature:
                 w_alive, objective = magnitude_stage(constraint, alive, w_bar), None
                 t1 = t0
             else:
@@ -334,8 +337,3 @@ def prune(
         solve_time=sum(r.solve_time for r in records),
         total_time=time.perf_counter() - start,
     )
-
-
-def _check_certifiable(method: str) -> None:
-    if method == "magnitude":
-        raise ValueError("certify needs a solver method; magnitude pruning poses no problem")

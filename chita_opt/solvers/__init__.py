@@ -16,7 +16,12 @@ from chita_opt.solvers.iht import IHTSolver
 from chita_opt.solvers.layerwise import solve_layerwise
 from chita_opt.solvers.magnitude import MagnitudeSolver
 from chita_opt.solvers.path import plot_path, solve_path
-from chita_opt.solvers.registry import available_methods, get_solver, register_solver
+from chita_opt.solvers.registry import (
+    available_methods,
+    get_solver,
+    register_solver,
+    solver_class,
+)
 from chita_opt.solvers.relax import L1RelaxationSolver, PerspectiveRelaxationSolver
 from chita_opt.solvers.result import STATUSES, InvalidBoundError, SolveResult
 
@@ -43,4 +48,5 @@ __all__ = [
     "solve",
     "solve_layerwise",
     "solve_path",
+    "solver_class",
 ]

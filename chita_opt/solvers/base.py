@@ -26,6 +26,10 @@ class Solver(ABC):
     """
 
     name: str = ""
+    #: Whether the method reads the data A (the loss's curvature). False for methods that
+    #: look at the weights only: ``prune`` then takes no gradients, and there is no
+    #: problem to certify.
+    uses_curvature: bool = True
 
     def solve(
         self,

@@ -28,14 +28,20 @@ def available_methods() -> list[str]:
     return sorted(_REGISTRY)
 
 
-def get_solver(method: str, **options: Any) -> Solver:
-    """Instantiate the solver registered as ``method`` with ``options``."""
+def solver_class(method: str) -> type[Solver]:
+    """The solver class registered as ``method`` (its declared capabilities, e.g.
+    :attr:`~chita_opt.solvers.base.Solver.uses_curvature`, without building it)."""
     if not isinstance(method, str):
         raise TypeError(f"method must be a string; got {type(method).__name__}")
     try:
-        cls = _REGISTRY[method]
+        return _REGISTRY[method]
     except KeyError:
         raise ValueError(f"method must be one of {available_methods()}; got {method!r}") from None
+
+
+def get_solver(method: str, **options: Any) -> Solver:
+    """Instantiate the solver registered as ``method`` with ``options``."""
+    cls = solver_class(method)
     try:
         return cls(**options)
     except TypeError as err:
