@@ -121,3 +121,26 @@ def test_block_solves_report_the_limit_a_block_stopped_at():
     capped = solve(problem, "iht", max_iter=1)
     assert capped.status == "max_iter" and "0 of 2 blocks converged" in capped.message
     assert [b["status"] for b in capped.info["blocks"]] == ["max_iter", "max_iter"]
+
+
+def test_methods_declare_their_packages_and_are_refused_in_one_place(monkeypatch):
+    """A method whose optional package is missing is left out of
+    available_methods(installed=True) and refused by Solver.solve with the package to
+    install; the others are unaffected."""
+    import importlib.util
+
+    from chita_opt.solvers import available_methods, get_solver, solver_class
+
+    assert solver_class("exact").requires == ("pyscipopt",)
+    assert available_methods(installed=True) == available_methods()  # the test extra has all
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "pyscipopt" else real(name, *a),
+    )
+    assert "exact" not in available_methods(installed=True) and "exact" in available_methods()
+    problem = make_toeplitz_regression(30, 8, 2, seed=0).problem
+    with pytest.raises(ImportError, match="exact needs pyscipopt: pip install pyscipopt"):
+        get_solver("exact").solve(problem)
+    assert get_solver("chita").solve(problem).status == "converged"

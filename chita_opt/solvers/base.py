@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 from abc import ABC, abstractmethod
 
 import numpy as np
@@ -30,6 +31,13 @@ class Solver(ABC):
     #: look at the weights only: ``prune`` then takes no gradients, and there is no
     #: problem to certify.
     uses_curvature: bool = True
+    #: Optional packages the method needs (import names); see :meth:`installed`.
+    requires: tuple[str, ...] = ()
+
+    @classmethod
+    def installed(cls) -> bool:
+        """Whether every package of :attr:`requires` can be imported here."""
+        return all(importlib.util.find_spec(name) is not None for name in cls.requires)
 
     def solve(
         self,
@@ -43,6 +51,11 @@ class Solver(ABC):
         (see :func:`chita_opt.solve`)."""
         if not isinstance(problem, L0RidgeProblem):
             raise TypeError(f"problem must be an L0RidgeProblem; got {type(problem).__name__}")
+        if not self.installed():
+            missing = [m for m in self.requires if importlib.util.find_spec(m) is None]
+            raise ImportError(
+                f"{self.name} needs {', '.join(missing)}: pip install {' '.join(missing)}"
+            )
         warm = check_warm_start(warm_start, problem)
         history = History()
         with blas_threads(check_n_threads(n_threads)):

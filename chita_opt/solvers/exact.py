@@ -51,6 +51,8 @@ class ExactSolver(Solver):
         A bound on every ``|w_i|`` at the optimum; by default derived (needs lam > 0 or n >= p).
     """
 
+    requires = ("pyscipopt",)  # SCIP behind cvxpy
+
     def __init__(
         self,
         time_limit: float = 60.0,
@@ -78,8 +80,6 @@ class ExactSolver(Solver):
                 "exact needs problem.lam > 0 (or n >= p) to derive a valid big-M; otherwise "
                 "pass big_m (a bound on every |w_i| at the optimum)"
             )
-        if "SCIP" not in cp.installed_solvers():
-            raise ImportError("exact needs SCIP: pip install pyscipopt")
         incumbent = _best_start(problem, warm)
         upper = problem.objective(incumbent)
         if self.big_m is None:

@@ -23,9 +23,10 @@ def register_solver(name: str):
     return decorate
 
 
-def available_methods() -> list[str]:
-    """Names accepted by ``solve(method=...)``."""
-    return sorted(_REGISTRY)
+def available_methods(installed: bool = False) -> list[str]:
+    """Names accepted by ``solve(method=...)``; with ``installed``, only those whose
+    optional packages (:attr:`~chita_opt.solvers.base.Solver.requires`) are here."""
+    return sorted(name for name, cls in _REGISTRY.items() if not installed or cls.installed())
 
 
 def solver_class(method: str) -> type[Solver]:
