@@ -218,9 +218,8 @@ def _rows_times(A: np.ndarray, M: np.ndarray) -> np.ndarray:
 
 def _top_left_singular_pairs(A: np.ndarray, rank: int) -> tuple[np.ndarray, np.ndarray]:
     """Squares of the top ``rank`` singular values of A and their left vectors, in
-    float64: scikit-learn's randomized SVD with one power iteration (2.1-2.4x faster than
-    the blockwise float64 range finder it replaced, the same values to 1e-6 at rank 200,
-    MNIST MLP Fisher)."""
+    float64: scikit-learn's randomized SVD with one power iteration (faster than the
+    blockwise float64 range finder it replaced, with the same values)."""
     from sklearn.utils.extmath import randomized_svd
 
     left, values, _ = randomized_svd(

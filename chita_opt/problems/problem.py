@@ -210,7 +210,7 @@ class L0RidgeProblem:
     def lipschitz_lower_bound(self) -> float:
         """A lower bound on :meth:`lipschitz` in one pass over A, no Lanczos run: the
         largest squared row norm plus ``lam`` (``||A^T e_i|| <= sigma_max(A)``); the
-        cached constant once known. Within 2x of it on the MNIST MLP's Fisher."""
+        cached constant once known."""
         if self._lipschitz is not None:
             return self._lipschitz
         if self.A.size == 0:

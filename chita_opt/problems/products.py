@@ -36,9 +36,9 @@ def column_blocks(A: np.ndarray, columns: np.ndarray | None = None, dtype=np.flo
 
 
 def gather_columns(A: np.ndarray, columns: np.ndarray) -> np.ndarray:
-    """``A[:, columns]`` as a new C-ordered array: ``np.take`` on a C-ordered A (2.5x
-    faster than copying the fancy-indexed view), the view copied otherwise (``np.take``
-    on an F-ordered A is 30x slower)."""
+    """``A[:, columns]`` as a new C-ordered array: ``np.take`` on a C-ordered A (faster
+    than copying the fancy-indexed view), the view copied otherwise (``np.take`` on an
+    F-ordered A is far slower; docs/speed.md)."""
     if A.flags.c_contiguous:
         return np.take(A, columns, axis=1)
     return np.ascontiguousarray(A[:, columns])
@@ -129,8 +129,7 @@ def _row_sqnorms(M):
 
 def column_sqnorms(A: np.ndarray) -> np.ndarray:
     """``||a_j||^2`` for every column, in float64, in one pass over a C- or F-ordered A
-    (15 ms against 50 ms for float64 row blocks on the MNIST MLP's Fisher, 1,000 x
-    32,360 float32); row blocks for other layouts."""
+    (no float64 copy of row blocks); row blocks for other layouts."""
     if A.dtype in (np.float32, np.float64):
         if A.flags.c_contiguous:
             return _column_sqnorms(A)

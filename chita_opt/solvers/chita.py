@@ -254,7 +254,7 @@ second_start_flops, restarts, restart_size, random_state
         if current.exact:
             # A step below the change point leaves an exact iterate where it is, which
             # ends the search. Where even 0.5 / L's upper bound lies below that point
-            # (the MNIST MLP's Fisher: by 10-1,000x), the answer needs no Lanczos run.
+            # (far below it on pruning Fishers, docs/speed.md), no Lanczos run is needed.
             change = change_step(current, g, direction[0], direction[1])
             if 0.5 / (sub.lipschitz_lower_bound() * LIPSCHITZ_SAFETY) < change:
                 return None
