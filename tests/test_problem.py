@@ -531,3 +531,26 @@ def test_column_sqnorms_in_float64_for_every_layout(order, dtype):
     got = column_sqnorms(A)
     assert got.dtype == np.float64
     np.testing.assert_allclose(got, exact, rtol=1e-13)
+
+
+def test_with_ridge_equals_a_fresh_problem_and_shares_the_ridge_free_work():
+    """A problem under another ridge refits exactly as one built afresh, in both regimes,
+    and reuses the kernels A_S A_S^T formed under the first ridge (float64 A: same
+    precision at every ridge)."""
+    rng = np.random.default_rng(5)
+    A = rng.standard_normal((20, 120))
+    y, center = rng.standard_normal(20), rng.standard_normal(120)
+    first = L0RidgeProblem(A, y, k=40, lam=0.5, center=center)
+    wide = np.sort(rng.choice(120, 40, replace=False))  # kernel regime (n < |S|)
+    narrow = wide[:10]  # Gram regime
+    first.refit(wide)
+    first.column_sqnorms()
+    second = first.with_ridge(2.0)
+    assert second.lam == 2.0 and second.k == first.k
+    assert second._kernel_refits.kernel is first._kernel_refits.kernel
+    assert second._column_sqnorms is first._column_sqnorms
+    fresh = L0RidgeProblem(A, y, k=40, lam=2.0, center=center)
+    for support in (wide, narrow):
+        np.testing.assert_allclose(second.refit(support), fresh.refit(support), rtol=1e-9)
+    with pytest.raises(ValueError, match="lam"):
+        first.with_ridge(-1.0)

@@ -110,9 +110,12 @@ class KernelRefits:
         about twice as fast. Default: where A is float32 and ``lam`` dwarfs their error
         (what that costs in accuracy is measured in docs/speed.md); False gives refits
         exact to float64 rounding.
+    kernel : SupportKernel, optional
+        The kernels of another ridge on the same A (``A_S A_S^T`` does not depend on the
+        ridge), used where formed in the same precision.
     """
 
-    def __init__(self, A, y, lam, center, linear=None, max_changes=None, single=None):
+    def __init__(self, A, y, lam, center, linear=None, max_changes=None, single=None, kernel=None):
         n = A.shape[0]
         self.A = A
         self.y = np.asarray(y, dtype=np.float64)
@@ -128,7 +131,9 @@ class KernelRefits:
         self.max_changes = max(8, n // 8) if max_changes is None else int(max_changes)
         if single is None:
             single = _single_is_safe(A, self.lam)
-        self.kernel = SupportKernel(A, single=single)
+        # another ridge's kernels serve where they were formed in the same precision
+        shared = kernel is not None and kernel.A is A and kernel.single == single
+        self.kernel = kernel if shared else SupportKernel(A, single=single)
         self._mask: np.ndarray | None = None
         self._factor: np.ndarray | None = None
         self._b: np.ndarray | None = None

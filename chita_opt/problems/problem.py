@@ -303,6 +303,26 @@ class L0RidgeProblem:
         other._parent = self._parent
         return other
 
+    def with_ridge(self, lam: float) -> L0RidgeProblem:
+        """The same data and budget under the ridge ``lam``. Shares every array and what
+        does not depend on the ridge: column norms, the Gram blocks ``A_S^T A_S`` of
+        recent supports and the kernels ``A_S A_S^T`` (so a path over ridges forms them
+        once)."""
+        lam = check_nonnegative(lam, "lam")
+        other = L0RidgeProblem._trusted(
+            self.A, self.y, self.constraint, lam, self.center, self.linear
+        )
+        other._column_sqnorms = self._column_sqnorms
+        if self._lipschitz is not None:
+            other._lipschitz = self._lipschitz - self.lam + lam
+        other._support_gram = self._support_gram
+        other.gram = self.gram
+        if self._parent is None and self._kernel_refits is not None and lam > 0:
+            other._kernel_refits = KernelRefits(
+                self.A, self.y, lam, self.center, self.linear, kernel=self._kernel_refits.kernel
+            )
+        return other
+
     def subproblem(self, columns: np.ndarray) -> L0RidgeProblem:
         """The problem restricted to ``w[columns]`` (other coordinates held at zero).
 

@@ -32,7 +32,12 @@ from chita_opt.pruning.ridge_selection import (
     split_holdout,
 )
 from chita_opt.pruning.samples import Data, first_samples, progress_bar
-from chita_opt.pruning.stage import magnitude_stage, restrict_to_alive, solve_stage
+from chita_opt.pruning.stage import (
+    magnitude_stage,
+    restrict_to_alive,
+    solve_stage,
+    stage_problem,
+)
 from chita_opt.pruning.threads import torch_threads
 from chita_opt.solvers import solver_class
 
@@ -265,17 +270,20 @@ def prune(
                     )
                 t1 = time.perf_counter()
                 A, linear = fisher_design(gradients, first_order, fisher_batch_size)
-                solve_at = functools.partial(
-                    solve_stage,
+                build = functools.partial(
+                    stage_problem,
                     params,
                     A,
                     w_bar[alive],
                     linear,
                     restrict_to_alive(constraint, alive, params),
                     alive,
+                    block_size=block_size,
+                )
+                run = functools.partial(
+                    solve_stage,
                     method=method,
                     solver_options=solver_options or {},
-                    block_size=block_size,
                     n_jobs=n_jobs,
                     backend=backend,
                     certify=certify and stage == len(targets) - 1,
@@ -283,13 +291,14 @@ def prune(
                 )
                 if heldout is None:
                     lam = ridge * mean_fisher_diagonal(A) if relative_ridge else ridge
-                    w_alive, objective, lower_bound = solve_at(lam)
+                    w_alive, objective, lower_bound = run(build(lam))
                 else:
                     loss_of = functools.partial(
                         heldout_loss, model, params, alive, heldout, loss_fn
                     )
+                    lams = [r * mean_fisher_diagonal(A) for r in AUTO_RIDGES]
                     (w_alive, objective, lower_bound), lam, losses = select_ridge(
-                        solve_at, loss_of, [r * mean_fisher_diagonal(A) for r in AUTO_RIDGES]
+                        build, run, loss_of, lams
                     )
                 del gradients, A, out
                 stack.close()  # this stage's memmap file, if any

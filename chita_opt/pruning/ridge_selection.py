@@ -66,15 +66,22 @@ def heldout_loss(
 
 
 def select_ridge(
-    solve_at: Callable[[float], tuple],
+    build: Callable[..., object],
+    run: Callable[..., tuple],
     loss_of: Callable[[np.ndarray], float],
     lams: Sequence[float],
 ):
-    """``solve_at(lam)`` for each ridge of ``lams``; the solution (its whole tuple, the
-    weights first) of smallest ``loss_of(weights)``, its ridge, and every ridge's loss."""
+    """For each ridge of ``lams`` (in order): the problem ``build(lam, previous=...)``,
+    sharing the previous ridge's ridge-free work, solved by ``run(problem,
+    warm_start=...)`` from the previous ridge's solution. Returns the solution (``run``'s
+    whole tuple, the weights first) of smallest ``loss_of(weights)``, its ridge, and
+    every ridge's loss."""
     best, best_lam, losses = None, None, {}
+    previous, warm = None, None
     for lam in lams:
-        solved = solve_at(lam)
+        problem = build(lam, previous=previous)
+        solved = run(problem, warm_start=warm)
+        previous, warm = problem, solved[0]
         losses[float(lam)] = loss = loss_of(solved[0])
         if best is None or loss < losses[best_lam]:
             best, best_lam = solved, float(lam)

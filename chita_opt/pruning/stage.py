@@ -31,7 +31,7 @@ def magnitude_stage(
     return constraint.project(full)[alive]
 
 
-def solve_stage(
+def stage_problem(
     params: PrunableParameters,
     A: np.ndarray,
     w_bar: np.ndarray,
@@ -39,39 +39,53 @@ def solve_stage(
     constraint: SparsityConstraint,
     alive: np.ndarray,
     ridge: float,
+    block_size: int | str | None = None,
+    previous: L0RidgeProblem | BlockDiagonalProblem | None = None,
+) -> L0RidgeProblem | BlockDiagonalProblem:
+    """The stage's problem at ridge ``ridge``: whole, or block-diagonal with
+    ``block_size``. A whole ``previous`` problem of the same stage lends what does not
+    depend on the ridge (:meth:`~chita_opt.L0RidgeProblem.with_ridge`)."""
+    if block_size is None:
+        if isinstance(previous, L0RidgeProblem):
+            return previous.with_ridge(ridge)
+        return L0RidgeProblem.centered(A, w_bar, lam=ridge, linear=linear, constraint=constraint)
+    blocks = block_partition(params, alive, block_size)
+    return BlockDiagonalProblem(
+        A,
+        blocks,
+        constraints=block_constraints(constraint, blocks, np.abs(w_bar)),
+        lam=ridge,
+        center=w_bar,
+        linear=linear,
+    )
+
+
+def solve_stage(
+    problem: L0RidgeProblem | BlockDiagonalProblem,
     method: str,
     solver_options: dict[str, Any],
-    block_size: int | str | None,
-    n_jobs: int | None,
-    backend: str | None,
+    n_jobs: int | None = 1,
+    backend: str | None = None,
     certify: bool = False,
     n_threads: int | str = "auto",
+    warm_start: np.ndarray | None = None,
 ) -> tuple[np.ndarray, float, float | None]:
-    """Solve the stage's problem (whole, or block-diagonal); the new weights of the
-    surviving coordinates, the modelled loss increase and (``certify``) a lower bound on
-    the smallest increase."""
-    if block_size is None:
-        problem = L0RidgeProblem.centered(A, w_bar, lam=ridge, linear=linear, constraint=constraint)
-        result = solve(problem, method, certify=certify, n_threads=n_threads, **solver_options)
+    """Solve the stage's problem (a whole one from ``warm_start`` when given); the new
+    weights of the surviving coordinates, the modelled loss increase and (``certify``) a
+    lower bound on the smallest increase."""
+    # a whole problem takes a warm start; block problems solve their blocks in parallel
+    if isinstance(problem, L0RidgeProblem):
+        extra = {"warm_start": warm_start}
     else:
-        blocks = block_partition(params, alive, block_size)
-        problem = BlockDiagonalProblem(
-            A,
-            blocks,
-            constraints=block_constraints(constraint, blocks, np.abs(w_bar)),
-            lam=ridge,
-            center=w_bar,
-            linear=linear,
-        )
-        result = solve(
-            problem,
-            method,
-            n_jobs=n_jobs,
-            backend=backend,
-            certify=certify,
-            n_threads=n_threads,
-            **solver_options,
-        )
+        extra = {"n_jobs": n_jobs, "backend": backend}
+    result = solve(
+        problem,
+        method,
+        certify=certify,
+        n_threads=n_threads,
+        **extra,
+        **solver_options,
+    )
     increase = predicted_increase(problem, result.w)
     bound = None
     if result.lower_bound is not None:
