@@ -110,7 +110,7 @@ def prune(
         asks for exactly that many (an error if ``data`` has fewer).
     fisher_batch_size : int
         Samples averaged into each gradient row.
-    ridge : float
+    ridge : float or "auto"
         Strength of the ridge that keeps the new weights near the old ones (where the
         quadratic model is trusted). By default (``relative_ridge=True``) in units of the
         mean diagonal of the Fisher, ``lam = ridge * trace(F) / p``, so one value suits
