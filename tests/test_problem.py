@@ -518,7 +518,7 @@ def test_column_cache_computes_each_column_once_and_stays_bounded():
 @pytest.mark.parametrize("order", ["C", "F", "strided"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_column_sqnorms_in_float64_for_every_layout(order, dtype):
-    from chita_opt.problems.products import column_sqnorms
+    from chita_opt.problems.products import column_sqnorms, row_sqnorms
 
     rng = np.random.default_rng(3)
     A64 = rng.standard_normal((37, 90)) * np.geomspace(1e-3, 1e3, 90)
@@ -531,6 +531,8 @@ def test_column_sqnorms_in_float64_for_every_layout(order, dtype):
     got = column_sqnorms(A)
     assert got.dtype == np.float64
     np.testing.assert_allclose(got, exact, rtol=1e-13)
+    rows = np.einsum("ij,ij->i", A.astype(np.float64), A.astype(np.float64))
+    np.testing.assert_allclose(row_sqnorms(A), rows, rtol=1e-13)
 
 
 def test_with_ridge_equals_a_fresh_problem_and_shares_the_ridge_free_work():

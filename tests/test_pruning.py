@@ -1,6 +1,7 @@
 """The torch adapter: parameters, per-sample gradients, budgets, prune(), masks."""
 
 import copy
+import functools
 import math
 
 import numpy as np
@@ -86,16 +87,11 @@ def test_vmap_gradients_equal_a_per_sample_loop(digits, fisher_batch_size):
     model.train()  # BatchNorm: gradients must be taken in eval mode, and the mode restored
     X, y = digits.X_train[:24].double(), digits.y_train[:24]
     params = select_parameters(model)
-    G = per_sample_gradients(
-        model,
-        params,
-        (X, y),
-        F.cross_entropy,
-        24,
-        fisher_batch_size=fisher_batch_size,
-        dtype=np.float64,
-        chunk_size=5,
+    # the gradients of these 24 samples in float64; each call below varies the rest
+    gradients = functools.partial(
+        per_sample_gradients, model, params, (X, y), F.cross_entropy, 24, dtype=np.float64
     )
+    G = gradients(fisher_batch_size=fisher_batch_size, chunk_size=5)
     assert model.training
     model.eval()
     m = fisher_batch_size
@@ -106,42 +102,19 @@ def test_vmap_gradients_equal_a_per_sample_loop(digits, fisher_batch_size):
         expected = torch.cat([g.reshape(-1) for g in grads]).numpy()
         np.testing.assert_allclose(G[row], expected, rtol=1e-6, atol=1e-9)
     model.train()
-    loop = per_sample_gradients(
-        model,
-        params,
-        (X, y),
-        F.cross_entropy,
-        24,
-        fisher_batch_size=m,
-        dtype=np.float64,
-        backend="loop",
-        columns=np.arange(0, params.n_weights, 7),
-    )
+    loop = gradients(fisher_batch_size=m, backend="loop", columns=np.arange(0, params.n_weights, 7))
     np.testing.assert_allclose(loop, G[:, ::7], rtol=1e-6, atol=1e-9)
     # kept columns in any order, a consecutive run of them, one parameter left out
     rng = np.random.default_rng(0)
     first = params.spans()[0][3]  # where the first parameter ends
     for columns in (rng.permutation(params.n_weights)[:50], np.arange(3, first)):
-        kept = per_sample_gradients(
-            model,
-            params,
-            (X, y),
-            F.cross_entropy,
-            24,
-            fisher_batch_size=m,
-            dtype=np.float64,
-            columns=columns,
-        )
+        kept = gradients(fisher_batch_size=m, columns=columns)
         np.testing.assert_allclose(kept, G[:, columns], rtol=1e-6, atol=1e-9)
     for bad in (np.array([0, params.n_weights]), np.array([-1, 2])):
         with pytest.raises(ValueError, match=r"columns must hold indices in \[0, "):
-            per_sample_gradients(
-                model, params, (X, y), F.cross_entropy, 24, dtype=np.float64, columns=bad
-            )
+            gradients(columns=bad)
     with pytest.raises(ValueError, match="columns must be a 1-d array of integer indices"):
-        per_sample_gradients(
-            model, params, (X, y), F.cross_entropy, 24, dtype=np.float64, columns=[0.5, 1.0]
-        )
+        gradients(columns=[0.5, 1.0])
 
 
 def test_gradients_accept_loaders_and_recut_batches(digits):

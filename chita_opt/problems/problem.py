@@ -14,7 +14,12 @@ from chita_opt.problems.constraints import SparsityConstraint, TopK
 from chita_opt.problems.gram_refits import GramRefits
 from chita_opt.problems.kernel import KernelRefits, SupportGram
 from chita_opt.problems.linalg import largest_singular_value
-from chita_opt.problems.products import column_sqnorms, gather_columns, support_times
+from chita_opt.problems.products import (
+    column_sqnorms,
+    gather_columns,
+    row_sqnorms,
+    support_times,
+)
 from chita_opt.problems.refits import exact_refit, gram_refits, kernel_refits, nearby_refits
 
 # Below this fraction of nonzeros a product A @ w is cheaper through the support's columns.
@@ -215,9 +220,8 @@ class L0RidgeProblem:
             return self._lipschitz
         if self.A.size == 0:
             return self.lam
-        # squared norms summed in A's precision: shrink by far more than their rounding
-        largest = float(np.einsum("ij,ij->i", self.A, self.A).max()) * (1.0 - 1e-3)
-        return largest + self.lam
+        # shrink by far more than the sums' rounding
+        return float(row_sqnorms(self.A).max()) * (1.0 - 1e-3) + self.lam
 
     def column_sqnorms(self) -> np.ndarray:
         """Squared column norms ``||a_j||^2`` in float64 (cached), in one pass over A

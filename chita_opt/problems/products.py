@@ -141,6 +141,11 @@ def column_sqnorms(A: np.ndarray) -> np.ndarray:
     return out
 
 
+def row_sqnorms(A: np.ndarray) -> np.ndarray:
+    """``||A^T e_i||^2`` for every row, in float64: the column norms of ``A^T``."""
+    return column_sqnorms(A.T)
+
+
 def times(A: np.ndarray, v: np.ndarray, transpose: bool = False) -> np.ndarray:
     """``A @ v`` (``A^T @ v`` with ``transpose``) in float64, v float64."""
     if A.dtype == np.float64:

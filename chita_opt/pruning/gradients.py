@@ -22,7 +22,7 @@ from torch.func import functional_call, grad, vmap
 
 from chita_opt.pruning.fisher_memory import check_fisher_memory
 from chita_opt.pruning.parameters import PrunableParameters
-from chita_opt.pruning.samples import Data, progress_bar, sample_chunks, set_training
+from chita_opt.pruning.samples import Data, eval_mode, progress_bar, sample_chunks
 
 #: Bytes of working memory a chunk of per-sample gradients may take when ``chunk_size``
 #: is chosen automatically (the vmap intermediates are a small multiple of it).
@@ -129,50 +129,48 @@ def per_sample_gradients(
     else:
         raise ValueError(f"backend must be 'auto', 'vmap' or 'loop'; got {backend!r}")
 
-    was_training = model.training
-    set_training(model, False)
-    bar = progress_bar(n_rows, progress, "gradients", "row")
-    try:
-        row = 0
-        for x, t in sample_chunks(data, n_rows * m, chunk_size * m, device):
-            rows = x.shape[0] // m
-            if row == 0:
-                _check_loss(model, loss_fn, x[:m], t[:m])
-            x = x[: rows * m].reshape(rows, m, *x.shape[1:])
-            t = t[: rows * m].reshape(rows, m, *t.shape[1:])
-            g = row_gradients(x, t)
-            # each parameter's gradients straight into its columns of out: no
-            # concatenated copy of the block (a tenth of the gradients' time)
-            block = torch.from_numpy(out[row : row + rows])
-            if pieces is None:
-                start = 0
-                for n in names:
-                    size = g[n][0].numel()
-                    block[:, start : start + size].copy_(g[n].reshape(rows, -1))
-                    start += size
-            else:
-                for n, (positions, local) in zip(names, pieces, strict=True):
-                    if local is None:
-                        continue
-                    chosen = g[n].reshape(rows, -1).index_select(1, local)
-                    if isinstance(positions, slice):
-                        block[:, positions].copy_(chosen)
-                    else:
-                        block.index_copy_(1, positions, chosen.to("cpu", block.dtype))
-            # a sum is not finite when any entry is not (or, rarely, when it overflows: then
-            # the entries decide); 70x cheaper than testing every entry
-            if not torch.isfinite(block.sum()) and not torch.isfinite(block).all():
-                raise ValueError(
-                    f"the gradients of rows {row}..{row + rows - 1} are not finite; check "
-                    "loss_fn and the data for NaN or inf"
-                )
-            row += rows
+    with eval_mode(model):
+        bar = progress_bar(n_rows, progress, "gradients", "row")
+        try:
+            row = 0
+            for x, t in sample_chunks(data, n_rows * m, chunk_size * m, device):
+                rows = x.shape[0] // m
+                if row == 0:
+                    _check_loss(model, loss_fn, x[:m], t[:m])
+                x = x[: rows * m].reshape(rows, m, *x.shape[1:])
+                t = t[: rows * m].reshape(rows, m, *t.shape[1:])
+                g = row_gradients(x, t)
+                # each parameter's gradients straight into its columns of out: no
+                # concatenated copy of the block (a tenth of the gradients' time)
+                block = torch.from_numpy(out[row : row + rows])
+                if pieces is None:
+                    start = 0
+                    for n in names:
+                        size = g[n][0].numel()
+                        block[:, start : start + size].copy_(g[n].reshape(rows, -1))
+                        start += size
+                else:
+                    for n, (positions, local) in zip(names, pieces, strict=True):
+                        if local is None:
+                            continue
+                        chosen = g[n].reshape(rows, -1).index_select(1, local)
+                        if isinstance(positions, slice):
+                            block[:, positions].copy_(chosen)
+                        else:
+                            block.index_copy_(1, positions, chosen.to("cpu", block.dtype))
+                # a sum is not finite when any entry is not (or, rarely, when it overflows: then
+                # the entries decide); 70x cheaper than testing every entry
+                if not torch.isfinite(block.sum()) and not torch.isfinite(block).all():
+                    raise ValueError(
+                        f"the gradients of rows {row}..{row + rows - 1} are not finite; check "
+                        "loss_fn and the data for NaN or inf"
+                    )
+                row += rows
+                if bar is not None:
+                    bar.update(rows)
+        finally:
             if bar is not None:
-                bar.update(rows)
-    finally:
-        set_training(model, was_training)
-        if bar is not None:
-            bar.close()
+                bar.close()
     return out
 
 

@@ -29,7 +29,7 @@ from chita_opt.pruning.layer_inputs import (
 )
 from chita_opt.pruning.parameters import ParameterSelector, select_parameters
 from chita_opt.pruning.results import LayerRecord, PruneResult
-from chita_opt.pruning.samples import Data, set_training
+from chita_opt.pruning.samples import Data, eval_mode
 from chita_opt.pruning.threads import torch_threads
 from chita_opt.solvers import available_methods
 from chita_opt.solvers.layerwise import solve_layerwise
@@ -122,10 +122,8 @@ def prune_layerwise(
     layers = {name: layer_of(model, name) for name in params.names}
     snapshot = {name: layers[name].weight.detach().clone() for name in layers}
     records: list[LayerRecord] = []
-    was_training = model.training
-    set_training(model, False)
     try:
-        with torch_threads(n_threads), blas_threads(n_threads):
+        with torch_threads(n_threads), blas_threads(n_threads), eval_mode(model):
             order = forward_order(model, layers, data)
             collected = (
                 {}
@@ -198,8 +196,6 @@ def prune_layerwise(
             for name, saved in snapshot.items():
                 layers[name].weight.copy_(saved)
         raise
-    finally:
-        set_training(model, was_training)
     kept = params.kept_from(
         {n: t != 0 for n, t in zip(params.names, params.tensors(model), strict=True)}
     )

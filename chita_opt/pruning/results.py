@@ -117,11 +117,6 @@ class LayerRecord:
     time: float
     #: sum of the rows' proven lower bounds on the objective (``certify=True``)
     lower_bound: float | None = None
-    #: the ridge ``lam`` of the stage's problem (None for magnitude pruning)
-    ridge: float | None = None
-    #: with ``ridge="auto"``: the held-out loss of each ridge tried (the chosen one is
-    #: ``ridge``)
-    ridge_losses: dict[float, float] | None = None
 
     @property
     def gap(self) -> float | None:

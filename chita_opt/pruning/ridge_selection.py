@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from chita_opt.pruning.parameters import PrunableParameters
-from chita_opt.pruning.samples import Data, first_samples, set_training
+from chita_opt.pruning.samples import Data, eval_mode, first_samples
 
 #: The ridges tried, in units of the mean diagonal of the Fisher (prune's default is 1):
 #: on the MNIST MLP at 98% sparsity the best fixed ridge lay 4-10x above the default.
@@ -54,15 +54,10 @@ def heldout_loss(
     ``w_alive`` on ``alive`` and zero elsewhere (left there: the caller writes the
     weights it keeps), in eval mode."""
     params.assign(model, params.expand(w_alive, alive))
-    was_training = model.training
-    set_training(model, False)
-    try:
-        with torch.no_grad():
-            device = params.tensors(model)[0].device
-            X, y = heldout
-            return float(loss_fn(model(X.to(device)), y.to(device)))
-    finally:
-        set_training(model, was_training)
+    device = params.tensors(model)[0].device
+    X, y = heldout
+    with eval_mode(model), torch.no_grad():
+        return float(loss_fn(model(X.to(device)), y.to(device)))
 
 
 def select_ridge(

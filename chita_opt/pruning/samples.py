@@ -8,6 +8,7 @@ tensors that every stage can reuse.
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -26,6 +27,18 @@ def set_training(model: nn.Module, mode: bool) -> None:
     except NotImplementedError:
         # a torch.export module has its mode fixed when exported (export it in eval mode)
         pass
+
+
+@contextlib.contextmanager
+def eval_mode(model: nn.Module):
+    """``model`` in eval mode within the block (running BatchNorm statistics, no dropout),
+    its mode restored after."""
+    was_training = model.training
+    set_training(model, False)
+    try:
+        yield model
+    finally:
+        set_training(model, was_training)
 
 
 def sample_chunks(
