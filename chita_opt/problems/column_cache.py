@@ -23,7 +23,8 @@ class ColumnCache:
 
     def __init__(self, n_columns: int, rows: int, capacity: int):
         self._slot = np.full(n_columns, -1, dtype=np.int64)
-        self._values = np.empty((rows, 0))
+        # one contiguous row per column: a lookup gathers whole rows, not n strided entries
+        self._values = np.empty((0, rows))
         self._used = 0
         self.capacity = capacity
 
@@ -33,14 +34,14 @@ class ColumnCache:
 
     @capacity.setter
     def capacity(self, columns: int) -> None:
-        fits = _MAX_BYTES // (8 * max(self._values.shape[0], 1))
+        fits = _MAX_BYTES // (8 * max(self._values.shape[1], 1))
         self._capacity = max(min(int(columns), fits), 1)
 
     def clear(self, rows: int | None = None) -> None:
         self._slot[self._slot >= 0] = -1
         self._used = 0
-        if rows is not None and rows != self._values.shape[0]:
-            self._values = np.empty((rows, 0))
+        if rows is not None and rows != self._values.shape[1]:
+            self._values = np.empty((0, rows))
 
     def get(self, columns: np.ndarray, compute: Callable[[np.ndarray], np.ndarray]):
         """The vectors of ``columns`` as a (rows, len(columns)) array, calling
@@ -50,15 +51,15 @@ class ColumnCache:
             if self._used + missing.size > self.capacity:
                 self.clear()
                 missing = columns
-            room = self._values.shape[1]
+            room = self._values.shape[0]
             if self._used + missing.size > room:
                 grown = np.empty(
-                    (self._values.shape[0], max(2 * room, self._used + missing.size, 64))
+                    (max(2 * room, self._used + missing.size, 64), self._values.shape[1])
                 )
-                grown[:, : self._used] = self._values[:, : self._used]
+                grown[: self._used] = self._values[: self._used]
                 self._values = grown
             start = self._used
-            self._values[:, start : start + missing.size] = compute(missing)
+            self._values[start : start + missing.size] = compute(missing).T
             self._slot[missing] = np.arange(start, start + missing.size)
             self._used += missing.size
-        return self._values[:, self._slot[columns]]
+        return self._values[self._slot[columns]].T

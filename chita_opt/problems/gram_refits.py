@@ -61,7 +61,7 @@ class GramRefits:
         self._support: np.ndarray | None = None
         self._factor = self._a = self._q_S = self._A_S = None
         self._limit = 0
-        self._added = ColumnCache(p, 0, 1)  # (H_Sj; P H_Sj) stacked
+        self._added = ColumnCache(p, 0, 1)  # (a_j; H_Sj; P H_Sj) stacked
         self._removed = ColumnCache(p, 0, 1)  # P e_i
         self._lock = threading.Lock()
 
@@ -107,7 +107,7 @@ class GramRefits:
         self._support, self._factor, self._a, self._q_S = support.copy(), factor, a, q_S
         self._A_S = A_S
         self._limit = max(8, support.size // 8) if self.max_changes is None else self.max_changes
-        self._added.clear(rows=2 * support.size)
+        self._added.clear(rows=A_S.shape[0] + 2 * support.size)
         self._added.capacity = 8 * self._limit
         self._removed.clear(rows=support.size)
         self._removed.capacity = 8 * self._limit
@@ -127,12 +127,12 @@ class GramRefits:
             return None
         if m == 0:
             return self._a.copy(), self._q_S.copy()
-        factor, k = self._factor, S.size
-        A_D = np.asarray(self.A[:, added], dtype=np.float64)
+        factor, k, n = self._factor, S.size, self._A_S.shape[0]
 
         def cross(missing):
-            H_SD = self._A_S.T @ np.asarray(self.A[:, missing], dtype=np.float64)
-            return np.vstack([H_SD, cholesky_solve(factor, H_SD)])
+            A_missing = np.asarray(self.A[:, missing], dtype=np.float64)
+            H_SD = self._A_S.T @ A_missing
+            return np.vstack([A_missing, H_SD, cholesky_solve(factor, H_SD)])
 
         def unit(missing):
             E = np.zeros((k, missing.size))
@@ -140,7 +140,7 @@ class GramRefits:
             return cholesky_solve(factor, E)
 
         stacked = self._added.get(added, cross)
-        H_SD, B = stacked[:k], stacked[k:]
+        A_D, H_SD, B = stacked[:n], stacked[n : n + k], stacked[n + k :]
         C = self._removed.get(removed, unit)
         rows = position[removed]
         H_DD = A_D.T @ A_D
@@ -170,12 +170,15 @@ class GramRefits:
         q = np.empty(support.size)
         q[at_kept], q[at_added] = self._q_S[kept], q_D
         if refine:
-            # one step of iterative refinement against H_TT itself, O(n |T|)
-            A_T = np.asarray(self.A[:, support], dtype=np.float64)
-            residual = q - (A_T.T @ (A_T @ x) + self.lam * x)
+            # one step of iterative refinement against H_TT itself, O(n |T|), from the
+            # columns already held (A_T = A_S's kept columns and A_D)
+            x_S = np.zeros(k)
+            x_S[kept] = x[at_kept]
+            A_x = self._A_S @ x_S + A_D @ x[at_added]
             residual_S = np.zeros(k)
-            residual_S[kept] = residual[at_kept]
-            x += on_T(residual[at_added], cholesky_solve(factor, residual_S))
+            residual_S[kept] = q[at_kept] - self.lam * x[at_kept] - (self._A_S.T @ A_x)[kept]
+            residual_D = q[at_added] - self.lam * x[at_added] - A_D.T @ A_x
+            x += on_T(residual_D, cholesky_solve(factor, residual_S))
         if not np.all(np.isfinite(x)):
             return None
         return x, q

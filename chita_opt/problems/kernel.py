@@ -139,8 +139,8 @@ class KernelRefits:
         self._b: np.ndarray | None = None
         self._x: np.ndarray | None = None  # K_S^{-1} b_S
         self._bx = 0.0
-        # K_S^{-1} a_j of the columns met since the last factorisation
-        self._inverse_columns = ColumnCache(A.shape[1], n, 8 * self.max_changes)
+        # (a_j; K_S^{-1} a_j) of the columns met since the last factorisation
+        self._columns = ColumnCache(A.shape[1], 2 * n, 8 * self.max_changes)
         self._lock = threading.Lock()
 
     def solve(self, support: np.ndarray) -> np.ndarray:
@@ -212,7 +212,7 @@ class KernelRefits:
         self._x = cholesky_solve(self._factor, self._b)
         self._bx = float(np.dot(self._b, self._x))
         self._mask = mask
-        self._inverse_columns.clear()
+        self._columns.clear()
 
     def _update(self, added, removed):
         """The Woodbury pieces of ``K_T = K_S + U Sigma U^T`` (``U`` the changed columns,
@@ -220,16 +220,16 @@ class KernelRefits:
         ``(U, Sigma, s, Z = K_S^{-1} U, U^T Z, U^T x, q = U^T K_S^{-1} b_T, C^{-1})`` with
         the capacitance ``C = Sigma + U^T Z``; None if C is singular."""
         changed = np.concatenate([added, removed])
-        U = np.asarray(self.A[:, changed], dtype=np.float64)
         sign = np.concatenate([np.ones(added.size), -np.ones(removed.size)])
         s = sign * self.shifted[changed]
-        factor = self._factor
-        Z = self._inverse_columns.get(
-            changed,
-            lambda missing: cholesky_solve(
-                factor, np.asarray(self.A[:, missing], dtype=np.float64)
-            ),
-        )
+        factor, n = self._factor, self._factor.shape[0]
+
+        def columns_and_solves(missing):
+            A_missing = np.asarray(self.A[:, missing], dtype=np.float64)
+            return np.vstack([A_missing, cholesky_solve(factor, A_missing)])
+
+        stacked = self._columns.get(changed, columns_and_solves)
+        U, Z = stacked[:n], stacked[n:]
         UZ = U.T @ Z
         capacitance = UZ.copy()
         capacitance.flat[:: sign.size + 1] += sign  # Sigma^{-1} = Sigma
