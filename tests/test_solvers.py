@@ -227,3 +227,31 @@ def test_support_system_solution_is_the_refit(n, k, dtype):
     if n < 12:  # lam = 0 with more columns than rows: singular, the caller must use refit
         with pytest.raises(np.linalg.LinAlgError):
             SupportSystem(L0RidgeProblem(problem.A, problem.y, k=k), np.arange(n + 1))
+
+
+@pytest.mark.parametrize(("n", "lam"), [(6, 0.3), (60, 0.3), (60, 0.0)])
+def test_swapped_support_systems_equal_a_fresh_factorisation(n, lam):
+    """Batches of swaps carried by rank-one updates of M (Gram form) or refactored
+    (kernel form) give the system a fresh factorisation of the new support gives."""
+    from chita_opt.solvers.swaps import SupportSystem
+
+    rng = np.random.default_rng(4)
+    p, k = 30, 8
+    A = rng.standard_normal((n, p)) * np.geomspace(1.0, 1e-2, p)
+    problem = L0RidgeProblem(
+        A, rng.standard_normal(n), k=k, lam=lam, center=rng.standard_normal(p),
+        linear=rng.standard_normal(p),
+    )  # fmt: skip
+    system = SupportSystem(problem, np.arange(k))
+    for pairs in ([(3, 20)], [(0, 11), (5, 29), (7, 8)], [(20, 3), (29, 14)]):
+        system = system.swapped(pairs)
+        fresh = SupportSystem(problem, system.support)
+        np.testing.assert_allclose(system.w, fresh.w, rtol=1e-9, atol=1e-12)
+        assert system.objective == pytest.approx(fresh.objective, rel=1e-12)
+        U = A[:, system.support].T @ A[:, 15:18]
+        order = np.argsort(system.support)
+        MU, diag_M = system.inverse_products(U)
+        fresh_MU, fresh_diag = fresh.inverse_products(U[order])
+        np.testing.assert_allclose(MU[order], fresh_MU, rtol=1e-8, atol=1e-12)
+        np.testing.assert_allclose(diag_M[order], fresh_diag, rtol=1e-8)
+    assert set(system.support.tolist()) == {1, 2, 3, 4, 6, 8, 11, 14}

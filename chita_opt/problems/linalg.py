@@ -244,3 +244,26 @@ def _power_iteration(A: np.ndarray, tol: float, seed: int, max_iter: int = 300) 
             return new_estimate
         estimate = new_estimate
     return estimate
+
+
+def rank_one_update(M: np.ndarray, alpha: float, x: np.ndarray, y: np.ndarray) -> None:
+    """``M += alpha x y^T`` in place (BLAS ger on a Fortran-ordered M)."""
+    scipy.linalg.blas.dger(alpha, x, y, a=M, overwrite_a=True)
+
+
+def remove_from_inverse(M: np.ndarray, slot: int) -> np.ndarray:
+    """Downdate ``M = H^{-1}`` (Fortran-ordered, in place) to the inverse of H without
+    row and column ``slot``, that slot left zero; returns M's old column ``slot``."""
+    column = M[:, slot].copy()
+    rank_one_update(M, -1.0 / column[slot], column, column)
+    M[:, slot] = M[slot, :] = 0.0
+    return column
+
+
+def border_inverse(M: np.ndarray, slot: int, v: np.ndarray, schur: float) -> None:
+    """Update M (in place; ``slot`` empty, as :func:`remove_from_inverse` leaves it) to the
+    inverse of H with a new row and column in ``slot``: ``v = M u`` for its off-diagonal
+    part u, ``schur = d - u^T v`` for its diagonal entry d."""
+    rank_one_update(M, 1.0 / schur, v, v)
+    M[:, slot] = M[slot, :] = -v / schur
+    M[slot, slot] = 1.0 / schur

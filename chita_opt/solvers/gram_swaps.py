@@ -17,6 +17,7 @@ import numpy as np
 import scipy.linalg
 
 from chita_opt.problems import L0RidgeProblem
+from chita_opt.problems.linalg import border_inverse, rank_one_update, remove_from_inverse
 
 # swaps between two checks of the drift of Z, and the drift that triggers a rebuild
 _CHECK = 16
@@ -163,11 +164,10 @@ class GramSupport:
     def _remove_update(self, position: int) -> None:
         """The rank-one removal of ``support[position]``: row and column ``position`` of
         M and row ``position`` of Z become zero."""
-        column = self.M[:, position].copy()
-        pivot = column[position]
         row = self.Z[position, :].copy()
-        _rank_one(self.M, -1.0 / pivot, column, column)
-        _rank_one(self.Z, -1.0 / pivot, column, row)
+        column = remove_from_inverse(self.M, position)
+        pivot = column[position]
+        rank_one_update(self.Z, -1.0 / pivot, column, row)
         # the minimiser loses w_p M_:p / M_pp: g moves by the removed row of Z
         self.g -= (self.w_S[position] / pivot) * row
         self.s += row**2 / pivot
@@ -197,10 +197,8 @@ class GramSupport:
         except np.linalg.LinAlgError:
             self._rebuild()
             raise
-        _rank_one(self.M, 1.0 / schur, v, v)
-        self.M[:, position] = self.M[position, :] = -v / schur
-        self.M[position, position] = 1.0 / schur
-        _rank_one(self.Z, 1.0, v, h)
+        border_inverse(self.M, position, v, schur)
+        rank_one_update(self.Z, 1.0, v, h)
         self.Z[position, :] = -h
         self.support[position] = j
         self._after_update()
@@ -321,8 +319,3 @@ def _inverse(block: np.ndarray) -> np.ndarray:
     factor = scipy.linalg.cho_factor(block, lower=True, check_finite=False)
     identity = np.eye(block.shape[0], order="F")
     return np.asfortranarray(scipy.linalg.cho_solve(factor, identity, check_finite=False))
-
-
-def _rank_one(M: np.ndarray, alpha: float, x: np.ndarray, y: np.ndarray) -> None:
-    """``M += alpha x y^T`` in place (BLAS ger on a Fortran-ordered M)."""
-    scipy.linalg.blas.dger(alpha, x, y, a=M, overwrite_a=True)
