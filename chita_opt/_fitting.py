@@ -9,10 +9,23 @@ import numpy as np
 
 from chita_opt.problems import L0RidgeProblem
 from chita_opt.problems.forced import ForcedSelection, with_forced
+from chita_opt.problems.sparse_design import SparseDesign, is_sparse
 from chita_opt.solvers import available_methods, solve_path
 
 SCORINGS = ("r2", "neg_mean_squared_error")
+#: Sparse formats the estimators take as they are (others become CSR)
+SPARSE = ("csc", "csr")
 RULES = ("best", "one_standard_error")
+
+
+class SparseInput:
+    """Mixin for the regressors: tells scikit-learn (and ``check_estimator``) that ``fit``
+    and ``predict`` take scipy.sparse input as it is."""
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        return tags
 
 
 def candidate_budgets(ks, n_features: int) -> list[int]:
@@ -55,7 +68,12 @@ def sample_weights(sample_weight, n_samples: int) -> np.ndarray | None:
 
 def centered_problem(X, y, k, ridge, fit_intercept, weights=None):
     """The problem on centered data when fitting an intercept (weighted means and rows
-    scaled by the square roots of ``weights`` when given); and the means."""
+    scaled by the square roots of ``weights`` when given); and the means. A sparse X is
+    centered implicitly (:class:`~chita_opt.problems.sparse_design.SparseDesign`), never
+    densified."""
+    if is_sparse(X):
+        X, x_mean, y, y_mean = _sparse_design(X, y, fit_intercept, weights)
+        return _problem(X, y, k, ridge), x_mean, y_mean
     if fit_intercept:
         if weights is None:
             x_mean = X.mean(axis=0, dtype=np.float64)
@@ -71,9 +89,34 @@ def centered_problem(X, y, k, ridge, fit_intercept, weights=None):
         root = np.sqrt(weights).astype(X.dtype)
         X, y = root[:, None] * X, root * y
     y = np.asarray(y, dtype=X.dtype)
+    return _problem(X, y, k, ridge), x_mean, y_mean
+
+
+def _problem(A, y, k, ridge) -> L0RidgeProblem:
     if isinstance(k, ForcedSelection):
-        return L0RidgeProblem(X, y, constraint=k, lam=float(ridge)), x_mean, y_mean
-    return L0RidgeProblem(X, y, k=k, lam=float(ridge)), x_mean, y_mean
+        return L0RidgeProblem(A, y, constraint=k, lam=float(ridge))
+    return L0RidgeProblem(A, y, k=k, lam=float(ridge))
+
+
+def _sparse_design(X, y, fit_intercept, weights):
+    """(design, x_mean, response, y_mean) for a sparse X: with weights w and means m the
+    design is ``diag(sqrt(w)) (X - 1 m^T)``, held as ``diag(sqrt(w)) X`` less the rank-one
+    ``sqrt(w) m^T``."""
+    import scipy.sparse
+
+    X = scipy.sparse.csc_array(X)
+    total = X.shape[0] if weights is None else float(weights.sum())
+    if fit_intercept:
+        x_mean = np.asarray(X.sum(axis=0) if weights is None else X.T @ weights).ravel() / total
+        y_mean = float(np.sum(y if weights is None else weights * y, dtype=np.float64)) / total
+    else:
+        x_mean, y_mean = np.zeros(X.shape[1]), 0.0
+    root = None if weights is None else np.sqrt(weights)
+    if root is not None:
+        X = scipy.sparse.csc_array(scipy.sparse.diags_array(root.astype(X.dtype)) @ X)
+    response = y - y_mean if root is None else root * (y - y_mean)
+    design = SparseDesign(X, offsets=x_mean if fit_intercept else None, row_weights=root)
+    return design, x_mean, np.asarray(response, dtype=X.dtype), y_mean
 
 
 def feature_budget(k: int, n_features: int, always_select, never_select):

@@ -23,6 +23,8 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from chita_opt._fitting import (
     RULES,
     SCORINGS,
+    SPARSE,
+    SparseInput,
     budget_size,
     centered_problem,
     check_params,
@@ -36,7 +38,7 @@ from chita_opt.problems.forced import ForcedSelection, with_forced
 from chita_opt.solvers import solve
 
 
-class L0Regressor(RegressorMixin, BaseEstimator):
+class L0Regressor(SparseInput, RegressorMixin, BaseEstimator):
     """Linear regression with at most ``k`` nonzero coefficients (best subset), plus an
     optional ridge.
 
@@ -119,7 +121,9 @@ class L0Regressor(RegressorMixin, BaseEstimator):
         self
         """
         check_params(self.k, self.ridge, self.method)
-        X, y = validate_data(self, X, y, y_numeric=True, dtype=[np.float64, np.float32])
+        X, y = validate_data(
+            self, X, y, y_numeric=True, dtype=[np.float64, np.float32], accept_sparse=SPARSE
+        )
         budget = feature_budget(self.k, X.shape[1], self.always_select, self.never_select)
         problem, x_mean, y_mean = centered_problem(
             X, y, budget, self.ridge, self.fit_intercept, sample_weights(sample_weight, X.shape[0])
@@ -138,7 +142,9 @@ class L0Regressor(RegressorMixin, BaseEstimator):
     def predict(self, X) -> np.ndarray:
         """Predictions ``X @ coef_ + intercept_``."""
         check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
+        X = validate_data(
+            self, X, reset=False, dtype=[np.float64, np.float32], accept_sparse=SPARSE
+        )
         return X @ self.coef_.astype(X.dtype) + self.intercept_
 
     def _set_fitted(self, w, x_mean, y_mean, n_iter, objective) -> None:
@@ -149,7 +155,7 @@ class L0Regressor(RegressorMixin, BaseEstimator):
         self.objective_ = float(objective)
 
 
-class L0RegressorCV(RegressorMixin, BaseEstimator):
+class L0RegressorCV(SparseInput, RegressorMixin, BaseEstimator):
     """:class:`L0Regressor` with ``k`` chosen by cross-validation.
 
     In every fold (and for every ridge of a ``ridge`` sequence) the path over ``ks`` is
@@ -228,7 +234,9 @@ class L0RegressorCV(RegressorMixin, BaseEstimator):
             raise ValueError(f"scoring must be one of {SCORINGS}; got {self.scoring!r}")
         if self.rule not in RULES:
             raise ValueError(f"rule must be one of {RULES}; got {self.rule!r}")
-        X, y = validate_data(self, X, y, y_numeric=True, dtype=[np.float64, np.float32])
+        X, y = validate_data(
+            self, X, y, y_numeric=True, dtype=[np.float64, np.float32], accept_sparse=SPARSE
+        )
         p = X.shape[1]
         budgets = path_budgets(self.ks, p, self.always_select, self.never_select)
         ks = [budget_size(budget) for budget in budgets]
@@ -282,5 +290,7 @@ class L0RegressorCV(RegressorMixin, BaseEstimator):
     def predict(self, X) -> np.ndarray:
         """Predictions of the refitted model."""
         check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
+        X = validate_data(
+            self, X, reset=False, dtype=[np.float64, np.float32], accept_sparse=SPARSE
+        )
         return X @ self.coef_.astype(X.dtype) + self.intercept_

@@ -27,6 +27,8 @@ from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from chita_opt._fitting import (
+    SPARSE,
+    SparseInput,
     budget_size,
     centered_problem,
     check_params,
@@ -81,7 +83,7 @@ def information_criterion(
     return float(value)
 
 
-class L0RegressorIC(RegressorMixin, BaseEstimator):
+class L0RegressorIC(SparseInput, RegressorMixin, BaseEstimator):
     """:class:`~chita_opt.L0Regressor` with ``k`` chosen by an information criterion.
 
     The path over ``ks`` is solved once on all the data, each k warm-started from its
@@ -157,7 +159,9 @@ class L0RegressorIC(RegressorMixin, BaseEstimator):
             or not 0 <= self.gamma <= 1
         ):
             raise ValueError(f"gamma must be a number in [0, 1]; got {self.gamma!r}")
-        X, y = validate_data(self, X, y, y_numeric=True, dtype=[np.float64, np.float32])
+        X, y = validate_data(
+            self, X, y, y_numeric=True, dtype=[np.float64, np.float32], accept_sparse=SPARSE
+        )
         n, p = X.shape
         weights = sample_weights(sample_weight, n)
         budgets = [
@@ -201,5 +205,7 @@ class L0RegressorIC(RegressorMixin, BaseEstimator):
     def predict(self, X) -> np.ndarray:
         """Predictions of the model at ``k_``."""
         check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
+        X = validate_data(
+            self, X, reset=False, dtype=[np.float64, np.float32], accept_sparse=SPARSE
+        )
         return X @ self.coef_.astype(X.dtype) + self.intercept_

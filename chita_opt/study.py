@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from chita_opt.problems import L0RidgeProblem, SyntheticInstance
+from chita_opt.problems import L0RidgeProblem, SparseDesign, SyntheticInstance
 from chita_opt.problems.generators import make_pruning_like, make_toeplitz_regression
 from chita_opt.solvers import available_methods, solve
 
@@ -94,22 +94,34 @@ def _abess_support(problem: L0RidgeProblem) -> np.ndarray:
     model = abess.LinearRegression(
         support_size=problem.k, fit_intercept=False, alpha=problem.lam or None
     )
-    model.fit(np.ascontiguousarray(problem.A), problem.y, is_normal=False)
+    model.fit(_peer_design(problem, "abess", sparse=True), problem.y, is_normal=False)
     return largest_support(model.coef_, problem.k)
+
+
+def _peer_design(problem: L0RidgeProblem, peer: str, sparse: bool = False):
+    """The design as a peer reads it: dense (C-ordered), or, for a peer that takes
+    scipy.sparse input, the sparse matrix of an uncentered sparse design."""
+    A = problem.A
+    if not isinstance(A, SparseDesign):
+        return np.ascontiguousarray(A)
+    if sparse and A.offsets is None:
+        return A.matrix
+    raise TypeError(f"the peer {peer} needs a dense design; this problem's A is sparse")
 
 
 def _omp_support(problem: L0RidgeProblem) -> np.ndarray:
     from sklearn.linear_model import OrthogonalMatchingPursuit
 
     model = OrthogonalMatchingPursuit(n_nonzero_coefs=problem.k, fit_intercept=False)
-    return largest_support(model.fit(problem.A, problem.y).coef_, problem.k)
+    return largest_support(model.fit(_peer_design(problem, "omp"), problem.y).coef_, problem.k)
 
 
 def _lasso_support(problem: L0RidgeProblem) -> np.ndarray:
     from sklearn.linear_model import lars_path
 
     # the lasso path (LARS) up to its last point with at most k nonzeros
-    _, _, coefs = lars_path(problem.A, problem.y, method="lasso", max_iter=4 * problem.k)
+    A = _peer_design(problem, "lasso")
+    _, _, coefs = lars_path(A, problem.y, method="lasso", max_iter=4 * problem.k)
     counts = np.count_nonzero(coefs, axis=0)
     return largest_support(coefs[:, int(np.flatnonzero(counts <= problem.k)[-1])], problem.k)
 
@@ -258,7 +270,7 @@ def compare(
                     "method": method,
                     "objective": objective,
                     "time_s": seconds,
-                    "support_f1": _f1(support, inst.true_support, inst.problem.n_features),
+                    "support_f1": support_f1(support, inst.true_support, inst.problem.n_features),
                     "support": support,
                 }
             )
@@ -289,7 +301,7 @@ def _run(method, problem, repeats, options):
     return objective, support, statistics.median(times)
 
 
-def _f1(support, truth, n_features: int) -> float | None:
+def support_f1(support, truth, n_features: int) -> float | None:
     """F1 score of the recovered support against the true one (scikit-learn's), 1 when
     both are empty."""
     if truth is None:

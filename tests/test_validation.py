@@ -38,11 +38,16 @@ def test_bad_problem_input_names_the_argument(kwargs, exc, pattern):
         L0RidgeProblem(**kwargs)
 
 
-def test_sparse_matrix_is_refused_with_a_hint():
+def test_a_sparse_matrix_is_refused_with_a_hint_where_a_dense_one_is_needed():
     import scipy.sparse
 
+    from chita_opt.problems._validation import check_design
+
     with pytest.raises(TypeError, match="A must be a dense array"):
-        L0RidgeProblem(scipy.sparse.csr_matrix(A), y, k=2)
+        check_design(scipy.sparse.csr_matrix(A), "A")
+    problem = L0RidgeProblem(scipy.sparse.csr_matrix(A), y, k=2, lam=0.1)
+    with pytest.raises(TypeError, match=r"bnb needs a dense design.*sparse=True"):
+        solve(problem, "bnb")
 
 
 def test_bad_solve_input_names_the_argument():

@@ -46,6 +46,7 @@ from chita_opt.problems import L0RidgeProblem
 from chita_opt.problems._validation import check_budget, check_nonnegative
 from chita_opt.problems.linalg import column_gram, row_gram
 from chita_opt.problems.products import column_blocks, row_blocks
+from chita_opt.problems.sparse_design import SparseDesign
 
 # float64 rounding in the sums of g is about n eps times their terms; this is far above it
 # and far below any gap worth reporting.
@@ -210,6 +211,8 @@ def _check_dual(problem: L0RidgeProblem) -> None:
 
 def _rows_times(A: np.ndarray, M: np.ndarray) -> np.ndarray:
     """``A @ M`` in float64, a block of rows of A at a time (no float64 copy of A)."""
+    if isinstance(A, SparseDesign):
+        return A @ M
     out = np.empty((A.shape[0], *M.shape[1:]))
     for rows, block in row_blocks(A):
         out[rows] = block @ M
@@ -231,6 +234,8 @@ def _top_left_singular_pairs(A: np.ndarray, rank: int) -> tuple[np.ndarray, np.n
 def _transpose_times(A: np.ndarray, M: np.ndarray) -> np.ndarray:
     """``A^T @ M`` (M a vector or a matrix) in float64, a chunk of columns of A at a
     time."""
+    if isinstance(A, SparseDesign):
+        return A.rmatvec(M)
     out = np.empty((A.shape[1], *M.shape[1:]))
     for columns, block in column_blocks(A):
         out[columns] = block.T @ M

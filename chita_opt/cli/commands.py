@@ -16,6 +16,7 @@ from chita_opt.problems import (
     save_problem,
 )
 from chita_opt.solvers import solve
+from chita_opt.study import support_f1
 
 
 def make_problem(args: argparse.Namespace) -> None:
@@ -68,9 +69,8 @@ def solve_command(args: argparse.Namespace) -> None:
         summary["lower_bound"] = result.lower_bound
         summary["gap"] = result.gap
     if "true_w" in extra and extra["true_w"].shape == (problem.n_features,):
-        truth = np.flatnonzero(extra["true_w"])
-        hits = np.intersect1d(truth, result.support).shape[0]
-        summary["support_f1"] = round(2 * hits / max(truth.shape[0] + result.nnz, 1), 4)
+        f1 = support_f1(result.support, np.flatnonzero(extra["true_w"]), problem.n_features)
+        summary["support_f1"] = round(f1, 4)
     if args.out:
         np.save(args.out, result.w)
         summary["out"] = args.out

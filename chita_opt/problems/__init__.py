@@ -11,6 +11,7 @@ from chita_opt.problems.generators import (
 from chita_opt.problems.io import load_problem, save_problem
 from chita_opt.problems.layerwise import LayerwiseProblem
 from chita_opt.problems.problem import L0RidgeProblem
+from chita_opt.problems.sparse_design import SparseDesign
 
 __all__ = [
     "NM",
@@ -20,6 +21,7 @@ __all__ = [
     "GroupBudget",
     "L0RidgeProblem",
     "LayerwiseProblem",
+    "SparseDesign",
     "SparsityConstraint",
     "SyntheticInstance",
     "TopK",

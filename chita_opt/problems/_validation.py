@@ -11,15 +11,30 @@ import warnings
 
 import numpy as np
 
+from chita_opt.problems.sparse_design import SparseDesign, is_sparse
+
 SUPPORTED_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
-def check_design(A: object, name: str = "A") -> np.ndarray:
+def check_design(A: object, name: str = "A", *, accept_sparse: bool = False):
     """Return ``A`` as a 2-D float32/float64 array, without a copy when it already is one
-    (C- or F-contiguous); integer and boolean input is converted to float64."""
+    (C- or F-contiguous); integer and boolean input is converted to float64. With
+    ``accept_sparse``, a scipy.sparse matrix becomes a
+    :class:`~chita_opt.problems.sparse_design.SparseDesign` (never densified)."""
+    if isinstance(A, SparseDesign):
+        if not accept_sparse:
+            raise TypeError(f"{name} must be a dense array; got a SparseDesign")
+        return A
     if not isinstance(A, np.ndarray):
-        if hasattr(A, "toarray") or type(A).__module__.startswith("scipy.sparse"):
-            raise TypeError(f"{name} must be a dense array; got a sparse matrix (use .toarray())")
+        if hasattr(A, "toarray") or is_sparse(A):
+            if not accept_sparse:
+                raise TypeError(
+                    f"{name} must be a dense array; got a sparse matrix (use .toarray())"
+                )
+            design = SparseDesign(A)
+            if 0 in design.shape:
+                raise ValueError(f"{name} must be non-empty; got shape {design.shape}")
+            return design
         try:
             A = np.asarray(A)
         except Exception as err:
@@ -39,6 +54,15 @@ def check_design(A: object, name: str = "A") -> np.ndarray:
         A = np.ascontiguousarray(A)
     _check_finite(A, name)
     return A
+
+
+def read_only(A):
+    """A read-only view of a dense array (a :class:`SparseDesign` is never written)."""
+    if isinstance(A, SparseDesign):
+        return A
+    view = A.view()
+    view.flags.writeable = False
+    return view
 
 
 def check_vector(

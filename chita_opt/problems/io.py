@@ -9,6 +9,7 @@ import numpy as np
 
 from chita_opt.problems.constraints import GroupBudget, TopK
 from chita_opt.problems.problem import L0RidgeProblem
+from chita_opt.problems.sparse_design import SparseDesign
 
 _FORMAT_VERSION = 1
 
@@ -20,7 +21,7 @@ def save_problem(path: str | os.PathLike, problem: L0RidgeProblem, **extra: np.n
         raise TypeError(f"problem must be an L0RidgeProblem; got {type(problem).__name__}")
     arrays = {
         "format_version": np.array(_FORMAT_VERSION),
-        "A": problem.A,
+        **_design_arrays(problem.A),
         "y": problem.y,
         "lam": np.array(problem.lam),
         "center": problem.center,
@@ -62,7 +63,7 @@ def load_problem(
     with data:
         names = set(data.files)
         for required in ("A", "y"):
-            if required not in names:
+            if required not in names and not (required == "A" and "A_indptr" in names):
                 raise ValueError(
                     f"problem file {os.fspath(path)!r} lacks the array {required!r} "
                     f"(it has: {sorted(names)})"
@@ -73,7 +74,7 @@ def load_problem(
         center=fields.pop("center", None),
         linear=fields.pop("linear", None),
     )
-    A, y = fields.pop("A"), fields.pop("y")
+    A, y = _design(fields), fields.pop("y")
     fields.pop("format_version", None)
     if "group_of" in fields and "caps" in fields:
         total = fields.pop("total", None)
@@ -91,3 +92,32 @@ def load_problem(
             "(or 'group_of' and 'caps')"
         )
     return (problem, fields) if return_extra else problem
+
+
+# a sparse design is stored as its CSC arrays (and the implicit centering, if any)
+_SPARSE_FIELDS = ("A_data", "A_indices", "A_indptr", "A_shape")
+
+
+def _design_arrays(A) -> dict[str, np.ndarray]:
+    if not isinstance(A, SparseDesign):
+        return {"A": A}
+    arrays = dict(
+        zip(_SPARSE_FIELDS, (A.matrix.data, A.matrix.indices, A.matrix.indptr), strict=False)
+    )
+    arrays["A_shape"] = np.array(A.shape)
+    if A.offsets is not None:
+        arrays["A_offsets"], arrays["A_row_weights"] = A.offsets, A.row_weights
+    return arrays
+
+
+def _design(fields: dict[str, np.ndarray]):
+    """The design of a problem file's fields (popped)."""
+    if "A" in fields:
+        return fields.pop("A")
+    import scipy.sparse
+
+    data, indices, indptr, shape = (fields.pop(name) for name in _SPARSE_FIELDS)
+    matrix = scipy.sparse.csc_array((data, indices, indptr), shape=tuple(shape))
+    offsets = fields.pop("A_offsets", None)
+    weights = fields.pop("A_row_weights", None)
+    return SparseDesign(matrix, offsets, weights) if offsets is not None else matrix

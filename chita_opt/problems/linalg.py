@@ -208,7 +208,8 @@ def largest_singular_value(A: np.ndarray, *, tol: float = 1e-6, seed: int = 0) -
     tolerance, which also stops short of the top value when the next ones are close.
     A power iteration remains where ARPACK gives up (a zero matrix)."""
     if min(A.shape) <= 2:
-        return float(np.linalg.norm(np.asarray(A, dtype=np.float64), 2))
+        dense = A.toarray() if hasattr(A, "toarray") else A
+        return float(np.linalg.norm(np.asarray(dense, dtype=np.float64), 2))
     import scipy.sparse.linalg  # not at import time: only solvers that need L use it
 
     start = np.random.default_rng(seed).standard_normal(min(A.shape)).astype(A.dtype)

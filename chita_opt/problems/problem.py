@@ -9,6 +9,7 @@ from chita_opt.problems._validation import (
     check_design,
     check_nonnegative,
     check_vector,
+    read_only,
 )
 from chita_opt.problems.constraints import SparsityConstraint, TopK
 from chita_opt.problems.gram_refits import GramRefits
@@ -32,10 +33,11 @@ class L0RidgeProblem:
 
     Parameters
     ----------
-    A : array-like of shape (n, p)
+    A : array-like or scipy.sparse matrix of shape (n, p)
         Design matrix, float32 or float64 (other numeric types become float64). A C- or
         F-contiguous array of a supported dtype is used as is, never copied; the problem
-        only ever reads it.
+        only ever reads it. A sparse matrix is held as a :class:`SparseDesign`, never
+        densified (methods that need a dense A refuse it: ``Solver.accepts_sparse``).
     y : array-like of shape (n,)
         Response.
     k : int, optional
@@ -66,7 +68,7 @@ class L0RidgeProblem:
         linear: np.ndarray | None = None,
         constraint: SparsityConstraint | None = None,
     ):
-        A = check_design(A, "A")
+        A = check_design(A, "A", accept_sparse=True)
         n, p = A.shape
         dtype = A.dtype
         self.y = check_vector(y, "y", n, dtype)
@@ -91,9 +93,7 @@ class L0RidgeProblem:
                 f"are given; got k={k}"
             )
         self.constraint = constraint
-        # a read-only view: no copy, and no solver can write into the caller's matrix
-        self.A = A.view()
-        self.A.flags.writeable = False
+        self.A = read_only(A)  # no copy, and no solver can write into the caller's matrix
         self._start_caches()
 
     def _start_caches(self) -> None:
@@ -128,7 +128,7 @@ class L0RidgeProblem:
         """The problem with response ``y = A center``: up to a constant,
         ``1/2||A(w - center)||^2 + lam/2||w - center||^2 + linear^T w``, the local model
         of a loss around pretrained weights ``center`` (pruning)."""
-        A = check_design(A, "A")
+        A = check_design(A, "A", accept_sparse=True)
         center = check_vector(center, "center", A.shape[1], A.dtype)
         return cls(A, A @ center, k=k, lam=lam, center=center, linear=linear, constraint=constraint)
 
@@ -174,7 +174,7 @@ class L0RidgeProblem:
         if support.shape[0] < _SPARSE_PRODUCT_FRACTION * self.n_features:
             moved = support_times(self.A, support, w[support].astype(np.float64))
             return (self.y - moved).astype(self.dtype, copy=False)
-        return self.y - self.A @ w
+        return (self.y - self.A @ w).astype(self.dtype, copy=False)
 
     def objective(self, w: np.ndarray, residual: np.ndarray | None = None) -> float:
         """f(w). Pass ``residual = y - A w`` when known to skip the product with A."""
@@ -196,7 +196,7 @@ class L0RidgeProblem:
         """``-A^T (y - A w) + lam (w - center) + linear``."""
         w = np.asarray(w)
         r = self.residual(w) if residual is None else residual
-        g = -(self.A.T @ r)
+        g = -(self.A.T @ r).astype(self.dtype, copy=False)
         if self.lam:
             g += self.lam * (w - self.center)
         if self.linear is not None:
@@ -232,9 +232,8 @@ class L0RidgeProblem:
 
     # ---- fixed-support solves --------------------------------------------------------
     def refit(self, support: np.ndarray) -> np.ndarray:
-        """The exact minimiser of f over vectors supported on ``support`` (length p).
-
-        See :func:`~chita_opt.problems.linalg.ridge_solve` (the n x n kernel system when
+        """The exact minimiser of f over vectors supported on ``support`` (length p). See
+        :func:`~chita_opt.problems.linalg.ridge_solve` (the n x n kernel system when
         n < |support|; minimum norm when ``lam == 0`` and ``A_S`` is rank-deficient). With
         ``lam > 0`` a support a few columns from the last one factored updates that
         factor (:class:`~chita_opt.problems.kernel.KernelRefits`, n < |support|;

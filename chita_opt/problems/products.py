@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from chita_opt._jit import cached_njit
+from chita_opt.problems.sparse_design import SparseDesign
 
 # Bytes of float64 columns gathered per block where a product goes through a copy of the
 # columns: 2,048 columns at n = 1,000, where row_gram runs 10-15% faster than at 1,024 and
@@ -39,9 +40,20 @@ def gather_columns(A: np.ndarray, columns: np.ndarray) -> np.ndarray:
     """``A[:, columns]`` as a new C-ordered array: ``np.take`` on a C-ordered A (faster
     than copying the fancy-indexed view), the view copied otherwise (``np.take`` on an
     F-ordered A is far slower; docs/speed.md)."""
+    if isinstance(A, SparseDesign):
+        return A.columns(columns)
     if A.flags.c_contiguous:
         return np.take(A, columns, axis=1)
     return np.ascontiguousarray(A[:, columns])
+
+
+def column_subset(A, columns: np.ndarray):
+    """The columns ``columns`` of A for repeated products: a dense copy (as
+    :func:`gather_columns`), a sparse one where A is a
+    :class:`~chita_opt.problems.sparse_design.SparseDesign` (its nonzeros only)."""
+    if isinstance(A, SparseDesign):
+        return A.subset(columns)
+    return gather_columns(A, columns)
 
 
 def row_blocks(A: np.ndarray):
@@ -130,6 +142,8 @@ def _row_sqnorms(M):
 def column_sqnorms(A: np.ndarray) -> np.ndarray:
     """``||a_j||^2`` for every column, in float64, in one pass over a C- or F-ordered A
     (no float64 copy of row blocks); row blocks for other layouts."""
+    if isinstance(A, SparseDesign):
+        return A.column_sqnorms()
     if A.dtype in (np.float32, np.float64):
         if A.flags.c_contiguous:
             return _column_sqnorms(A)
@@ -143,11 +157,15 @@ def column_sqnorms(A: np.ndarray) -> np.ndarray:
 
 def row_sqnorms(A: np.ndarray) -> np.ndarray:
     """``||A^T e_i||^2`` for every row, in float64: the column norms of ``A^T``."""
+    if isinstance(A, SparseDesign):
+        return A.row_sqnorms()
     return column_sqnorms(A.T)
 
 
 def times(A: np.ndarray, v: np.ndarray, transpose: bool = False) -> np.ndarray:
     """``A @ v`` (``A^T @ v`` with ``transpose``) in float64, v float64."""
+    if isinstance(A, SparseDesign):
+        return A.rmatvec(v) if transpose else A @ v
     if A.dtype == np.float64:
         return (A.T if transpose else A) @ v
     if A.flags.c_contiguous or A.flags.f_contiguous:
@@ -169,6 +187,8 @@ def support_times(
 ) -> np.ndarray:
     """``A_S @ v`` (``A_S^T @ v`` with ``transpose``) in float64 for ``S = columns``
     (sorted), v float64 (one entry per column, or per row with ``transpose``)."""
+    if isinstance(A, SparseDesign):
+        return A.support_product(columns, v, transpose)
     s, p = columns.shape[0], A.shape[1]
     if A.flags.c_contiguous and A.dtype in (np.float32, np.float64) and 3 * s <= p:
         # rows are contiguous: read the chosen entries of each row in place

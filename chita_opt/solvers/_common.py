@@ -9,6 +9,7 @@ import numpy as np
 
 from chita_opt.problems import L0RidgeProblem
 from chita_opt.problems.constraints import TopK
+from chita_opt.problems.products import column_subset
 
 # Power iteration approaches sigma_max from below; this margin makes 1/L a safe step.
 LIPSCHITZ_SAFETY = 1.05
@@ -91,7 +92,7 @@ def forward_selection(
             index = None
             if pool < p:
                 index = np.argpartition(-score, pool - 1)[:pool]
-                A_index, score = problem.A[:, index], score[index]
+                A_index, score = column_subset(problem.A, index), score[index]
         else:
             score = (-(A_index.T @ r) + offset[index]) ** 2 / scale[index]
             score[np.isin(index, support[:size])] = -1.0

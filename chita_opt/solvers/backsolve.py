@@ -17,6 +17,8 @@ class BacksolveSolver(Solver):
     time: one linear solve, no iterations.
     """
 
+    accepts_sparse = True
+
     def _run(self, problem, warm, history):
         source = magnitude_source(problem, warm)
         support = problem.constraint.select(abs(source))

@@ -9,6 +9,7 @@ import numpy as np
 
 from chita_opt._blas import blas_threads, check_n_threads
 from chita_opt.problems import L0RidgeProblem
+from chita_opt.problems.sparse_design import SparseDesign
 from chita_opt.solvers.result import STATUSES, History, Outcome, SolveResult, check_bound
 
 WarmStart = SolveResult | np.ndarray | None
@@ -33,6 +34,9 @@ class Solver(ABC):
     uses_curvature: bool = True
     #: Optional packages the method needs (import names); see :meth:`installed`.
     requires: tuple[str, ...] = ()
+    #: Whether the method works on a sparse design
+    #: (:class:`~chita_opt.problems.sparse_design.SparseDesign`) without densifying it.
+    accepts_sparse: bool = False
 
     @classmethod
     def installed(cls) -> bool:
@@ -55,6 +59,12 @@ class Solver(ABC):
             missing = [m for m in self.requires if importlib.util.find_spec(m) is None]
             raise ImportError(
                 f"{self.name} needs {', '.join(missing)}: pip install {' '.join(missing)}"
+            )
+        if isinstance(problem.A, SparseDesign) and not self.accepts_sparse:
+            raise TypeError(
+                f"{self.name} needs a dense design and problem.A is sparse: use a method "
+                "of chita_opt.available_methods(sparse=True), or pass A.toarray() if it "
+                "fits in memory"
             )
         warm = check_warm_start(warm_start, problem)
         history = History()

@@ -81,6 +81,8 @@ class CDSolver(Solver):
     warm start.
     """
 
+    accepts_sparse = True
+
     def __init__(
         self,
         max_sweeps: int = 100,

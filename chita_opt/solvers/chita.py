@@ -99,6 +99,8 @@ second_start_flops, restarts, restart_size, random_state
     iteration costs O(n * |active set|); each active-set round adds one O(n p) gradient.
     """
 
+    accepts_sparse = True
+
     def __init__(
         self,
         max_iter: int = 500,

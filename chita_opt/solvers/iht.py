@@ -23,6 +23,8 @@ class IHTSolver(Solver):
         Stop when an iteration lowers f by less than ``tol * max(|f|, 1)``.
     """
 
+    accepts_sparse = True
+
     def __init__(self, max_iter: int = 1000, tol: float = 1e-7):
         self.max_iter = check_budget(max_iter, "max_iter", 10**9)
         self.tol = check_nonnegative(tol, "tol")

@@ -13,6 +13,7 @@ class MagnitudeSolver(Solver):
     """Keep the k entries of largest magnitude of the warm start (or of the center, see
     :func:`magnitude_source`) and zero the rest; the kept values are not changed."""
 
+    accepts_sparse = True
     uses_curvature = False
 
     def _run(self, problem, warm, history):

@@ -23,10 +23,16 @@ def register_solver(name: str):
     return decorate
 
 
-def available_methods(installed: bool = False) -> list[str]:
+def available_methods(installed: bool = False, sparse: bool = False) -> list[str]:
     """Names accepted by ``solve(method=...)``; with ``installed``, only those whose
-    optional packages (:attr:`~chita_opt.solvers.base.Solver.requires`) are here."""
-    return sorted(name for name, cls in _REGISTRY.items() if not installed or cls.installed())
+    optional packages (:attr:`~chita_opt.solvers.base.Solver.requires`) are here; with
+    ``sparse``, only those that solve problems with a sparse design
+    (:attr:`~chita_opt.solvers.base.Solver.accepts_sparse`)."""
+    return sorted(
+        name
+        for name, cls in _REGISTRY.items()
+        if (not installed or cls.installed()) and (not sparse or cls.accepts_sparse)
+    )
 
 
 def solver_class(method: str) -> type[Solver]:
