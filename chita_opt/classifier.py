@@ -31,6 +31,7 @@ from chita_opt.problems import L0RidgeProblem
 from chita_opt.problems._validation import check_budget
 from chita_opt.problems.forced import ForcedSelection
 from chita_opt.solvers import solve
+from chita_opt.solvers.local_search import LocalSearch
 from chita_opt.solvers.swaps import SupportSystem
 
 # curvature floor of the working weights p (1 - p): confident samples keep a tiny weight
@@ -43,9 +44,10 @@ _SWAP_TRIALS = 10
 #: Inner-solver options used unless given: no double swaps, which lower the quadratic
 #: model but, judged by the logistic loss, chose worse supports and took 10x the time
 #: (``benchmarks/bench_classifier.py``, n = 400, p = 1,000, k = 10).
-INNER_DEFAULTS: dict[str, dict[str, Any]] = {"chita": {"pair_candidates": 0}}
-# once warm-started from the previous fit, the swaps' second start rarely pays
-_LATER_DEFAULTS: dict[str, dict[str, Any]] = {"chita": {"second_start": False}}
+INNER_DEFAULTS: dict[str, dict[str, Any]] = {"chita": {"swaps": LocalSearch(pair_candidates=0)}}
+# once warm-started from the previous fit, the swaps' second start rarely pays (unless
+# the caller chose the swap options)
+_LATER_SWAPS = {"second_start": False}
 
 
 class L0Classifier(ClassifierMixin, BaseEstimator):
@@ -249,7 +251,9 @@ def fit_logistic_l0(
         n_iter += 1
         problem, offset = _quadratic_model(X, t, s, coef, intercept, ridge, budget, fit_intercept)
         warm = coef if np.count_nonzero(coef) else None
-        later = {**_LATER_DEFAULTS.get(method, {}), **options} if warm is not None else options
+        later = options
+        if warm is not None and "swaps" in options and "swaps" not in (solver_options or {}):
+            later = {**options, "swaps": options["swaps"].replace(**_LATER_SWAPS)}
         chosen = solve(problem, method, warm_start=warm, **later)
         support = np.union1d(np.flatnonzero(chosen.w), forced).astype(np.int64)
         new = fit_on_support(

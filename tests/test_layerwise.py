@@ -247,14 +247,14 @@ def test_two_four_weights_run_semi_structured_on_a_gpu():
 
 
 def test_one_budget_per_layer_moves_nonzeros_to_the_rows_that_need_them():
-    from chita_opt.solvers.registry import get_solver
+    from chita_opt.solvers import LocalSearch, get_solver
 
     _, _, problem = _layer(n=300, d_in=30, d_out=8, seed=0, sparsity=0.7, allocation="layer")
     result = solve_layerwise(problem, "chita")
     W_new = result.w.reshape(problem.W.shape)
     assert np.count_nonzero(W_new) == problem.budgets.sum() and problem.is_feasible(W_new)
     # the same rows solved on the saliency split alone
-    solver = get_solver("chita", restarts=0, pair_candidates=0)
+    solver = get_solver("chita", swaps=LocalSearch(restarts=0, pair_candidates=0))
     split = np.array(
         [
             solver.solve(

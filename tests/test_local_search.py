@@ -264,3 +264,20 @@ def test_gram_support_updates_match_a_fresh_factorisation():
     changes = system.swap_changes(outside[3:6])
     for t, j in enumerate(outside[3:6]):
         np.testing.assert_allclose(system.swap_change(2, int(j)), changes[2, t], rtol=1e-9)
+
+
+def test_chita_takes_its_swap_options_as_one_local_search():
+    from chita_opt.solvers import LocalSearch, get_solver
+
+    options = LocalSearch(max_swaps=3, restarts=0)
+    changed = options.replace(second_start=False)
+    assert changed == LocalSearch(max_swaps=3, restarts=0, second_start=False) != options
+    assert repr(changed) == "LocalSearch(max_swaps=3, second_start=False, restarts=0)"
+    with pytest.raises(ValueError, match="restarts"):
+        options.replace(restarts=-1)
+    solver = get_solver("chita", swaps=options)
+    assert solver.get_params()["swaps"] is options
+    with pytest.raises(TypeError, match="swaps must be a LocalSearch"):
+        get_solver("chita", swaps={"max_swaps": 3})
+    with pytest.raises(TypeError, match="invalid option for method 'chita'"):
+        get_solver("chita", max_swaps=3)  # the swap options live in LocalSearch

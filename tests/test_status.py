@@ -6,7 +6,7 @@ import pytest
 
 from chita_opt import solve
 from chita_opt.problems import make_pruning_like, make_toeplitz_regression
-from chita_opt.solvers import Solver
+from chita_opt.solvers import LocalSearch, Solver
 from chita_opt.solvers.result import STATUSES, InvalidBoundError, Outcome
 
 
@@ -43,10 +43,10 @@ def test_swap_caps_report_max_swaps_and_the_full_search_converges():
     assert capped.status == "max_swaps" and capped.info["swaps"] == 1
     assert capped.objective > full.objective  # the cap really stopped an improving search
     problem = _toeplitz(seed=1)
-    chita = solve(problem, "chita", max_swaps=1, swap_batch=1, restarts=0)
+    chita = solve(problem, "chita", swaps=LocalSearch(max_swaps=1, swap_batch=1, restarts=0))
     # the first search and the second start have a cap each
     assert chita.status == "max_swaps" and chita.info["swaps"] == 2
-    assert chita.objective > solve(problem, "chita", restarts=0).objective
+    assert chita.objective > solve(problem, "chita", swaps=LocalSearch(restarts=0)).objective
 
 
 def test_chita_reports_the_phases_it_ran_and_those_its_cost_gates_skipped():

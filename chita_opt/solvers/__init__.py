@@ -14,6 +14,7 @@ from chita_opt.solvers.chita import ChitaSolver
 from chita_opt.solvers.exact import ExactSolver
 from chita_opt.solvers.iht import IHTSolver
 from chita_opt.solvers.layerwise import solve_layerwise
+from chita_opt.solvers.local_search import LocalSearch
 from chita_opt.solvers.magnitude import MagnitudeSolver
 from chita_opt.solvers.path import plot_path, solve_path
 from chita_opt.solvers.registry import (
@@ -35,6 +36,7 @@ __all__ = [
     "IHTSolver",
     "InvalidBoundError",
     "L1RelaxationSolver",
+    "LocalSearch",
     "MagnitudeSolver",
     "PerspectiveRelaxationSolver",
     "SolveResult",

@@ -87,10 +87,11 @@ class ChitaSolver(Solver):
         is below ``swap_flops`` (1e9 by default, about 0.1 s here).
     swap_flops : float, default 1e9
         The per-swap cost bound used by ``local_search="auto"``.
-    max_swaps, swap_candidates, swap_batch, pair_candidates, pair_flops, second_start, \
-second_start_flops, restarts, restart_size, random_state
-        Options of the swap phase, :class:`~chita_opt.solvers.local_search.LocalSearch`:
-        its docstring gives their defaults and the measurements behind them.
+    swaps : LocalSearch, optional
+        The swap phase's options (swap cap, candidates, batch, double swaps, second start,
+        restarts), e.g. ``LocalSearch(max_swaps=50, restarts=0)``; default
+        ``LocalSearch()``, whose docstring gives the defaults and the measurements behind
+        them.
 
     Notes
     -----
@@ -113,16 +114,7 @@ second_start_flops, restarts, restart_size, random_state
         polish_steps: int = 10,
         local_search: bool | str = "auto",
         swap_flops: float = 1e9,
-        max_swaps: int = 200,
-        second_start: bool | str = "auto",
-        second_start_flops: float = 1e8,
-        pair_candidates: int = 6,
-        pair_flops: float = 2e8,
-        swap_batch: int = 8,
-        swap_candidates: int = 64,
-        restarts: int | str = "auto",
-        restart_size: float = 2e4,
-        random_state: int = 0,
+        swaps: LocalSearch | None = None,
     ):
         self.max_iter = check_budget(max_iter, "max_iter", 10**9, lower=0)
         self.tol = check_nonnegative(tol, "tol")
@@ -142,32 +134,10 @@ second_start_flops, restarts, restart_size, random_state
             raise ValueError(f"local_search must be True, False or 'auto'; got {local_search!r}")
         self.local_search = local_search
         self.swap_flops = check_nonnegative(swap_flops, "swap_flops")
-        # the swap phase's options, checked once by the component that runs it
-        self._swaps = LocalSearch(
-            max_swaps=max_swaps,
-            swap_candidates=swap_candidates,
-            swap_batch=swap_batch,
-            pair_candidates=pair_candidates,
-            pair_flops=pair_flops,
-            second_start=second_start,
-            second_start_flops=second_start_flops,
-            restarts=restarts,
-            restart_size=restart_size,
-            random_state=random_state,
-        )
-        for name in (
-            "max_swaps",
-            "second_start",
-            "second_start_flops",
-            "pair_candidates",
-            "pair_flops",
-            "swap_batch",
-            "swap_candidates",
-            "restarts",
-            "restart_size",
-            "random_state",
-        ):
-            setattr(self, name, getattr(self._swaps, name))
+        if swaps is not None and not isinstance(swaps, LocalSearch):
+            raise TypeError(f"swaps must be a LocalSearch or None; got {type(swaps).__name__}")
+        self.swaps = swaps
+        self._swaps = LocalSearch() if swaps is None else swaps
 
     # ---- driver ----------------------------------------------------------------------
     def _run(self, problem, warm, history):

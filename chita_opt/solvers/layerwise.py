@@ -17,6 +17,7 @@ from chita_opt._blas import blas_threads
 from chita_opt.bounds.dual import perspective_dual_bound
 from chita_opt.problems.layerwise import LayerwiseProblem
 from chita_opt.solvers.gram_swaps import GramSupport, addition_gains
+from chita_opt.solvers.local_search import LocalSearch
 from chita_opt.solvers.registry import get_solver
 from chita_opt.solvers.result import SolveResult
 
@@ -35,7 +36,10 @@ from chita_opt.solvers.result import SolveResult
 _KEEP_SYSTEMS = 3e7
 
 ROW_DEFAULTS: dict[str, dict[str, Any]] = {
-    "chita": {"max_iter": 0, "restarts": 0, "pair_candidates": 0, "second_start_flops": 1e6},
+    "chita": {
+        "max_iter": 0,
+        "swaps": LocalSearch(restarts=0, pair_candidates=0, second_start_flops=1e6),
+    },
 }
 
 

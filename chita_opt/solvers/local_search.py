@@ -92,7 +92,9 @@ class LocalSearch:
     random_state : int, default 0
         Seed of the restarts' supports (results are deterministic).
 
-    The defaults are ``chita``'s.
+    Notes
+    -----
+    The defaults are ``chita``'s (``ChitaSolver(swaps=LocalSearch(...))`` changes them).
     """
 
     def __init__(
@@ -126,6 +128,22 @@ class LocalSearch:
         self.restarts = restarts
         self.restart_size = check_nonnegative(restart_size, "restart_size")
         self.random_state = int(random_state)
+
+    def get_params(self) -> dict:
+        """The options this search was built with."""
+        return dict(vars(self))
+
+    def replace(self, **changes) -> LocalSearch:
+        """A new search with ``changes`` applied to these options (checked anew)."""
+        return LocalSearch(**{**self.get_params(), **changes})
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, LocalSearch) and self.get_params() == other.get_params()
+
+    def __repr__(self) -> str:
+        defaults = LocalSearch().get_params()
+        changed = {k: v for k, v in self.get_params().items() if defaults[k] != v}
+        return f"LocalSearch({', '.join(f'{k}={v!r}' for k, v in changed.items())})"
 
     def run(
         self,
