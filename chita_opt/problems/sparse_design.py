@@ -124,42 +124,18 @@ class SparseDesign:
 
     # ---- products --------------------------------------------------------------------
     def __matmul__(self, v):
-        v = np.asarray(v)
-        out = self.matrix @ v.astype(np.float64, copy=False)
-        if self.offsets is not None:
-            out -= (
-                np.outer(self.row_weights, self.offsets @ v)
-                if v.ndim == 2
-                else self.row_weights * float(self.offsets @ v)
-            )
-        return out
+        return _corrected_product(self.matrix, v, self.row_weights, self.offsets)
 
     def rmatvec(self, u) -> np.ndarray:
         """``A^T u`` in float64."""
-        u = np.asarray(u)
-        out = self.matrix.T @ u.astype(np.float64, copy=False)
-        if self.offsets is not None:
-            out -= (
-                np.outer(self.offsets, self.row_weights @ u)
-                if u.ndim == 2
-                else self.offsets * float(self.row_weights @ u)
-            )
-        return out
+        weights = None if self.offsets is None else self.row_weights
+        return _corrected_product(self.matrix.T, u, self.offsets, weights)
 
     def support_product(self, columns, v, transpose: bool = False) -> np.ndarray:
         """``A_S @ v`` (``A_S^T @ v`` with ``transpose``) in float64 for ``S = columns``,
         from the sparse columns (O(nnz of A_S))."""
-        part = self.matrix[:, columns]
-        v = np.asarray(v, dtype=np.float64)
-        if transpose:
-            out = part.T @ v
-            if self.offsets is not None:
-                out -= self.offsets[columns] * float(self.row_weights @ v)
-            return out
-        out = part @ v
-        if self.offsets is not None:
-            out -= self.row_weights * float(self.offsets[columns] @ v)
-        return out
+        part = self.subset(columns)
+        return part.rmatvec(v) if transpose else part @ v
 
     matvec = __matmul__  # for scipy.sparse.linalg.aslinearoperator (Lanczos)
 
@@ -196,6 +172,16 @@ class _Transposed:
 
     def __matmul__(self, u):
         return self.design.rmatvec(u)
+
+
+def _corrected_product(matrix, v, left, right) -> np.ndarray:
+    """``(matrix - left right^T) @ v`` in float64 (no correction where ``right`` is
+    None), for a vector or a matrix v."""
+    v = np.asarray(v)
+    out = matrix @ v.astype(np.float64, copy=False)
+    if right is not None:
+        out -= np.outer(left, right @ v) if v.ndim == 2 else left * float(right @ v)
+    return out
 
 
 # Norms without a float64 copy of the entries (no transient of 8 bytes per entry).
