@@ -129,8 +129,9 @@ class LocalSearch:
         self.restart_size = check_nonnegative(restart_size, "restart_size")
         self.random_state = int(random_state)
 
-    def get_params(self) -> dict:
-        """The options this search was built with."""
+    def get_params(self, deep: bool = True) -> dict:
+        """The options this search was built with (scikit-learn's convention, so that
+        estimators holding one in ``solver_options`` can be cloned)."""
         return dict(vars(self))
 
     def replace(self, **changes) -> LocalSearch:
