@@ -65,11 +65,12 @@ def ranked_pairs(
     shortlist = min(delta.size, 8 * count * count)
     flat = np.argpartition(delta, shortlist - 1, axis=None)[:shortlist]
     flat = flat[np.argsort(delta.flat[flat])]
+    rows, columns = np.divmod(flat, delta.shape[1])
     chosen, used_out, used_in = [], set(), set()
-    for index in flat:
-        i, j = divmod(int(index), delta.shape[1])
+    # plain Python numbers: the loop may visit hundreds of conflicting pairs
+    for i, j, value in zip(rows.tolist(), columns.tolist(), delta.flat[flat].tolist(), strict=True):
         # sorted: once one pair is not below, none after it is
-        if not delta[i, j] < below or len(chosen) >= count:
+        if not value < below or len(chosen) >= count:
             break
         if i in used_out or j in used_in:
             continue

@@ -277,7 +277,9 @@ def local_swaps(
     n_swaps = 0
     while n_swaps < max_swaps:
         support = system.support
-        outside = np.setdiff1d(np.arange(problem.n_features), support, assume_unique=True)
+        is_outside = np.ones(problem.n_features, dtype=bool)
+        is_outside[support] = False
+        outside = np.flatnonzero(is_outside)
         if outside.size == 0 or support.size == 0:
             break
         w = system.w
