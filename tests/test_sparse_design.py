@@ -51,9 +51,9 @@ def test_the_design_reads_like_its_dense_matrix(fmt, offsets):
 def test_bad_sparse_input_is_refused_with_one_clear_error():
     matrix = _matrix(10, 20, 0.3, 0)
     matrix.data[2] = np.nan
-    with pytest.raises(ValueError, match="NaN or infinite"):
+    with pytest.raises(ValueError, match="A must be finite; the sparse matrix holds NaN"):
         L0RidgeProblem(matrix, np.ones(10), k=2)
-    with pytest.raises(ValueError, match="non-empty"):
+    with pytest.raises(ValueError, match="A must be non-empty"):
         L0RidgeProblem(scipy.sparse.csc_array((0, 5)), np.ones(0), k=1)
     with pytest.raises(ValueError, match="offsets must have shape"):
         SparseDesign(_matrix(10, 20, 0.3, 0), offsets=np.ones(3))

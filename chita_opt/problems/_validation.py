@@ -27,7 +27,7 @@ def check_design(A: object, name: str = "A", *, accept_sparse: bool = False):
         return A
     if not isinstance(A, np.ndarray):
         if hasattr(A, "toarray") or is_sparse(A):
-            if not accept_sparse:
+            if not (accept_sparse and is_sparse(A)):
                 raise TypeError(
                     f"{name} must be a dense array; got a sparse matrix (use .toarray())"
                 )

@@ -101,10 +101,14 @@ _SPARSE_FIELDS = ("A_data", "A_indices", "A_indptr", "A_shape")
 def _design_arrays(A) -> dict[str, np.ndarray]:
     if not isinstance(A, SparseDesign):
         return {"A": A}
+    matrix = A.matrix
     arrays = dict(
-        zip(_SPARSE_FIELDS, (A.matrix.data, A.matrix.indices, A.matrix.indptr), strict=False)
+        zip(
+            _SPARSE_FIELDS,
+            (matrix.data, matrix.indices, matrix.indptr, np.array(matrix.shape)),
+            strict=True,
+        )
     )
-    arrays["A_shape"] = np.array(A.shape)
     if A.offsets is not None:
         arrays["A_offsets"], arrays["A_row_weights"] = A.offsets, A.row_weights
     return arrays

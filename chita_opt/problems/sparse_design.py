@@ -62,9 +62,6 @@ class SparseDesign:
             matrix = matrix.copy()
             matrix.sum_duplicates()
         self.matrix = matrix
-        self.shape = matrix.shape
-        self.dtype = matrix.dtype
-        self.size = matrix.shape[0] * matrix.shape[1]
         n, p = self.shape
         self.offsets = None if offsets is None else np.asarray(offsets, dtype=np.float64)
         if self.offsets is not None and self.offsets.shape != (p,):
@@ -74,10 +71,18 @@ class SparseDesign:
             raise ValueError(f"row_weights must have shape ({n},); got {weights.shape}")
         self.row_weights = weights
 
+    # shape, dtype and size as an ndarray's, from M
     @property
-    def nnz(self) -> int:
-        """Stored entries of M."""
-        return int(self.matrix.nnz)
+    def shape(self) -> tuple[int, int]:
+        return self.matrix.shape
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.matrix.dtype
+
+    @property
+    def size(self) -> int:
+        return self.matrix.shape[0] * self.matrix.shape[1]
 
     # ---- dense pieces ----------------------------------------------------------------
     def __getitem__(self, key):
@@ -104,10 +109,8 @@ class SparseDesign:
 
     def subset(self, columns) -> SparseDesign:
         """The design of ``columns`` alone, still sparse."""
-        part = SparseDesign.__new__(SparseDesign)
+        part = SparseDesign.__new__(SparseDesign)  # its pieces are checked already
         part.matrix = self.matrix[:, columns]
-        part.shape, part.dtype = part.matrix.shape, self.dtype
-        part.size = part.shape[0] * part.shape[1]
         part.offsets = None if self.offsets is None else self.offsets[columns]
         part.row_weights = self.row_weights
         return part
