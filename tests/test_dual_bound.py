@@ -164,3 +164,99 @@ def test_named_errors():
     with pytest.raises(ValueError, match=r"p <= 5000"):
         check_certifiable(9000, 6000, 0.0)
     check_certifiable(9000, 6000, 1e-3)
+
+
+def _capture_conic_values(monkeypatch, module):
+    """Record the value of every conic solve ``module`` makes (the number the bounds used
+    to report, less a margin)."""
+    values = []
+    solve_conic = module.solve_conic
+
+    def recording(relaxation, solver):
+        solved = solve_conic(relaxation, solver)
+        values.append(float(solved.value))
+        return solved
+
+    monkeypatch.setattr(module, "solve_conic", recording)
+    return values
+
+
+def _best_with_kept(problem: L0RidgeProblem, kept: np.ndarray) -> float:
+    """min f over the supports of size k that contain ``kept`` (enumerated)."""
+    import itertools
+
+    free = np.setdiff1d(np.arange(problem.n_features), kept)
+    return min(
+        problem.objective(problem.refit(np.sort(np.concatenate([kept, extra]))))
+        for extra in map(list, itertools.combinations(free, problem.k - kept.size))
+    )
+
+
+def test_the_conic_bound_holds_at_every_point_and_meets_the_relaxation_at_its_solution(
+    monkeypatch,
+):
+    from chita_opt.bounds import perspective
+    from chita_opt.bounds.diagonal_shift import gram_matrix, uniform_shift
+
+    values = _capture_conic_values(monkeypatch, perspective)
+    rng = np.random.default_rng(21)
+    checked = 0
+    while checked < 8:
+        problem = random_instance(rng, p=int(rng.integers(6, 10)), lams=(1e-3, 0.1, 1.0))
+        n, p = problem.A.shape
+        shift = uniform_shift(gram_matrix(problem.A)) if n >= p else np.zeros(p)
+        kept = np.sort(rng.choice(p, size=int(rng.integers(0, problem.k + 1)), replace=False))
+        best = _best_with_kept(problem, kept)
+        relaxed = perspective.shifted_relaxation(problem, shift, kept=kept)
+        size = 0.5 * float(problem.y @ problem.y) + abs(best)
+        # the conic solver's value and the dual at its solution agree to its tolerance
+        assert relaxed.bound == pytest.approx(values[-1], abs=1e-6 * size)
+        assert relaxed.bound <= best + 1e-9 * abs(best)
+        # every point gives a bound, however far from the solution
+        for scale in (0.0, 0.5, 3.0):
+            w = relaxed.w + scale * rng.standard_normal(p) * (np.abs(relaxed.w).max() + 1)
+            value = dual.shifted_dual_value(problem, w, shift, kept)
+            assert value <= relaxed.bound + 1e-9 * size
+        checked += 1
+
+
+def test_the_l1_bound_holds_at_every_point_and_meets_the_relaxation_at_its_solution(
+    monkeypatch,
+):
+    import cvxpy as cp
+
+    from chita_opt.bounds import coefficient_bound, l1
+    from chita_opt.bounds.conic import cvxpy_objective
+
+    values = _capture_conic_values(monkeypatch, l1)
+    rng = np.random.default_rng(4)
+    for _ in range(6):
+        problem = random_instance(rng, p=8, lams=(0.1, 1.0))
+        optimum, best = enumerate_optimum(problem)
+        bound, w_relaxed = l1.l1_relaxation(problem, optimum)
+        size = 0.5 * float(problem.y @ problem.y) + abs(optimum)
+        assert bound == pytest.approx(values[-1], abs=1e-6 * size)
+        assert bound <= optimum + 1e-9 * abs(optimum)
+        box = coefficient_bound(problem, optimum)
+        radius = float(box[problem.constraint.select(box)].sum())
+        for w in (best, np.zeros(8), w_relaxed + rng.standard_normal(8)):
+            assert l1.linear_minorant_bound(problem, w, radius, box) <= bound + 1e-9 * size
+        # a small radius and box, so that both constraints hold the minimiser back
+        small_box, small_radius = 0.3 * np.abs(w_relaxed) + 1e-3, 0.5 * np.abs(w_relaxed).sum()
+        w = cp.Variable(8)
+        tight = cp.Problem(
+            cp.Minimize(cvxpy_objective(problem, w)),
+            [cp.norm1(w) <= small_radius, cp.abs(w) <= small_box],
+        )
+        tight.solve(solver="CLARABEL")
+        minorant = l1.linear_minorant_bound(problem, w.value, small_radius, small_box)
+        assert minorant == pytest.approx(tight.value, abs=1e-6 * size)
+        assert minorant > bound + 1e-3 * abs(bound)  # the constraints were active
+
+
+def test_the_shifted_dual_refuses_bad_points():
+    problem = random_instance(np.random.default_rng(0), p=6)
+    with pytest.raises(ValueError, match="w must be a finite array of shape"):
+        dual.shifted_dual_value(problem, np.full(6, np.nan))
+    with pytest.raises(ValueError, match="shift must be a finite nonnegative array"):
+        dual.shifted_dual_value(problem, np.zeros(6), -np.ones(6))

@@ -9,10 +9,8 @@ Two bounds on the same perspective relaxation:
 - otherwise its dual (:func:`chita_opt.bounds.dual.perspective_dual_bound`),
   ascended from the solution's residual: O(n p) per iteration, no matrix beyond A, valid
   whenever ``lam > 0`` at whatever point the ascent stops. With n < p no shift is
-  possible, so the conic solver would only reach the same value more slowly (measured
-  with ``benchmarks/bench_certify.py``, n = 500, pruning-like at prune's ridge: p = 1,000
-  conic 6.0 s, gap 1.85%, dual 3.7 s, gap 1.87%; p = 5,000 conic 46.5 s, gap 0.85%, dual
-  3.3 s, gap 0.86%).
+  possible, so the conic solver would only reach the same value more slowly (the
+  table in ``docs/algorithms.md``, printed by ``benchmarks/bench_certify.py``).
 """
 
 from __future__ import annotations

@@ -1,6 +1,8 @@
 """What the convex relaxations share: the cvxpy form of the objective and of the budget,
-the checks that a relaxation gives a valid bound, and one conic solve with a margin that
-keeps its value a lower bound."""
+the checks that a relaxation gives a valid bound, and one conic solve. The solver's value
+is never reported as a bound: each relaxation evaluates a bound from the solution that
+holds whatever the solver's accuracy (:func:`~chita_opt.bounds.dual.shifted_dual_value`,
+:func:`~chita_opt.bounds.l1.linear_minorant_bound`)."""
 
 from __future__ import annotations
 
@@ -25,10 +27,6 @@ def check_conic_solver(solver: str) -> str:
     return solver
 
 
-_BOUND_MARGIN = 1e-6
-_LOOSE_BOUND_MARGIN = 1e-3
-
-
 def solve_conic(relaxation, solver: str):
     """Solve a cvxpy relaxation with ``solver``, then with the other one if that fails; a
     RuntimeError unless one reached an (even inaccurate) optimum."""
@@ -38,7 +36,8 @@ def solve_conic(relaxation, solver: str):
     for name in (solver, *(other for other in _SOLVERS if other != solver)):
         try:
             with warnings.catch_warnings():
-                # an inaccurate optimum is handled by a wider margin in safe_bound
+                # bounds are evaluated from the solution (a dual point or a linear
+                # minorant), so an inaccurate optimum only makes them weaker
                 warnings.filterwarnings("ignore", message="Solution may be inaccurate")
                 relaxation.solve(solver=name)
         except cp.error.SolverError:
@@ -48,19 +47,6 @@ def solve_conic(relaxation, solver: str):
             return relaxation
         failures.append(f"{name}: {relaxation.status}")
     raise RuntimeError(f"the conic solvers failed ({'; '.join(failures)})")
-
-
-def safe_bound(problem: L0RidgeProblem, relaxation) -> float:
-    """Lower a solved relaxation's value by a margin above the solver's tolerance so that
-    it stays a lower bound: 1e-6 of the size of the objective's terms (which can cancel
-    down to a much smaller value) for an optimum Clarabel reports as accurate (its
-    tolerances are 1e-8), 1e-3 for SCS (1e-4) or an inaccurate optimum."""
-    value = float(relaxation.value)
-    accurate = relaxation.status == "optimal" and relaxation.solver_stats.solver_name == "CLARABEL"
-    margin = _BOUND_MARGIN if accurate else _LOOSE_BOUND_MARGIN
-    c = problem.center.astype(np.float64)
-    size = 0.5 * float(problem.y.astype(np.float64) @ problem.y) + 0.5 * problem.lam * float(c @ c)
-    return value - margin * max(abs(value), size, 1.0)
 
 
 def cvxpy_objective(problem: L0RidgeProblem, w):

@@ -29,10 +29,10 @@ from chita_opt.bounds.conic import (
     check_conic_solver,
     check_relaxable,
     least_squares_expression,
-    safe_bound,
     solve_conic,
 )
 from chita_opt.bounds.diagonal_shift import ascent_candidates, gram_matrix, uniform_shift
+from chita_opt.bounds.dual import shifted_dual_value
 from chita_opt.problems import L0RidgeProblem
 from chita_opt.problems._validation import check_budget
 
@@ -67,9 +67,10 @@ def perspective_relaxation(
     Returns
     -------
     lower_bound : float
-        The best relaxation value found, lowered by ``1e-6`` times the size of the
-        objective's terms to cover the conic solver's tolerance, so it stays a lower bound
-        on the l0 optimum.
+        The best bound found: the relaxation's dual evaluated at the conic solver's
+        solution (:func:`~chita_opt.bounds.dual.shifted_dual_value`), a lower bound on
+        the l0 optimum by construction; it equals the relaxation's value up to the
+        solver's tolerance.
     w, z : ndarray
         The relaxed solution and indicators at that value.
 
@@ -89,7 +90,7 @@ def perspective_relaxation(
 class ShiftedRelaxation:
     """One solve of the shifted perspective relaxation."""
 
-    bound: float  # the value lowered by the safety margin: a valid lower bound on f
+    bound: float  # the dual at w: a valid lower bound on f, whatever the solver's accuracy
     w: np.ndarray
     z: np.ndarray
     shift: np.ndarray  # the admissible d it used
@@ -141,8 +142,8 @@ def shifted_relaxation(
 ) -> ShiftedRelaxation:
     """The perspective relaxation with ``diag(shift)`` moved from the quadratic into the
     perspective terms (zeros: the plain relaxation); ``kept`` indicators are fixed to 1.
-    The bound includes ``problem.objective_offset``. ``shift`` must be admissible
-    (``A^T A - diag(shift)`` positive definite, or zero)."""
+    The bound is the dual at the solver's w and includes ``problem.objective_offset``.
+    ``shift`` must be admissible (``A^T A - diag(shift)`` positive definite, or zero)."""
     import cvxpy as cp
 
     p = problem.n_features
@@ -161,10 +162,11 @@ def shifted_relaxation(
     constraints = [perspective, z >= 0, z <= 1, *budget_constraints(problem, z)]
     if kept is not None and len(kept):
         constraints.append(z[np.asarray(kept, dtype=np.int64)] == 1)
-    relaxation = solve_conic(cp.Problem(cp.Minimize(objective), constraints), solver)
+    solve_conic(cp.Problem(cp.Minimize(objective), constraints), solver)
     w_value, t_value = np.asarray(w.value), np.asarray(t.value)
     return ShiftedRelaxation(
-        bound=safe_bound(problem, relaxation) + problem.objective_offset,
+        # the dual at the solver's w: a bound whatever the solver's accuracy
+        bound=shifted_dual_value(problem, w_value, shift, kept),
         w=w_value,
         z=np.clip(np.asarray(z.value), 0.0, 1.0),
         shift=shift,

@@ -14,10 +14,11 @@ convexity of f gives a second, tighter box around the unconstrained minimiser
 a full-column-rank A; otherwise pass your own ``big_m`` (its validity is then yours to
 vouch for).
 
-Measured with SCIP through cvxpy on this kind of machine: p = 20 in about 2 s, p = 50 in
-about 7 s, p = 100 not closed in 60 s; so problems above ``max_features`` (default 60) are
-refused before any work. At the time limit the best solution found and SCIP's proven
-bound come back (``status="time_limit"``, ``lower_bound`` and ``gap`` set).
+SCIP starts from the better of ``chita``'s solution and the warm start (cvxpy itself
+passes no starting point to SCIP), and its time grows steeply with p: problems above
+``max_features`` (default 60) are refused before any work. At the time limit the best
+solution found and SCIP's proven bound come back (``status="time_limit"``,
+``lower_bound`` and ``gap`` set).
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ class ExactSolver(Solver):
     time_limit : float, default 60
         Seconds for SCIP; when reached, the best solution and the proven bound return.
     max_features : int, default 60
-        Refuse larger problems (see the module docstring for measured times).
+        Refuse larger problems (SCIP rarely closes them within a minute).
     big_m : float, optional
         A bound on every ``|w_i|`` at the optimum; by default derived (needs lam > 0 or n >= p).
     """
@@ -93,24 +94,23 @@ class ExactSolver(Solver):
         constraints = [w <= cp.multiply(bound_m, z), w >= -cp.multiply(bound_m, z)]
         constraints += budget_constraints(problem, z)
         mip = cp.Problem(cp.Minimize(cvxpy_objective(problem, w)), constraints)
+        scip = _scip_started_at({w.id: incumbent, z.id: (incumbent != 0).astype(np.float64)})
         with warnings.catch_warnings():
             # at the time limit cvxpy warns of an inaccurate solution; the status and the
             # proven bound reported below say exactly how good it is
             warnings.simplefilter("ignore", UserWarning)
-            mip.solve(solver="SCIP", scip_params={"limits/time": self.time_limit})
+            mip.solve(solver=scip, scip_params={"limits/time": self.time_limit})
         model = mip.solver_stats.extra_stats["model"]
         status = model.getStatus()
         w_best = incumbent
-        offset = 0.0
         if z.value is not None and mip.value is not None and np.isfinite(mip.value):
-            # cvxpy's value = SCIP's objective + a constant it moved out of the model
-            offset = float(mip.value) - float(model.getObjVal())
             support = np.flatnonzero(np.asarray(z.value) > 0.5)
             if support.size:
                 candidate = problem.refit(support)
                 if problem.is_feasible(candidate) and problem.objective(candidate) < upper:
                     w_best = candidate
-        lower_bound = float(model.getDualbound()) + offset
+        # cvxpy's value = SCIP's objective + the constant it moved out of the model
+        lower_bound = float(model.getDualbound()) + scip.offset
         # SCIP's bound is up to its feasibility tolerance: lower it by a matching margin
         lower_bound -= 1e-6 * max(abs(lower_bound), 1.0)
         history.record(problem.objective(w_best))
@@ -121,7 +121,11 @@ class ExactSolver(Solver):
             outcome,
             "" if outcome != "stalled" else f"SCIP stopped with status {status!r}",
             lower_bound=lower_bound,
-            info={"scip_status": status, "big_m": float(bound_m.max())},
+            info={
+                "scip_status": status,
+                "big_m": float(bound_m.max()),
+                "start_accepted": scip.start_accepted,
+            },
         )
 
 
@@ -133,3 +137,36 @@ def _best_start(problem, warm):
         if problem.objective(projected) < problem.objective(start):
             start = projected
     return start
+
+
+def _scip_started_at(start: dict[int, np.ndarray]):
+    """cvxpy's SCIP interface, handing SCIP ``start`` (values of cvxpy variables by id) as
+    a starting solution, and keeping the constant cvxpy moves out of the model (cvxpy
+    ignores warm starts for SCIP, and its offset is otherwise only known once SCIP has
+    found a solution)."""
+    import cvxpy.settings
+    from cvxpy.reductions.solvers.conic_solvers.scip_conif import SCIP
+
+    class StartedSCIP(SCIP):
+        offset = 0.0
+        start_accepted = False
+
+        def name(self):
+            return "SCIP (chita_opt start)"
+
+        def apply(self, problem):
+            data, inverse = super().apply(problem)
+            self.offset = float(inverse[cvxpy.settings.OFFSET])
+            return data, inverse
+
+        def _solve(self, model, variables, constraints, data, dims):
+            columns = data[cvxpy.settings.PARAM_PROB].var_id_to_col
+            solution = model.createPartialSol()
+            for var_id, values in start.items():
+                first = columns[var_id]
+                for i, value in enumerate(values):
+                    model.setSolVal(solution, variables[first + i], float(value))
+            self.start_accepted = bool(model.addSol(solution))
+            return super()._solve(model, variables, constraints, data, dims)
+
+    return StartedSCIP()
