@@ -31,7 +31,8 @@ import scipy.sparse
 from bench_speed import busy_neighbour
 
 from chita_opt import L0RidgeProblem, solve
-from chita_opt.study import largest_support, support_f1
+from chita_opt.peers import largest_support
+from chita_opt.study import support_f1
 
 
 def planted(n: int, p: int, density: float, k: int, snr: float, seed: int):

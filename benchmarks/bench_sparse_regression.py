@@ -30,8 +30,8 @@ from functools import partial
 import numpy as np
 
 from chita_opt import L0RidgeProblem, solve
+from chita_opt.peers import PEERS, available_peers, largest_support
 from chita_opt.problems import make_toeplitz_regression
-from chita_opt.study import PEERS, available_peers, largest_support
 
 
 def peers(problem, k: int, p: int) -> dict:

@@ -348,7 +348,7 @@ def time_on_fresh(make, run, repeats: int):
 
 def regression_rows(instances, repeats: int) -> list[str]:
     from chita_opt import solve
-    from chita_opt.study import PEERS, available_peers
+    from chita_opt.peers import PEERS, available_peers
 
     peers = [name for name in ("abess", "omp") if name in available_peers()]
     header = (

@@ -21,13 +21,14 @@ import csv
 import math
 import statistics
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from chita_opt.problems import L0RidgeProblem, SparseDesign, SyntheticInstance
+from chita_opt.peers import PEERS, available_peers
+from chita_opt.problems import L0RidgeProblem, SyntheticInstance
 from chita_opt.problems.generators import make_pruning_like, make_toeplitz_regression
 from chita_opt.solvers import available_methods, solve
 
@@ -79,68 +80,6 @@ def make_instances(
     return out
 
 
-# ---- peers: other libraries, adapted to propose a support -----------------------------
-def largest_support(coef: np.ndarray, k: int) -> np.ndarray:
-    """At most k indices (sorted) of the largest ``|coef|`` among the nonzeros."""
-    nz = np.flatnonzero(coef)
-    if nz.size > k:
-        nz = nz[np.argsort(-np.abs(coef[nz]))[:k]]
-    return np.sort(nz)
-
-
-def _abess_support(problem: L0RidgeProblem) -> np.ndarray:
-    import abess
-
-    model = abess.LinearRegression(
-        support_size=problem.k, fit_intercept=False, alpha=problem.lam or None
-    )
-    model.fit(_peer_design(problem, "abess", sparse=True), problem.y, is_normal=False)
-    return largest_support(model.coef_, problem.k)
-
-
-def _peer_design(problem: L0RidgeProblem, peer: str, sparse: bool = False):
-    """The design as a peer reads it: dense (C-ordered), or, for a peer that takes
-    scipy.sparse input, the sparse matrix of an uncentered sparse design."""
-    A = problem.A
-    if not isinstance(A, SparseDesign):
-        return np.ascontiguousarray(A)
-    if sparse and A.offsets is None:
-        return A.matrix
-    raise TypeError(f"the peer {peer} needs a dense design; this problem's A is sparse")
-
-
-def _omp_support(problem: L0RidgeProblem) -> np.ndarray:
-    from sklearn.linear_model import OrthogonalMatchingPursuit
-
-    model = OrthogonalMatchingPursuit(n_nonzero_coefs=problem.k, fit_intercept=False)
-    return largest_support(model.fit(_peer_design(problem, "omp"), problem.y).coef_, problem.k)
-
-
-def _lasso_support(problem: L0RidgeProblem) -> np.ndarray:
-    from sklearn.linear_model import lars_path
-
-    # the lasso path (LARS) up to its last point with at most k nonzeros
-    A = _peer_design(problem, "lasso")
-    _, _, coefs = lars_path(A, problem.y, method="lasso", max_iter=4 * problem.k)
-    counts = np.count_nonzero(coefs, axis=0)
-    return largest_support(coefs[:, int(np.flatnonzero(counts <= problem.k)[-1])], problem.k)
-
-
-#: peer name -> (module it needs, function problem -> support)
-PEERS: dict[str, tuple[str, Callable[[L0RidgeProblem], np.ndarray]]] = {
-    "abess": ("abess", _abess_support),
-    "omp": ("sklearn", _omp_support),
-    "lasso": ("sklearn", _lasso_support),
-}
-
-
-def available_peers() -> list[str]:
-    """The peers whose library is installed."""
-    import importlib.util
-
-    return [name for name, (module, _) in PEERS.items() if importlib.util.find_spec(module)]
-
-
 # ---- the study ---------------------------------------------------------------------------
 @dataclass
 class StudyTable:
@@ -171,7 +110,7 @@ class StudyTable:
                 writer.writerow({c: "" if r[c] is None else r[c] for c in COLUMNS})
 
     def to_pandas(self):
-        """The rows as a pandas DataFrame (needs pandas)."""
+        """The rows as a pandas DataFrame (needs pandas: the ``study`` extra)."""
         import pandas as pd
 
         return pd.DataFrame(self.rows, columns=list(COLUMNS))

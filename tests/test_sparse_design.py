@@ -140,7 +140,8 @@ def test_the_regressor_centers_sparse_data_implicitly(weighted):
 
 
 def test_studies_compare_sparse_problems_with_the_peers_that_take_them():
-    from chita_opt.study import available_peers, compare
+    from chita_opt.peers import available_peers
+    from chita_opt.study import compare
 
     rng = np.random.default_rng(10)
     matrix = _matrix(200, 1000, 0.05, 11)

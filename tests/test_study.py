@@ -38,6 +38,9 @@ def test_csv_and_performance_profile(table, tmp_path):
     with open(tmp_path / "t.csv") as f:
         rows = list(csv.DictReader(f))
     assert list(rows[0]) == list(study.COLUMNS) and len(rows) == 12
+    frame = table.to_pandas()  # pandas: the study extra (and the test extra)
+    assert list(frame.columns) == list(study.COLUMNS)
+    assert frame["objective"].tolist() == [float(r["objective"]) for r in rows]
     import matplotlib
 
     backend = matplotlib.get_backend()
@@ -94,3 +97,45 @@ def test_the_abess_peer_runs_and_is_scored_by_our_objective():
     for name in {r["instance"] for r in table.rows}:
         by = {r["method"]: r["objective"] for r in table.rows if r["instance"] == name}
         assert by["chita"] <= by["abess"] * (1 + 1e-9)
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+def test_a_peer_is_given_the_same_problem_with_a_center_and_a_linear_term(sparse):
+    """The augmented least squares a peer reads differs from f by a constant only, so a
+    peer compares on the problem chita solves (pruning problems have a center)."""
+    from chita_opt import L0RidgeProblem
+    from chita_opt.peers import peer_problem
+
+    rng = np.random.default_rng(2)
+    A = rng.standard_normal((30, 50))
+    problem = L0RidgeProblem(
+        A,
+        rng.standard_normal(30),
+        k=5,
+        lam=0.7,
+        center=rng.standard_normal(50),
+        linear=rng.standard_normal(50),
+    )
+    design, target, ridge = peer_problem(problem, "test", sparse=sparse)
+    assert ridge == 0.0 and design.shape == (80, 50)
+    differences = []
+    for _ in range(4):
+        w = rng.standard_normal(50) * (rng.random(50) < 0.2)
+        residual = target - design @ w
+        differences.append(0.5 * float(residual @ residual) - problem.objective(w))
+    assert np.ptp(differences) < 1e-9 * abs(differences[0])
+    # without a center or a linear term the peer keeps the design and its own ridge
+    plain = L0RidgeProblem(A, problem.y, k=5, lam=0.7)
+    design, target, ridge = peer_problem(plain, "test")
+    assert design.shape == (30, 50) and ridge == 0.7 and target is plain.y
+
+
+def test_peers_run_on_a_pruning_problem():
+    pytest.importorskip("abess")
+    instances = study.make_instances("pruning", 1, n=60, p=150, k=15)
+    assert instances[0].problem.center.any()
+    table = study.compare(["chita", "abess", "omp", "magnitude"], instances, repeats=1)
+    by = {r["method"]: r["objective"] for r in table.rows}
+    # the peers select on the whole problem (ridge toward the center included)
+    assert max(by["abess"], by["omp"]) < by["magnitude"]
+    assert by["chita"] <= min(by["abess"], by["omp"]) * (1 + 1e-9)

@@ -1,7 +1,7 @@
 """A PyTorch Lightning callback around :class:`GradualPruner`.
 
-Importable only where Lightning is installed (``lightning`` or ``pytorch_lightning``); it
-is not a dependency of chita_opt::
+Importable only where Lightning is installed (``lightning``, the ``lightning`` extra, or
+``pytorch_lightning``); it is not a dependency of chita_opt::
 
     from chita_opt.pruning.lightning import GradualPruningCallback
     pruner = GradualPruner(model, fisher_data, F.cross_entropy, 0.95, n_events=5,

@@ -1,0 +1,123 @@
+"""Peers: other libraries' sparse-regression methods, adapted to propose a support for an
+:class:`~chita_opt.problems.L0RidgeProblem` (the study refits every proposal on the
+problem itself, so methods are compared by the objective of their support).
+
+A peer is given the same problem, not a simpler one. A ridge toward a center and a linear
+term, which the peers cannot take, are folded into an augmented least-squares problem
+with the same minimisers and the same l0 constraint on w:
+
+    1/2 ||y - A w||^2 + lam/2 ||w - c||^2 + linear^T w
+        = 1/2 || [y; sqrt(lam) c - linear / sqrt(lam)] - [A; sqrt(lam) I] w ||^2 + const,
+
+so a peer with a ridge of its own gets it as that ridge on an uncentered problem, and
+every peer gets the augmented design (n + p rows) where there is a center or a linear
+term. That design is sparse below A (an identity), passed as scipy.sparse to a peer that
+reads it (abess) and densified for the others only up to ``MAX_DENSE_PEER_BYTES``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Callable
+
+import numpy as np
+
+from chita_opt.problems import L0RidgeProblem, SparseDesign
+
+#: Largest dense design built for a peer that reads no sparse input (OMP, LARS).
+MAX_DENSE_PEER_BYTES = 2 << 30
+
+
+def largest_support(coef: np.ndarray, k: int) -> np.ndarray:
+    """At most k indices (sorted) of the largest ``|coef|`` among the nonzeros."""
+    nz = np.flatnonzero(coef)
+    if nz.size > k:
+        nz = nz[np.argsort(-np.abs(coef[nz]))[:k]]
+    return np.sort(nz)
+
+
+def peer_problem(problem: L0RidgeProblem, peer: str, sparse: bool = False):
+    """``(design, target, ridge)`` of the problem as ``peer`` reads it: the design dense
+    and C-ordered, or scipy.sparse for a peer that takes it (``sparse``); with a center
+    or a linear term, the augmented problem of the module docstring and no ridge."""
+    import scipy.sparse
+
+    A, y, lam = problem.A, problem.y, problem.lam
+    offset_free = not problem.center.any() and problem.linear is None
+    if offset_free:
+        if not isinstance(A, SparseDesign):
+            return np.ascontiguousarray(A), y, lam
+        if sparse and A.offsets is None:
+            return A.matrix, y, lam
+        raise TypeError(f"the peer {peer} needs a dense design; this problem's A is sparse")
+    if lam <= 0:
+        # no ridge: the center plays no part, and a linear term has no least-squares form
+        if problem.linear is not None:
+            raise ValueError(f"the peer {peer} cannot pose a linear term without a ridge")
+        return peer_problem(_without_offsets(problem), peer, sparse)
+    n, p = A.shape
+    root = np.sqrt(lam)
+    linear = np.zeros(p) if problem.linear is None else problem.linear.astype(np.float64)
+    target = np.concatenate([y.astype(np.float64), root * problem.center - linear / root])
+    if isinstance(A, SparseDesign):
+        if A.offsets is not None or A.row_weights is not None:
+            raise TypeError(f"the peer {peer} needs an uncentered sparse design")
+        top = A.matrix
+    elif sparse:
+        top = scipy.sparse.csr_matrix(A)
+    else:
+        if (n + p) * p * 8 > MAX_DENSE_PEER_BYTES:
+            raise ValueError(
+                f"the peer {peer} needs the augmented dense design of {n + p} x {p}, "
+                f"above {MAX_DENSE_PEER_BYTES >> 30} GiB (MAX_DENSE_PEER_BYTES)"
+            )
+        return np.vstack([np.asarray(A, dtype=np.float64), root * np.eye(p)]), target, 0.0
+    design = scipy.sparse.vstack([top, root * scipy.sparse.identity(p)], format="csc")
+    if not sparse:
+        design = design.toarray()
+    return design, target, 0.0
+
+
+def _without_offsets(problem: L0RidgeProblem) -> L0RidgeProblem:
+    return L0RidgeProblem(problem.A, problem.y, k=problem.k, lam=problem.lam)
+
+
+def _abess_support(problem: L0RidgeProblem) -> np.ndarray:
+    import abess
+
+    design, target, ridge = peer_problem(problem, "abess", sparse=True)
+    model = abess.LinearRegression(support_size=problem.k, fit_intercept=False, alpha=ridge or None)
+    model.fit(design, target, is_normal=False)
+    return largest_support(model.coef_, problem.k)
+
+
+def _omp_support(problem: L0RidgeProblem) -> np.ndarray:
+    from sklearn.linear_model import OrthogonalMatchingPursuit
+
+    # OMP has no ridge: it selects by least squares (on the augmented design, the ridge's)
+    design, target, _ = peer_problem(problem, "omp")
+    model = OrthogonalMatchingPursuit(n_nonzero_coefs=problem.k, fit_intercept=False)
+    return largest_support(model.fit(design, target).coef_, problem.k)
+
+
+def _lasso_support(problem: L0RidgeProblem) -> np.ndarray:
+    from sklearn.linear_model import lars_path
+
+    # the lasso path (LARS) up to its last point with at most k nonzeros
+    design, target, _ = peer_problem(problem, "lasso")
+    _, _, coefs = lars_path(design, target, method="lasso", max_iter=4 * problem.k)
+    counts = np.count_nonzero(coefs, axis=0)
+    return largest_support(coefs[:, int(np.flatnonzero(counts <= problem.k)[-1])], problem.k)
+
+
+#: peer name -> (module it needs, function problem -> support)
+PEERS: dict[str, tuple[str, Callable[[L0RidgeProblem], np.ndarray]]] = {
+    "abess": ("abess", _abess_support),
+    "omp": ("sklearn", _omp_support),
+    "lasso": ("sklearn", _lasso_support),
+}
+
+
+def available_peers() -> list[str]:
+    """The peers whose library is installed."""
+    return [name for name, (module, _) in PEERS.items() if importlib.util.find_spec(module)]
