@@ -97,7 +97,8 @@ def test_prune_command_with_a_factory_and_a_state_dict(tmp_path, monkeypatch, ca
     assert int((weights != 0).sum()) == int(0.2 * weights.numel())
     report = json.loads((tmp_path / "report.json").read_text())
     assert report["sparsity"] == pytest.approx(0.8, abs=1e-3)
-    assert report["lower_bound"] <= report["objective"] and 0 <= report["gap"] < 0.5
+    # the same prune through the API certifies 0.88%
+    assert report["lower_bound"] <= report["objective"] and report["gap"] < 0.015
 
 
 def test_prune_command_layerwise_keeps_the_pattern_and_reports_each_layer(
@@ -191,3 +192,39 @@ def test_loading_a_user_module_leaves_sys_path_as_it_was(tmp_path, monkeypatch):
     before = list(sys.path)
     assert load_object("my_factory_module:make", "--model")() == 7
     assert sys.path == before
+
+
+def test_a_program_exported_in_train_mode_is_loaded_in_eval_mode(tmp_path):
+    import torch.nn.functional as F
+    from torch import nn
+
+    from chita_opt.pruning import prune
+    from chita_opt.pruning.loading import in_eval_mode, load_model
+
+    torch.manual_seed(0)
+    model = nn.Sequential(
+        nn.Linear(64, 16), nn.BatchNorm1d(16), nn.ReLU(), nn.Dropout(0.5), nn.Linear(16, 10)
+    )
+    digits = load_digits_data("sklearn")
+    for start in range(0, 256, 32):  # running statistics away from their initial values
+        model(digits.X_train[start : start + 32])
+    batch = {"input": {0: torch.export.Dim.DYNAMIC}}
+    program = torch.export.export(model, (digits.X_train[:8],), dynamic_shapes=batch)
+    torch.export.save(program, str(tmp_path / "model.pt2"))
+    loaded = load_model(str(tmp_path / "model.pt2"))
+    model.eval()
+    x = digits.X_test[:50]
+    # running statistics, no dropout: the outputs of the model in eval mode, every time
+    torch.testing.assert_close(loaded(x), model(x))
+    torch.testing.assert_close(loaded(x), loaded(x))
+    data = (digits.X_train, digits.y_train)
+    result = prune(loaded, data, F.cross_entropy, 0.5, n_samples=64)
+    assert result.sparsity == pytest.approx(0.5, abs=1e-3)
+
+    class TrainingOnly(nn.Module):  # the older train-mode form of BatchNorm
+        def forward(self, x, w, b, mean, var):
+            op = torch.ops.aten._native_batch_norm_legit_functional.default
+            return op(x, w, b, mean, var, True, 0.1, 1e-5)
+
+    with pytest.raises(ValueError, match="exported in train mode"):
+        in_eval_mode(torch.fx.symbolic_trace(TrainingOnly()), "old.pt2")

@@ -47,6 +47,7 @@ def load_model(spec: str, state_dict: str | None = None) -> nn.Module:
             model = torch.export.load(spec).module()
         except (RuntimeError, ValueError) as err:
             raise ValueError(f"model {spec!r} is not a torch.export program: {err}") from err
+        in_eval_mode(model, spec)
     elif os.path.isfile(spec):
         try:
             model = torch.jit.load(spec, map_location="cpu")
@@ -69,6 +70,63 @@ def load_model(spec: str, state_dict: str | None = None) -> nn.Module:
             first = str(err).splitlines()[0]
             raise ValueError(f"state dict {state_dict!r} does not fit the model: {first}") from err
     return model
+
+
+# The training flags of the ops a torch.export program keeps from the mode it was exported
+# in: (op, position of the flag among its arguments).
+_TRAINING_FLAGS = {
+    "aten.batch_norm.default": 5,
+    "aten.dropout.default": 2,
+    "aten.native_dropout.default": 2,
+    "aten.feature_dropout.default": 2,
+    "aten.alpha_dropout.default": 2,
+}
+# ops of a train-mode program with no eval-mode form of the same signature
+_TRAINING_ONLY = ("aten._native_batch_norm_legit_functional.default",)
+
+
+def in_eval_mode(program: nn.Module, spec: str) -> nn.Module:
+    """Turn a loaded ``torch.export`` program exported in train mode into its eval form,
+    in place: BatchNorm on running statistics, no dropout (the gradients of a pruning
+    problem are those of the model as it predicts). A program's module refuses
+    ``.eval()``: its mode was fixed when it was exported, so the flags of its ops are
+    rewritten. A ValueError for ops with no such rewrite (export the model after
+    ``model.eval()``)."""
+    changed = False
+    for node in list(program.graph.nodes):
+        if node.op != "call_function":
+            continue
+        target = str(node.target)
+        if _counts_batches(node):
+            # BatchNorm's batch counter: only training reads it, and an in-place update
+            # of a buffer breaks the per-sample gradients
+            program.graph.erase_node(node)
+            changed = True
+            continue
+        if target in _TRAINING_ONLY:
+            raise ValueError(
+                f"model {spec!r} was exported in train mode ({target}); export it after "
+                "model.eval() so that its BatchNorm uses running statistics"
+            )
+        position = _TRAINING_FLAGS.get(target)
+        if position is not None and len(node.args) > position and node.args[position]:
+            args = list(node.args)
+            args[position] = False
+            node.args = tuple(args)
+            changed = True
+    if changed:
+        program.recompile()
+    return program
+
+
+def _counts_batches(node) -> bool:
+    """Whether ``node`` is a train-mode program's in-place step of a BatchNorm counter."""
+    if str(node.target) != "aten.add_.Tensor" or node.users or not node.args:
+        return False
+    buffer = node.args[0]
+    return getattr(buffer, "op", None) == "get_attr" and str(buffer.target).endswith(
+        "num_batches_tracked"
+    )
 
 
 def load_data(spec: str) -> Any:

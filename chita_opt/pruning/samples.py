@@ -25,7 +25,8 @@ def set_training(model: nn.Module, mode: bool) -> None:
     try:
         model.train(mode)
     except NotImplementedError:
-        # a torch.export module has its mode fixed when exported (export it in eval mode)
+        # a torch.export module has its mode fixed when exported (load_model turns a
+        # train-mode program into its eval form)
         pass
 
 
