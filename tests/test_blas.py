@@ -7,6 +7,7 @@ from threadpoolctl import threadpool_info
 
 from chita_opt import L0RidgeProblem, solve
 from chita_opt._blas import _is_numpys, blas_threads, resolve_n_threads
+from chita_opt.problems import TopK
 from chita_opt.solvers.base import Solver
 from chita_opt.solvers.result import Outcome
 
@@ -181,3 +182,26 @@ def test_a_solve_forms_its_kernels_on_the_idle_cores(monkeypatch):
     A = rng.standard_normal((200, 4000))
     solve(L0RidgeProblem(A, rng.standard_normal(200), k=1000, lam=0.1))
     assert entered
+
+
+def test_a_block_task_limits_its_own_blas_whatever_the_backend(monkeypatch):
+    """Every joblib backend (loky, threading, Dask, Ray) runs ``_solve_block``, so its
+    solve must set the thread limit itself: a Dask worker thread gets no limit from the
+    caller's process. Two block tasks in threads at once, as a threaded worker runs them."""
+    import chita_opt._blas as blas
+    from chita_opt.solvers import blocks
+
+    controller = _FakeController()
+    monkeypatch.setattr(blas, "_blas_controllers", lambda: controller)
+    recordings = [_Recording(0.2, controller), _Recording(0.05, controller)]
+    solvers = iter(recordings)
+    monkeypatch.setattr(blocks, "get_solver", lambda method, **options: next(solvers))
+    A = np.random.default_rng(0).standard_normal((8, 6))
+    arguments = (A, np.ones(6), None, 0.5, TopK(2), "recording", {}, False, "auto")
+    workers = [threading.Thread(target=blocks._solve_block, args=arguments) for _ in range(2)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    assert [r.seen for r in recordings] == [1, 1]
+    assert controller.lib_controllers[0].num_threads == 2  # restored after both
