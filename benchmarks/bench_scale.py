@@ -5,7 +5,9 @@ n = 1,000 gradient rows, float32 (A is 1.08 GB), written to an .npy file and mem
 split into blocks of 2,000 weights with one global budget (90% sparsity) split by the
 magnitude rule; every block solved with ``chita``. Each configuration runs in a fresh child
 process, which reports its wall time and its peak resident memory (VmHWM) above what it
-held before opening A, as a multiple of A's bytes (A's own pages count 1.0).
+held before opening A, as a multiple of A's bytes (A's own pages count 1.0); with workers,
+also the sum of the worker processes' peaks (``workers/A``: each counts the pages of A
+it read, so a shared page counts once per worker that read it).
 
     .venv/bin/python benchmarks/bench_scale.py [--p 270000] [--n 1000] [--block 2000]
 """
@@ -23,14 +25,32 @@ import time
 import numpy as np
 
 CHILD = r"""
-import json, sys, time
+import json, os, sys, time
 import numpy as np
 
-def rss(field):
-    with open("/proc/self/status") as f:
+def rss(field, pid="self"):
+    with open(f"/proc/{pid}/status") as f:
         for line in f:
             if line.startswith(field):
                 return int(line.split()[1]) * 1024
+    return 0
+
+def descendants(root):
+    # processes below root (joblib keeps its worker processes after the solve, for reuse)
+    parents = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    parents[int(entry)] = int(f.read().rsplit(")", 1)[1].split()[1])
+            except OSError:
+                pass
+    found, frontier = [], [root]
+    while frontier:
+        children = [pid for pid, parent in parents.items() if parent in frontier]
+        found += children
+        frontier = children
+    return found
 
 from chita_opt import solve
 from chita_opt.problems import BlockDiagonalProblem
@@ -45,8 +65,10 @@ problem = BlockDiagonalProblem(A, blocks, k=k, lam=1e-3, center=center)
 start = time.perf_counter()
 result = solve(problem, "chita", n_jobs=n_jobs)
 seconds = time.perf_counter() - start
+workers = sum(rss("VmHWM:", pid) for pid in descendants(os.getpid()))
 print(json.dumps({"time": seconds, "objective": result.objective, "nnz": result.nnz,
                   "peak_over_A": (rss("VmHWM:") - before) / A.nbytes,
+                  "workers_over_A": workers / A.nbytes,
                   "block_times": [b["time"] for b in result.info["blocks"]]}))
 """
 
@@ -89,7 +111,7 @@ def main() -> None:
         )
         print(
             f"{'n_jobs':>6} {'time_s':>8} {'objective':>14} {'nnz':>7} {'peak/A':>7} "
-            f"{'block_s(median)':>15}"
+            f"{'workers/A':>9} {'block_s(median)':>15}"
         )
         for n_jobs in [int(v) for v in args.workers.split(",")]:
             done = subprocess.run(
@@ -101,7 +123,8 @@ def main() -> None:
             out = json.loads(done.stdout.strip().splitlines()[-1])
             print(
                 f"{n_jobs:>6} {out['time']:>8.2f} {out['objective']:>14.8g} {out['nnz']:>7} "
-                f"{out['peak_over_A']:>7.2f} {np.median(out['block_times']):>15.3f}",
+                f"{out['peak_over_A']:>7.2f} {out['workers_over_A']:>9.2f} "
+                f"{np.median(out['block_times']):>15.3f}",
                 flush=True,
             )
 
