@@ -206,7 +206,8 @@ def test_budget_forms_per_layer_uniform_capped_nm_and_blocks(digits, trained):
 def test_certify_bounds_the_modelled_increase(digits, trained):
     data = (digits.X_train, digits.y_train)
     whole = prune(copy.deepcopy(trained), data, F.cross_entropy, 0.9, n_samples=200, certify=True)
-    assert whole.lower_bound is not None and 0 <= whole.gap < 0.2
+    # docs/pruning.md: within 0.44% (``benchmarks/bench_certify.py --digits``)
+    assert whole.lower_bound is not None and whole.gap < 0.006
     assert whole.lower_bound <= whole.objective
     # blocks: each relaxed and the bounds added; CHITA++ certifies its last stage only
     blocks = prune(
@@ -220,7 +221,7 @@ def test_certify_bounds_the_modelled_increase(digits, trained):
         certify=True,
     )
     assert blocks.stages[0].lower_bound is None
-    assert blocks.lower_bound <= blocks.objective and 0 <= blocks.gap < 0.2
+    assert blocks.lower_bound <= blocks.objective and blocks.gap < 0.005  # measured 0.31%
     assert prune(copy.deepcopy(trained), data, F.cross_entropy, 0.9, n_samples=200).gap is None
     with pytest.raises(ValueError, match="certify needs a solver method"):
         prune(copy.deepcopy(trained), data, F.cross_entropy, 0.9, method="magnitude", certify=True)
@@ -241,7 +242,7 @@ def test_certify_a_whole_model_above_the_conic_limit(digits):
     model = nn.Sequential(nn.Linear(64, 96), nn.ReLU(), nn.Linear(96, 10))
     data = (digits.X_train, digits.y_train)
     result = prune(model, data, F.cross_entropy, 0.9, n_samples=200, certify=True)
-    assert result.lower_bound <= result.objective and 0 <= result.gap < 0.2
+    assert result.lower_bound <= result.objective and result.gap < 0.015  # measured 1.19%
 
 
 def test_chita_beats_magnitude_and_chitapp_beats_one_shot(digits, trained):
