@@ -43,8 +43,8 @@ if TYPE_CHECKING:  # for type checkers and the API docs; loaded lazily below
 
 __version__ = "0.1.0"
 
-# The scikit-learn estimators load on first use: importing scikit-learn took 1.2 s of a
-# fresh process's 2.7 s import of chita_opt, which solve() does not need.
+# The scikit-learn estimators load on first use: importing scikit-learn was most of a
+# fresh process's import of chita_opt, and solve() does not need it.
 _ESTIMATORS = {
     "L0Classifier": "chita_opt.classifier",
     "L0ClassifierCV": "chita_opt.classifier_cv",

@@ -1,18 +1,16 @@
 """The thread policy of every solve: how many BLAS threads, decided once, restored after.
 
-Measured on a 2-core machine (``benchmarks/bench_speed.py --families threads --busy``):
-with one other busy process, OpenBLAS's two worker threads spin against it and a 1000 x
-1000 Cholesky takes 26 ms instead of 15 ms on one thread, and the solver on two threads
-took 2.4x longer in the median problem of the pruning grid (1.35 s -> 3.29 s, ``--families
-pruning-real --solve-only``); on a quiet machine a second thread speeds the large
-products up but hardly the factorisations. So by default (``n_threads="auto"``) a solve
+With one other busy process on a 2-core machine, OpenBLAS's two worker threads spin
+against it: factorisations and the solver as a whole run several times slower than on one
+thread, while on a quiet machine a second thread speeds the large products up but hardly
+the factorisations (measured in ``docs/speed.md``, "Threads", with the commands that
+print the numbers). So by default (``n_threads="auto"``) a solve
 runs its latency-bound BLAS on one thread, and only the large matrix-matrix products
 that form a kernel or Gram matrix (``large_product_threads``, O(n^2 |S|): tenths of a
 second each) also take the cores that are idle at that moment, read from the kernel's
-count of running tasks (Linux; one thread elsewhere). On the MNIST MLP's Fisher a
-1000 x 1000 kernel of 29,124 columns took 0.68 s on one thread and 0.45 s on two quiet;
-beside a busy neighbour no core is idle and it stays on one (two would take 0.70 s
-there against 0.57 s). An integer ``n_threads=k`` runs all BLAS on exactly k threads.
+count of running tasks (Linux; one thread elsewhere): beside a busy neighbour no core
+is idle and such a product stays on one thread, which is then the faster choice. An
+integer ``n_threads=k`` runs all BLAS on exactly k threads.
 
 numpy and scipy wheels each bundle their own OpenBLAS; where they differ, scipy's (used
 for triangular solves between numpy products) always runs on one thread, so the two pools
@@ -126,8 +124,7 @@ def large_product_threads() -> Iterator[None]:
     """Within the block numpy's BLAS also uses the cores idle right now (:func:`idle_cores`),
     when the one solve running asked for ``n_threads="auto"``; for the few large
     matrix-matrix products of a solve, where threads pay and where a neighbour that
-    starts meanwhile costs a product at most about a fifth more (not the 2.4x of
-    latency-bound work)."""
+    starts meanwhile costs far less than it costs latency-bound work."""
     lifted = []
     with _lock:
         if _adaptive and _active == 1:

@@ -42,8 +42,8 @@ _MIN_CURVATURE = 1e-10
 _SWAP_TRIALS = 10
 
 #: Inner-solver options used unless given: no double swaps, which lower the quadratic
-#: model but, judged by the logistic loss, chose worse supports and took 10x the time
-#: (``benchmarks/bench_classifier.py``, n = 400, p = 1,000, k = 10).
+#: model but, judged by the logistic loss, chose worse supports and took far longer
+#: (``benchmarks/bench_classifier.py`` compares).
 INNER_DEFAULTS: dict[str, dict[str, Any]] = {"chita": {"swaps": LocalSearch(pair_candidates=0)}}
 # once warm-started from the previous fit, the swaps' second start rarely pays (unless
 # the caller chose the swap options)

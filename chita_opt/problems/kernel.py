@@ -265,8 +265,8 @@ class KernelRefits:
 def _single_is_safe(A: np.ndarray, lam: float) -> bool:
     """Whether kernels of a float32 A may be formed with float32 products: their error
     (about 3e-7 of the largest entry, bounded here by 1e-6 of the largest squared row
-    norm) must stay below 5% of ``lam``, where it moves a refit's objective by less than
-    1e-9 of itself (measured: 6e-10 at 5.5%, MNIST MLP Fisher)."""
+    norm) must stay below 5% of ``lam``, where it moves a refit's objective by a
+    negligible fraction of itself (docs/speed.md says what it costs in accuracy)."""
     if A.dtype != np.float32:
         return False
     largest = float(row_sqnorms(A).max())

@@ -14,7 +14,7 @@ import scipy.linalg.lapack
 from chita_opt._blas import large_product_threads
 from chita_opt.problems.products import column_blocks, row_blocks, support_times
 
-# Multiply-adds from which a Gram product takes the idle cores (about 10 ms on one).
+# Multiply-adds from which a Gram product takes the idle cores (a few ms on one).
 _LARGE_PRODUCT = 2e8
 
 
@@ -22,7 +22,7 @@ def cholesky_factor(M: np.ndarray) -> np.ndarray:
     """Lower Cholesky factor L of a symmetric positive definite M (``M = L L^T``).
 
     numpy's factorisation is several times faster than scipy's on the few-hundred-square
-    matrices the solvers factor most often (measured: 6 ms against 35 ms at 647 x 647).
+    matrices the solvers factor most often.
     Raises ``numpy.linalg.LinAlgError`` when M is not positive definite, or so close to
     singular (a pivot below 1e-7 of the largest: condition number above about 1e14) that
     the solution would be mostly rounding error; callers then fall back to an SVD.
@@ -38,10 +38,9 @@ def cholesky_solve(L: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Solve ``L L^T x = b`` (L from :func:`cholesky_factor`, C-ordered, so ``L^T`` is the
     Fortran-ordered upper factor LAPACK reads without a copy).
 
-    LAPACK's ``potrs`` directly for small factors and for several right-hand sides (at
-    8 x 8 and 50 x 50: 2-7 us against 40-45 us through ``solve_triangular``'s checks; at
-    1000 x 1000 with 5-40 columns 1.3-3.0 ms against 1.8-3.3 ms); two triangular solves
-    for one vector against a large factor (0.54 ms against 1.04 ms at 1000 x 1000)."""
+    LAPACK's ``potrs`` directly for small factors and for several right-hand sides
+    (``solve_triangular``'s checks cost more than the solve there); two triangular
+    solves for one vector against a large factor, where they are faster."""
     if L.shape[0] == 0:
         return np.zeros(b.shape)
     if b.ndim == 2 or L.shape[0] <= _SMALL_FACTOR:
@@ -219,7 +218,7 @@ def largest_singular_value(A: np.ndarray, *, tol: float = 1e-6, seed: int = 0) -
             k=1,
             tol=tol,
             v0=start,
-            ncv=min(8, min(A.shape) - 1),  # a short Lanczos basis: 1.5-2x fewer products
+            ncv=min(8, min(A.shape) - 1),  # a short Lanczos basis: fewer products
             return_singular_vectors=False,
             solver="arpack",
         )

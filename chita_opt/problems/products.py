@@ -3,11 +3,10 @@
 A float32 design is read as it is with float64 accumulation (numba kernels, one pass):
 as accurate as a float64 product, without the 2x memory of a float64 copy. The kernels
 take four rows of a C-ordered A at a time, so the float64 vector they read or update
-streams through the cache once per four rows: 1.4-1.5x faster than one row at a time
-and within 10% of a single-threaded float32 BLAS product (n = 1,000, p = 32,360,
-``benchmarks/bench_products.py``). Products with a subset of the columns of a C-ordered
-A read the chosen entries in place: gathering strided columns costs more than a pass
-over all of A.
+streams through the cache once per four rows (``benchmarks/bench_products.py`` prints
+their time beside a single-threaded float32 BLAS product). Products with a subset of
+the columns of a C-ordered A read the chosen entries in place: gathering strided columns
+costs more than a pass over all of A.
 """
 
 from __future__ import annotations
@@ -18,8 +17,8 @@ from chita_opt._jit import cached_njit
 from chita_opt.problems.sparse_design import SparseDesign
 
 # Bytes of float64 columns gathered per block where a product goes through a copy of the
-# columns: 2,048 columns at n = 1,000, where row_gram runs 10-15% faster than at 1,024 and
-# no faster at 4,096 (Fisher of the MNIST MLP, 16,180 columns).
+# columns: 2,048 columns at n = 1,000, where row_gram ran faster than with half as many
+# and no faster with twice as many.
 _CHUNK_BYTES = 16 << 20
 # Rows a kernel takes together (the float64 vector is read once per this many rows).
 _ROWS = 4

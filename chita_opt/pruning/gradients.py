@@ -159,7 +159,7 @@ def per_sample_gradients(
                         else:
                             block.index_copy_(1, positions, chosen.to("cpu", block.dtype))
                 # a sum is not finite when any entry is not (or, rarely, when it overflows: then
-                # the entries decide); 70x cheaper than testing every entry
+                # the entries decide); far cheaper than testing every entry
                 if not torch.isfinite(block.sum()) and not torch.isfinite(block).all():
                     raise ValueError(
                         f"the gradients of rows {row}..{row + rows - 1} are not finite; check "

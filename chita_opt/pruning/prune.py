@@ -170,9 +170,7 @@ def prune(
         Threads of the gradients (torch's intra-op threads) and of the solves' BLAS (see
         :func:`chita_opt.solve`), restored after each. "auto": one for the gradients
         and the solves' latency-bound work (see :func:`chita_opt.solve`): beside a busy
-        neighbour process, torch's two threads took the MNIST MLP's 1,000 per-sample
-        gradients 0.31-0.53 s (0.19-0.34 s quiet), one thread 0.23-0.28 s (0.21-0.27 s
-        quiet; ``benchmarks/bench_speed.py --families pruning-real --busy``).
+        neighbour process one torch thread is faster than two (``docs/speed.md``).
     progress : bool
         tqdm progress bars for the gradients and, with several stages, the stages.
     solver_options : dict, optional

@@ -18,8 +18,8 @@ from torch import nn
 from chita_opt.pruning.parameters import PrunableParameters
 from chita_opt.pruning.samples import Data, eval_mode, first_samples
 
-#: The ridges tried, in units of the mean diagonal of the Fisher (prune's default is 1):
-#: on the MNIST MLP at 98% sparsity the best fixed ridge lay 4-10x above the default.
+#: The ridges tried, in units of the mean diagonal of the Fisher (prune's default is 1),
+#: on both sides of the default (docs/pruning.md shows where the best one lay).
 AUTO_RIDGES = (0.3, 1.0, 3.0, 10.0, 30.0)
 
 

@@ -59,8 +59,8 @@ def forward_selection(
 
     A product with all of A scores every coordinate; between two of them (every
     ``refresh`` additions) only the ``pool`` best-scored coordinates of the last full
-    scoring are rescored, at O(n pool) each: on Toeplitz designs with p = 100,000 this
-    picked the same supports as scoring all of A at every step, 7x faster. The refits
+    scoring are rescored, at O(n pool) each: on Toeplitz designs this picks the same
+    supports as scoring all of A at every step, in a fraction of the time. The refits
     are Gram-Schmidt steps in the ridge's geometry (``Q = A_S L^-T`` with ``L L^T =
     A_S^T A_S + lam I``, so ``A_S w_S = Q z`` and each addition extends Q, z and the
     residual in O(n |S|)), so the selection costs about ``k / refresh`` products with A

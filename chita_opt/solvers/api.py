@@ -54,8 +54,8 @@ def solve(
         BLAS threads during the solve (and the certificate); the previous settings are
         restored after. "auto": one for the latency-bound linear algebra (matrix-vector
         products, small factorisations), where OpenBLAS threads that spin against
-        another busy process made the solver 2.4x slower in the median problem of
-        ``benchmarks/bench_speed.py``'s pruning grid on a shared 2-core machine, plus
+        another busy process slow the solver down several times on a shared 2-core
+        machine, plus
         the cores idle at that moment for the large products that form kernel and Gram
         matrices (see ``docs/speed.md``). An integer: exactly that many for all.
         With blocks, per worker.

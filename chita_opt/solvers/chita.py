@@ -41,8 +41,7 @@ from chita_opt.solvers.registry import register_solver
 from chita_opt.solvers.result import STATUSES, History, Outcome
 
 # Below this many features the active set is skipped: a full iteration is cheap there, and
-# restricting the search cost global optima (measured on the enumeration instances of the
-# tests: 52% reached with the active set against 67% without, before swaps).
+# restricting the search cost global optima on the enumeration instances of the tests.
 _MIN_ACTIVE_SET_FEATURES = 1000
 
 
@@ -80,11 +79,9 @@ class ChitaSolver(Solver):
         After IHT, apply exact swaps (one coordinate out, one in; see
         :func:`chita_opt.solvers.swaps.local_swaps`) until none improves. IHT fixed
         points are rarely swap-optimal, and the swaps are where most of the quality comes
-        from: on the enumeration instances of the tests they lift the share of global
-        optima reached from 68% to 95%; on Toeplitz designs (n=500, p up to 20,000, k=50)
-        they turn a result worse than abess's into one better on every instance measured.
+        from (``benchmarks/bench_speed.py --families toeplitz`` compares with abess).
         Each swap round costs about one refit, O(n k min(n, k)); "auto" swaps while that
-        is below ``swap_flops`` (1e9 by default, about 0.1 s here).
+        is below ``swap_flops`` (1e9 by default).
     swap_flops : float, default 1e9
         The per-swap cost bound used by ``local_search="auto"``.
     swaps : LocalSearch, optional

@@ -125,11 +125,10 @@ def cg_polish(
     Stops as soon as :func:`~chita_opt.bounds.support.support_dual_bound` proves that no
     vector on this support reaches ``target``: the search rejects such a trial whatever
     the polish does. Most trial steps past the support-change point are hopeless, and
-    the bound says so from the first residual (MNIST MLP Fisher, 90% sparsity: half of
-    all polish steps). With ``stop_below``, also stops once f is below ``target``: the
-    trial is accepted then, and the refit that follows an accepted search does the rest
-    (the costly searches use it: same objectives on the MNIST MLP Fisher at 50% and 70%,
-    15-30% less time).
+    the bound says so from the first residual. With ``stop_below``, also stops once f is
+    below ``target``: the trial is accepted then, and the refit that follows an accepted
+    search does the rest (the costly searches use it: the same objectives in less
+    time).
 
     Written out rather than ``scipy.sparse.linalg.cg``: both stops test f and the dual
     bound between steps, and scipy's callback cannot end its iteration; the residual
@@ -296,8 +295,7 @@ def search_past_change(
         # Where a polish is costly (its products span most of A, as at low sparsity)
         # stop at the first trial that does not beat the one before: the improving
         # trials are the first few, and polishing the rest took most of the solve
-        # time there (MNIST MLP Fisher, 50% sparsity: 9 s instead of 17 s, same
-        # objective).
+        # time there, for the same objective.
         costly = 2 * polish_steps * problem.n_samples * problem.n_features > 2e8
         for trial in trials:
             target = it.f if best is None else best.f

@@ -24,13 +24,11 @@ from chita_opt.solvers.result import SolveResult
 #: Options a method gets on layer rows unless given: no IHT (``max_iter=0``): the rows'
 #: swaps run in Gram space, where each round scores every outside coordinate exactly,
 #: and from the saliency refit they reach errors as low as from IHT's fixed point in
-#: 0.25-0.8 of the time (``benchmarks/bench_layerwise.py --methods chita
-#: --solver-options '{"max_iter": 500}'`` against the defaults, docs/layerwise.md); the
-#: escapes from swap local optima (random restarts, double swaps) that pay on small hard
-#: regressions cost 10-30x the time on the MNIST MLP's small layers for 1-3% of their
-#: error; the second starts only on small rows (``n k min(n, k) <= 1e6``: all of the
-#: transformer's, where they lower the summed error by 2-7%, none of the MLP's first
-#: layer, where at 90% they doubled the time for no lower total).
+#: less time (docs/layerwise.md, ``benchmarks/bench_layerwise.py``); the escapes from
+#: swap local optima (random restarts, double swaps) that pay on small hard regressions
+#: cost many times the time on small layers for little error; the second starts only on
+#: small rows (``n k min(n, k) <= 1e6``), where they lower the summed error, not on wide
+#: layers, where they cost time for no lower total.
 # entries of d_out x d_in^2 up to which the rows' Gram systems are kept for the
 # rebalancing (at most 8 bytes each: a few hundred MB)
 _KEEP_SYSTEMS = 3e7
@@ -58,8 +56,7 @@ def solve_layerwise(
     With one budget for the layer (``allocation="layer"``), the rows are first solved on
     the saliency split of it, then nonzeros move from the row where one costs least to
     the row where one gains most while the gain exceeds the cost
-    (:func:`rebalance_rows`; the MNIST MLP's summed
-    error at 90% fell from 0.264 to 0.190 with it, ``benchmarks/bench_layerwise.py``).
+    (:func:`rebalance_rows`; ``benchmarks/bench_layerwise.py`` measures what it gains).
 
     Parameters
     ----------
@@ -186,8 +183,8 @@ def _rows(problem, indices, solver, certify, n_threads, keep_systems) -> list[di
             if certify:
                 out[-1]["lower_bound"] = f_i
             continue
-        # the saliency mask refitted is a better start than the dense row's magnitudes
-        # (MNIST MLP, first layer, 50%: 19% lower objective, a third less time)
+        # the saliency mask refitted is a better start than the dense row's magnitudes:
+        # a lower objective in less time on the MLP's layers
         result = solver.solve(row, warm_start=problem.saliency_start(i, row), n_threads=n_threads)
         # the row problem's objective is the row's share of the layer's, no constant apart
         out.append(

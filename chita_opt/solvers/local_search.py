@@ -41,11 +41,10 @@ class LocalSearch:
     max_swaps : int, default 200
         Cap on the swaps of one search (each start and each restart has its own); a
         search that reaches it ends the solve with status
-        ``"max_swaps"``. Swaps converge within about 110 on the Toeplitz benchmark;
-        on pruning-like problems with k in the hundreds they keep improving for longer
-        (n=1000, p=32,360, k=647: 514 after 50 swaps in 1.6 s, 124 after 200 in 2.9 s,
-        62 at convergence after 684 in 7.5 s). Use the ``cd`` method (1,000 by default)
-        to run them to convergence.
+        ``"max_swaps"``. On regression benchmarks the swaps converge well within it;
+        on pruning problems with k in the hundreds they keep improving (by ever smaller
+        amounts) for longer. Use the ``cd`` method (1,000 by default) to run them to
+        convergence.
     second_start : bool or "auto", default "auto"
         Also run the swaps from greedy forward selection's support
         (orthogonal matching pursuit with the ridge; a plain top-k budget with k <= n)
@@ -57,9 +56,9 @@ class LocalSearch:
         abess's and OMP's on each, where the search from IHT's point had stayed above
         them on one seed of two
         (``benchmarks/bench_speed.py --families wide``). "auto": only where a
-        swap round costs at most ``second_start_flops`` (``n k min(n, k)``): on the
-        MNIST MLP's Fisher at 98% sparsity (n = 1,000, k = 647) a second search took
-        twice as long as the first and never won.
+        swap round costs at most ``second_start_flops`` (``n k min(n, k)``): on
+        pruning problems with k in the hundreds a second search costs as much as the
+        first and did not win.
     second_start_flops : float, default 1e8
         The per-swap cost bound used by ``second_start="auto"``.
     pair_candidates : int, default 6
@@ -83,10 +82,8 @@ class LocalSearch:
         Also run the swaps from this many random feasible supports (each
         refitted) and keep the best result. "auto": 48 on tiny problems (``n p k`` at
         most ``restart_size``), where each search takes a few milliseconds and
-        swap local optima are most often not global (n < p, little ridge). On 300
-        enumeration instances with lam in {0, 1e-3, 0.1, 1} (three seeds) they lift the
-        global optima reached from 295/285/287 to 300/295/299, for about 0.1 s each.
-        Else none.
+        swap local optima are most often not global (n < p, little ridge); the
+        enumeration tests require the global optima they reach. Else none.
     restart_size : float, default 2e4
         The ``n p k`` below which "auto" restarts.
     random_state : int, default 0
