@@ -1,11 +1,14 @@
-"""What the scikit-learn estimators share: parameter checks, sample weights, the centered
-problem, and the budgets of a path (with forced feature sets)."""
+"""What the scikit-learn estimators share: parameter constraints (scikit-learn's
+declarative validation), sample weights, the centered problem, and the budgets of a path
+(with forced feature sets)."""
 
 from __future__ import annotations
 
 import numbers
+from numbers import Integral, Real
 
 import numpy as np
+from sklearn.utils._param_validation import Interval
 
 from chita_opt.problems import L0RidgeProblem
 from chita_opt.problems.forced import ForcedSelection, with_forced
@@ -16,6 +19,19 @@ SCORINGS = ("r2", "neg_mean_squared_error")
 #: Sparse formats the estimators take as they are (others become CSR)
 SPARSE = ("csc", "csr")
 RULES = ("best", "one_standard_error")
+
+#: scikit-learn's parameter constraints of the options every estimator shares (checked by
+#: ``_validate_params`` at the start of ``fit``); ``method`` is a string here and checked
+#: against the registry in :func:`check_method`, since solvers can be registered later.
+SHARED_CONSTRAINTS: dict[str, list] = {
+    "ridge": [Interval(Real, 0, None, closed="left")],
+    "method": [str],
+    "fit_intercept": ["boolean"],
+    "solver_options": [dict, None],
+}
+BUDGET = [Interval(Integral, 1, None, closed="left")]
+FEATURE_SET = ["array-like", None]
+BUDGETS = ["array-like", None]  # ks: each checked by candidate_budgets / path_budgets
 
 
 class SparseInput:
@@ -40,11 +56,8 @@ def candidate_budgets(ks, n_features: int) -> list[int]:
     return sorted({min(int(k), n_features) for k in ks})
 
 
-def check_params(k, ridge, method) -> None:
-    if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1:
-        raise ValueError(f"k must be a positive integer; got {k!r}")
-    if isinstance(ridge, bool) or not isinstance(ridge, numbers.Real) or not ridge >= 0:
-        raise ValueError(f"ridge must be a number >= 0; got {ridge!r}")
+def check_method(method: str) -> None:
+    """``method`` among the registered solvers (a ValueError naming them otherwise)."""
     if method not in available_methods():
         raise ValueError(f"method must be one of {available_methods()}; got {method!r}")
 

@@ -18,17 +18,25 @@ one such fit per class.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from numbers import Integral, Real
+from typing import Any, ClassVar
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.utils._param_validation import Interval
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from chita_opt._fitting import check_params, feature_budget, sample_weights
+from chita_opt._fitting import (
+    BUDGET,
+    FEATURE_SET,
+    SHARED_CONSTRAINTS,
+    check_method,
+    feature_budget,
+    sample_weights,
+)
 from chita_opt.logistic import class_probabilities, fit_on_support, logistic_loss, sigmoid
 from chita_opt.problems import L0RidgeProblem
-from chita_opt.problems._validation import check_budget
 from chita_opt.problems.forced import ForcedSelection
 from chita_opt.solvers import solve
 from chita_opt.solvers.local_search import LocalSearch
@@ -104,6 +112,15 @@ class L0Classifier(ClassifierMixin, BaseEstimator):
     [3, 7]
     """
 
+    _parameter_constraints: ClassVar[dict] = {
+        **SHARED_CONSTRAINTS,
+        "k": BUDGET,
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "always_select": FEATURE_SET,
+        "never_select": FEATURE_SET,
+    }
+
     def __init__(
         self,
         k: int = 10,
@@ -142,7 +159,7 @@ class L0Classifier(ClassifierMixin, BaseEstimator):
         -------
         self
         """
-        X, y, weights, positives = self._check_fit(X, y, sample_weight, self.k)
+        X, y, weights, positives = self._check_fit(X, y, sample_weight)
         budget = feature_budget(self.k, X.shape[1], self.always_select, self.never_select)
         fits = [
             self._fit_binary(X, (y == label).astype(float), weights, budget) for label in positives
@@ -154,13 +171,11 @@ class L0Classifier(ClassifierMixin, BaseEstimator):
         self.support_ = np.any(self.coef_ != 0, axis=0)
         return self
 
-    def _check_fit(self, X, y, sample_weight, k):
+    def _check_fit(self, X, y, sample_weight):
         """The options and data checked, ``classes_`` set; returns X, y, the sample
         weights and the labels that get a one-vs-rest fit (the second of two classes)."""
-        check_params(k, self.ridge, self.method)
-        check_budget(self.max_iter, "max_iter", 10**6)
-        if isinstance(self.tol, bool) or not isinstance(self.tol, (int, float)) or self.tol < 0:
-            raise ValueError(f"tol must be a number >= 0; got {self.tol!r}")
+        self._validate_params()
+        check_method(self.method)
         X, y = validate_data(self, X, y, dtype=np.float64)
         check_classification_targets(y)
         self.classes_ = np.unique(y)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from sklearn.metrics import log_loss
 from sklearn.model_selection import check_cv
+from sklearn.utils._param_validation import StrOptions
 
-from chita_opt._fitting import candidate_budgets
+from chita_opt._fitting import BUDGETS, candidate_budgets
 from chita_opt.classifier import L0Classifier
 from chita_opt.logistic import class_probabilities
 
@@ -44,6 +45,17 @@ class L0ClassifierCV(L0Classifier):
         Of the model refitted at ``k_``.
     """
 
+    _parameter_constraints: ClassVar[dict] = {
+        **{
+            name: constraint
+            for name, constraint in L0Classifier._parameter_constraints.items()
+            if name not in ("k", "always_select", "never_select")
+        },
+        "ks": BUDGETS,
+        "cv": ["cv_object"],
+        "scoring": [StrOptions(set(SCORINGS))],
+    }
+
     def __init__(
         self,
         ks: Sequence[int] | None = None,
@@ -68,9 +80,7 @@ class L0ClassifierCV(L0Classifier):
 
     def fit(self, X, y, sample_weight=None) -> L0ClassifierCV:
         """Cross-validate over ``ks``, then refit the best k on all of X, y."""
-        if self.scoring not in SCORINGS:
-            raise ValueError(f"scoring must be one of {SCORINGS}; got {self.scoring!r}")
-        X, y, weights, positives = self._check_fit(X, y, sample_weight, 1)
+        X, y, weights, positives = self._check_fit(X, y, sample_weight)
         classes = self.classes_
         ks = candidate_budgets(self.ks, X.shape[1])
         splits = list(check_cv(self.cv, y, classifier=True).split(X, y))

@@ -13,21 +13,27 @@ does, so with ``ridge > 0`` put a ``StandardScaler`` in front in a ``Pipeline``.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from numbers import Real
+from typing import Any, ClassVar
 
 import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.model_selection import check_cv
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from chita_opt._fitting import (
+    BUDGET,
+    BUDGETS,
+    FEATURE_SET,
     RULES,
     SCORINGS,
+    SHARED_CONSTRAINTS,
     SPARSE,
     SparseInput,
     budget_size,
     centered_problem,
-    check_params,
+    check_method,
     feature_budget,
     path_budgets,
     path_coefficients,
@@ -85,6 +91,14 @@ class L0Regressor(SparseInput, RegressorMixin, BaseEstimator):
     5
     """
 
+    _parameter_constraints: ClassVar[dict] = {
+        **SHARED_CONSTRAINTS,
+        "k": BUDGET,
+        "warm_start": ["boolean"],
+        "always_select": FEATURE_SET,
+        "never_select": FEATURE_SET,
+    }
+
     def __init__(
         self,
         k: int = 10,
@@ -120,7 +134,8 @@ class L0Regressor(SparseInput, RegressorMixin, BaseEstimator):
         -------
         self
         """
-        check_params(self.k, self.ridge, self.method)
+        self._validate_params()
+        check_method(self.method)
         X, y = validate_data(
             self, X, y, y_numeric=True, dtype=[np.float64, np.float32], accept_sparse=SPARSE
         )
@@ -199,6 +214,18 @@ class L0RegressorCV(SparseInput, RegressorMixin, BaseEstimator):
         Of the refitted model.
     """
 
+    _parameter_constraints: ClassVar[dict] = {
+        **SHARED_CONSTRAINTS,
+        # one ridge or a sequence of them (each checked in fit)
+        "ridge": [Interval(Real, 0, None, closed="left"), "array-like"],
+        "ks": BUDGETS,
+        "cv": ["cv_object"],
+        "scoring": [StrOptions(set(SCORINGS))],
+        "rule": [StrOptions(set(RULES))],
+        "always_select": FEATURE_SET,
+        "never_select": FEATURE_SET,
+    }
+
     def __init__(
         self,
         ks: Sequence[int] | None = None,
@@ -225,15 +252,15 @@ class L0RegressorCV(SparseInput, RegressorMixin, BaseEstimator):
 
     def fit(self, X, y) -> L0RegressorCV:
         """Cross-validate over ``ks`` (and the ridges), then refit the best on all of X, y."""
+        self._validate_params()
+        check_method(self.method)
         ridges = [self.ridge] if np.isscalar(self.ridge) else list(self.ridge)
-        if not ridges:
-            raise ValueError("ridge must be a number >= 0 or a non-empty sequence of them")
-        for ridge in ridges:
-            check_params(1, ridge, self.method)
-        if self.scoring not in SCORINGS:
-            raise ValueError(f"scoring must be one of {SCORINGS}; got {self.scoring!r}")
-        if self.rule not in RULES:
-            raise ValueError(f"rule must be one of {RULES}; got {self.rule!r}")
+        if not ridges or any(
+            isinstance(r, bool) or not isinstance(r, Real) or not r >= 0 for r in ridges
+        ):
+            raise ValueError(
+                f"ridge must be a number >= 0 or a non-empty sequence of them; got {self.ridge!r}"
+            )
         X, y = validate_data(
             self, X, y, y_numeric=True, dtype=[np.float64, np.float32], accept_sparse=SPARSE
         )

@@ -19,19 +19,23 @@ from __future__ import annotations
 
 import numbers
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from scipy.special import gammaln
 from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from chita_opt._fitting import (
+    BUDGETS,
+    FEATURE_SET,
+    SHARED_CONSTRAINTS,
     SPARSE,
     SparseInput,
     budget_size,
     centered_problem,
-    check_params,
+    check_method,
     path_budgets,
     path_coefficients,
     sample_weights,
@@ -126,6 +130,15 @@ class L0RegressorIC(SparseInput, RegressorMixin, BaseEstimator):
     5
     """
 
+    _parameter_constraints: ClassVar[dict] = {
+        **SHARED_CONSTRAINTS,
+        "ks": BUDGETS,
+        "criterion": [StrOptions(set(CRITERIA))],
+        "gamma": [Interval(numbers.Real, 0, 1, closed="both")],
+        "always_select": FEATURE_SET,
+        "never_select": FEATURE_SET,
+    }
+
     def __init__(
         self,
         ks: Sequence[int] | None = None,
@@ -150,15 +163,8 @@ class L0RegressorIC(SparseInput, RegressorMixin, BaseEstimator):
 
     def fit(self, X, y, sample_weight=None) -> L0RegressorIC:
         """Solve the path over ``ks`` and keep the k of the smallest criterion."""
-        check_params(1, self.ridge, self.method)
-        if self.criterion not in CRITERIA:
-            raise ValueError(f"criterion must be one of {CRITERIA}; got {self.criterion!r}")
-        if (
-            isinstance(self.gamma, bool)
-            or not isinstance(self.gamma, numbers.Real)
-            or not 0 <= self.gamma <= 1
-        ):
-            raise ValueError(f"gamma must be a number in [0, 1]; got {self.gamma!r}")
+        self._validate_params()
+        check_method(self.method)
         X, y = validate_data(
             self, X, y, y_numeric=True, dtype=[np.float64, np.float32], accept_sparse=SPARSE
         )

@@ -94,9 +94,9 @@ def test_bad_input_is_named():
         L0Classifier().fit(X, np.zeros(50))
     with pytest.raises(ValueError, match="sample_weight"):
         L0Classifier().fit(X, y, sample_weight=-np.ones(50))
-    with pytest.raises(ValueError, match="k must"):
+    with pytest.raises(ValueError, match="'k' parameter of L0Classifier must be an int"):
         L0Classifier(k=0).fit(X, y)
-    with pytest.raises(ValueError, match="tol"):
+    with pytest.raises(ValueError, match="'tol' parameter of L0Classifier must be a float"):
         L0Classifier(tol=-1.0).fit(X, y)
     with pytest.raises(ValueError, match="Unknown label type"):
         L0Classifier().fit(X, np.linspace(0, 1, 50))
@@ -117,7 +117,10 @@ def test_cross_validation_chooses_k_and_refits():
     assert by_accuracy.k_ == 2 and by_accuracy.best_score_ > 0.9
     with pytest.raises(ValueError, match="scoring"):
         L0ClassifierCV(scoring="f1").fit(X, y)
-    with pytest.raises(ValueError, match="tol must be"):  # checked before the folds are cut
-        L0ClassifierCV(tol=-1.0, cv="not a splitter").fit(X, y)
+    # every option is checked before the folds are cut
+    with pytest.raises(ValueError, match="'tol' parameter of L0ClassifierCV must be a float"):
+        L0ClassifierCV(tol=-1.0).fit(X, y)
+    with pytest.raises(ValueError, match="'cv' parameter of L0ClassifierCV must be an int"):
+        L0ClassifierCV(cv="not a splitter").fit(X, y)
     with pytest.raises(ValueError, match=r"L0ClassifierCV needs .* one class"):
         L0ClassifierCV().fit(X, np.ones(len(y)))

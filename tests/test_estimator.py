@@ -146,16 +146,19 @@ def test_bad_input_follows_scikit_learn_conventions():
     model = L0Regressor(k=3).fit(X, y)
     with pytest.raises(ValueError, match="features"):
         model.predict(X[:, :10])
-    with pytest.raises(ValueError, match="k must be a positive integer"):
+    # scikit-learn's declarative validation names the parameter and the estimator
+    with pytest.raises(ValueError, match="'k' parameter of L0Regressor must be an int"):
         L0Regressor(k=0).fit(X, y)
     with pytest.raises(ValueError, match="method must be one of"):
         L0Regressor(method="lasso").fit(X, y)
     with pytest.raises(ValueError, match="ks must be positive integers"):
         L0RegressorCV(ks=[0, 3]).fit(X, y)
-    with pytest.raises(ValueError, match="rule must be one of"):
+    with pytest.raises(ValueError, match="'rule' parameter of L0RegressorCV must be a str among"):
         L0RegressorCV(rule="min").fit(X, y)
-    with pytest.raises(ValueError, match="scoring must be one of"):
+    with pytest.raises(ValueError, match="'scoring' parameter of L0RegressorCV must be a str"):
         L0RegressorCV(scoring="mae").fit(X, y)
+    with pytest.raises(ValueError, match="ridge must be a number >= 0 or a non-empty sequence"):
+        L0RegressorCV(ridge=[0.1, -1.0]).fit(X, y)
 
 
 def test_features_forced_in_and_out():
