@@ -36,7 +36,7 @@ from chita_opt.problems import make_toeplitz_regression
 
 def peers(problem, k: int, p: int) -> dict:
     """name -> callable returning a support, for the peers that are installed (the
-    adapters of :mod:`chita_opt.study`, plus l0bnb here)."""
+    adapters of :mod:`chita_opt.peers`, plus l0bnb here)."""
     A, y, lam = np.ascontiguousarray(problem.A), problem.y, problem.lam
     out = {name: partial(PEERS[name][1], problem) for name in available_peers()}
     if p <= 1000:
@@ -115,9 +115,8 @@ def main() -> None:
                     for name, fn in peers(problem, k, p).items():
                         if name in broken:
                             continue
-                        reps = 1 if name == "l0bnb" else args.repeats
-                        try:
-                            supports[name], times[name] = median_time(fn, reps)
+                        try:  # every method timed the same way
+                            supports[name], times[name] = median_time(fn, args.repeats)
                         except Exception as err:  # a peer that does not run here
                             broken[name] = f"{type(err).__name__}: {err}"
                             print(f"{name} does not run here and is left out: {broken[name]}")
