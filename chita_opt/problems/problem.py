@@ -20,6 +20,7 @@ from chita_opt.problems.products import (
     gather_columns,
     row_sqnorms,
     support_times,
+    times,
 )
 from chita_opt.problems.refits import exact_refit, gram_refits, kernel_refits, nearby_refits
 
@@ -174,6 +175,8 @@ class L0RidgeProblem:
         if support.shape[0] < _SPARSE_PRODUCT_FRACTION * self.n_features:
             moved = support_times(self.A, support, w[support].astype(np.float64))
             return (self.y - moved).astype(self.dtype, copy=False)
+        if w.dtype != self.dtype:  # numpy would multiply a converted copy of all of A
+            return (self.y - times(self.A, w.astype(np.float64))).astype(self.dtype)
         return (self.y - self.A @ w).astype(self.dtype, copy=False)
 
     def objective(self, w: np.ndarray, residual: np.ndarray | None = None) -> float:

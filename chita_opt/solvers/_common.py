@@ -9,7 +9,7 @@ import numpy as np
 
 from chita_opt.problems import L0RidgeProblem
 from chita_opt.problems.constraints import TopK
-from chita_opt.problems.products import column_subset
+from chita_opt.problems.products import column_subset, times
 
 # Power iteration approaches sigma_max from below; this margin makes 1/L a safe step.
 LIPSCHITZ_SAFETY = 1.05
@@ -87,14 +87,15 @@ def forward_selection(
     index = A_index = None  # None: every coordinate
     for size in range(k):
         if size % refresh == 0 or index is None:
-            score = (-(problem.A.T @ r) + offset) ** 2 / scale
+            # A^T r with float64 accumulation, never a float64 copy of a float32 A
+            score = (-times(problem.A, r, transpose=True) + offset) ** 2 / scale
             score[support[:size]] = -1.0
             index = None
             if pool < p:
                 index = np.argpartition(-score, pool - 1)[:pool]
                 A_index, score = column_subset(problem.A, index), score[index]
         else:
-            score = (-(A_index.T @ r) + offset[index]) ** 2 / scale[index]
+            score = (-times(A_index, r, transpose=True) + offset[index]) ** 2 / scale[index]
             score[np.isin(index, support[:size])] = -1.0
         best = int(np.argmax(score))
         j = best if index is None else int(index[best])
