@@ -8,6 +8,7 @@ from oracle import enumerate_optimum, random_instance
 from chita_opt import L0RidgeProblem, solve
 from chita_opt.bounds import (
     dual,
+    dual_preconditioner,
     perspective_dual_bound,
     perspective_dual_value,
     perspective_relaxation,
@@ -95,7 +96,7 @@ def test_a_low_rank_preconditioner_serves_a_decaying_spectrum(monkeypatch):
     problem = _prune_ridge_instance()
     result = solve(problem)
     exact = perspective_dual_bound(problem, result.w).bound
-    monkeypatch.setattr(dual, "_PRECONDITIONER_FLOPS", 1e6)
+    monkeypatch.setattr(dual_preconditioner, "PRECONDITIONER_FLOPS", 1e6)
     low_rank = perspective_dual_bound(problem, result.w).bound
     assert low_rank == pytest.approx(exact, rel=1e-3)
     assert low_rank <= perspective_relaxation(problem, shift=False)[0] + 1e-6 * abs(exact)

@@ -10,6 +10,7 @@
   :mod:`~chita_opt.bounds.box`;
 - :mod:`~chita_opt.bounds.certificate`: the bound a solve reports with ``certify=True``
   (the conic relaxation where it fits, else the dual);
+- :mod:`~chita_opt.bounds.dual_preconditioner`: the preconditioner of the dual's ascent;
 - :mod:`~chita_opt.bounds.conic`: what the cvxpy relaxations share;
 - :mod:`~chita_opt.bounds.support`: a bound over one support from any point on it
   (the search's test that a trial support is hopeless).

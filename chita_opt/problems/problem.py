@@ -175,9 +175,9 @@ class L0RidgeProblem:
         if support.shape[0] < _SPARSE_PRODUCT_FRACTION * self.n_features:
             moved = support_times(self.A, support, w[support].astype(np.float64))
             return (self.y - moved).astype(self.dtype, copy=False)
-        if w.dtype != self.dtype:  # numpy would multiply a converted copy of all of A
-            return (self.y - times(self.A, w.astype(np.float64))).astype(self.dtype)
-        return (self.y - self.A @ w).astype(self.dtype, copy=False)
+        # a w of another dtype: numpy would multiply a converted copy of all of A
+        product = self.A @ w if w.dtype == self.dtype else times(self.A, w.astype(np.float64))
+        return (self.y - product).astype(self.dtype, copy=False)
 
     def objective(self, w: np.ndarray, residual: np.ndarray | None = None) -> float:
         """f(w). Pass ``residual = y - A w`` when known to skip the product with A."""
@@ -210,15 +210,13 @@ class L0RidgeProblem:
         """A Lipschitz constant of the gradient, ``sigma_max(A)^2 + lam`` (Lanczos, to
         about 1%, cached)."""
         if self._lipschitz is None:
-            # to 1%: the callers' step sizes keep a 5% margin (LIPSCHITZ_SAFETY), and
-            # Lanczos stops in half the products (MNIST MLP Fisher: same value to 7 digits)
+            # to 1%: the callers' step sizes keep a 5% margin (LIPSCHITZ_SAFETY)
             self._lipschitz = largest_singular_value(self.A, tol=1e-2) ** 2 + self.lam
         return self._lipschitz
 
     def lipschitz_lower_bound(self) -> float:
-        """A lower bound on :meth:`lipschitz` in one pass over A, no Lanczos run: the
-        largest squared row norm plus ``lam`` (``||A^T e_i|| <= sigma_max(A)``); the
-        cached constant once known."""
+        """A lower bound on :meth:`lipschitz` in one pass over A: the largest squared row
+        norm plus ``lam`` (``||A^T e_i|| <= sigma_max(A)``); the constant once known."""
         if self._lipschitz is not None:
             return self._lipschitz
         if self.A.size == 0:
@@ -227,8 +225,7 @@ class L0RidgeProblem:
         return float(row_sqnorms(self.A).max()) * (1.0 - 1e-3) + self.lam
 
     def column_sqnorms(self) -> np.ndarray:
-        """Squared column norms ``||a_j||^2`` in float64 (cached), in one pass over A
-        (:func:`~chita_opt.problems.products.column_sqnorms`)."""
+        """Squared column norms ``||a_j||^2`` in float64, one pass over A (cached)."""
         if self._column_sqnorms is None:
             self._column_sqnorms = column_sqnorms(self.A)
         return self._column_sqnorms
