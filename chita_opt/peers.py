@@ -13,6 +13,9 @@ so a peer with a ridge of its own gets it as that ridge on an uncentered problem
 every peer gets the augmented design (n + p rows) where there is a center or a linear
 term. That design is sparse below A (an identity), passed as scipy.sparse to a peer that
 reads it (abess) and densified for the others only up to ``MAX_DENSE_PEER_BYTES``.
+
+The peers: abess (splicing), scikit-learn's OMP and lasso path (LARS), and skglm's MCP
+regression (``mcp``, the ``bench`` extra).
 """
 
 from __future__ import annotations
@@ -110,11 +113,36 @@ def _lasso_support(problem: L0RidgeProblem) -> np.ndarray:
     return largest_support(coefs[:, int(np.flatnonzero(counts <= problem.k)[-1])], problem.k)
 
 
+def _mcp_support(problem: L0RidgeProblem) -> np.ndarray:
+    """skglm's MCP regression (the nonconvex penalty closest to l0 it offers, gamma = 3)
+    with its alpha bisected on a log scale to the largest model with at most k nonzeros,
+    each fit warm-started from the previous one."""
+    from skglm import MCPRegression
+
+    design, target, _ = peer_problem(problem, "mcp")
+    k = problem.k
+    high = float(np.abs(design.T @ target).max()) / design.shape[0]  # all-zero above
+    low, best = high * 1e-4, np.zeros(design.shape[1])
+    model = MCPRegression(alpha=high, gamma=3.0, fit_intercept=False, warm_start=True, tol=1e-6)
+    for _ in range(25):
+        model.alpha = float(np.sqrt(low * high))
+        coef = model.fit(design, target).coef_
+        nonzeros = int(np.count_nonzero(coef))
+        if nonzeros <= k:
+            high, best = model.alpha, coef.copy()
+            if nonzeros == k:
+                break
+        else:
+            low = model.alpha
+    return largest_support(best, k)
+
+
 #: peer name -> (module it needs, function problem -> support)
 PEERS: dict[str, tuple[str, Callable[[L0RidgeProblem], np.ndarray]]] = {
     "abess": ("abess", _abess_support),
     "omp": ("sklearn", _omp_support),
     "lasso": ("sklearn", _lasso_support),
+    "mcp": ("skglm", _mcp_support),
 }
 
 

@@ -143,3 +143,19 @@ def test_peers_run_on_a_pruning_problem():
     # the peers select on the whole problem (ridge toward the center included)
     assert max(by["abess"], by["omp"]) < by["magnitude"]
     assert by["chita"] <= min(by["abess"], by["omp"]) * (1 + 1e-9)
+
+
+def test_the_skglm_mcp_peer_proposes_k_features_scored_by_our_objective():
+    """skglm's MCP regression, alpha bisected to at most k nonzeros (a test dependency,
+    so CI runs it)."""
+    pytest.importorskip("skglm")
+    from chita_opt.peers import PEERS
+
+    instances = study.make_instances("toeplitz", 2, n=100, p=300, k=8, snr=5.0)
+    for inst in instances:
+        support = PEERS["mcp"][1](inst.problem)
+        assert 0 < support.size <= 8
+    table = study.compare(["chita", "mcp"], instances, repeats=1)
+    for name in {r["instance"] for r in table.rows}:
+        by = {r["method"]: r["objective"] for r in table.rows if r["instance"] == name}
+        assert by["chita"] <= by["mcp"] * (1 + 1e-9)
