@@ -100,3 +100,34 @@ def test_bad_constraints_raise_named_errors(make, exc, pattern):
 def test_block_budget_must_partition_the_coordinates(blocks, pattern):
     with pytest.raises(ValueError, match=pattern):
         BlockBudget(blocks, [1, 1]).bind(6)
+
+
+def test_every_constraint_has_an_array_form_that_rebuilds_it():
+    """``groups()`` describes a bound constraint as (group_of, caps, total), top-k being
+    one group; ``from_groups`` rebuilds a constraint with the same feasible sets (a top-k
+    from one group) and the same projection."""
+    from chita_opt.problems.constraints import GroupBudget, from_groups
+
+    rng = np.random.default_rng(4)
+    p = 12
+    constraints = [
+        TopK(4).bind(p),
+        NM(2, 4).bind(p),
+        BlockBudget([np.arange(5), np.arange(5, p)], [1, 3], total=3).bind(p),
+    ]
+    for constraint in constraints:
+        group_of, caps, total = constraint.groups()
+        assert group_of.shape == (p,) and caps.shape == (constraint.n_groups,)
+        rebuilt = from_groups(group_of, caps, total)
+        assert type(rebuilt) is type(constraint)
+        scores = rng.random(p)
+        np.testing.assert_array_equal(rebuilt.select(scores), constraint.select(scores))
+        for support in itertools.combinations(range(p), 4):
+            w = np.zeros(p)
+            w[list(support)] = 1.0
+            assert rebuilt.is_feasible(w) == constraint.is_feasible(w)
+    assert constraints[0].n_groups == 1 and constraints[1].n_groups == 3
+    # one group whose total binds stays a group budget (the total is the budget)
+    assert isinstance(from_groups(np.zeros(5, dtype=np.int64), [4], total=2), GroupBudget)
+    with pytest.raises(RuntimeError, match="must be bound"):
+        NM(2, 4).groups()

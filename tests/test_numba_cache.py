@@ -15,7 +15,7 @@ import chita_opt
 SCRIPT = """
 import numpy as np
 import chita_opt as co
-from chita_opt.problems.constraints import NM
+from chita_opt.problems import NM
 p = co.L0RidgeProblem(np.eye(8), np.arange(8.0), constraint=NM(1, 4))
 r = co.solve(p)
 assert p.is_feasible(r.w)

@@ -11,7 +11,7 @@ import warnings
 import numpy as np
 
 from chita_opt.bounds.diagonal_shift import cholesky_or_none, gram_matrix
-from chita_opt.problems import L0RidgeProblem, TopK
+from chita_opt.problems import L0RidgeProblem
 
 # Above this many features the conic problem (2p variables, p cones, a dense n x p block)
 # takes minutes and gigabytes; refuse rather than hang.
@@ -116,20 +116,17 @@ def check_relaxable(
 
 
 def budget_constraints(problem: L0RidgeProblem, z) -> list:
+    """The budget on the relaxed indicators z: one sum per group of the constraint's
+    array form (a global top-k is one group), and the total."""
     import cvxpy as cp
-
-    constraint = problem.constraint
-    if isinstance(constraint, TopK):
-        return [cp.sum(z) <= constraint.k]
-    # a group budget: one sum per group, through a sparse 0/1 membership matrix
     import scipy.sparse
 
-    groups = constraint.group_of
+    group_of, caps, total = problem.constraint.groups()
     membership = scipy.sparse.csr_matrix(
-        (np.ones(groups.shape[0]), (groups, np.arange(groups.shape[0]))),
-        shape=(constraint.caps.shape[0], groups.shape[0]),
+        (np.ones(group_of.shape[0]), (group_of, np.arange(group_of.shape[0]))),
+        shape=(caps.shape[0], group_of.shape[0]),
     )
-    budgets = [membership @ z <= constraint.caps]
-    if constraint.total is not None:
-        budgets.append(cp.sum(z) <= constraint.total)
+    budgets = [membership @ z <= caps]
+    if total is not None:
+        budgets.append(cp.sum(z) <= total)
     return budgets

@@ -1,7 +1,7 @@
 """The objective and its data: problems, sparsity constraints, generators, save/load."""
 
 from chita_opt.problems.block import BlockDiagonalProblem
-from chita_opt.problems.constraints import NM, BlockBudget, GroupBudget, SparsityConstraint, TopK
+from chita_opt.problems.constraints import BlockBudget, GroupBudget, SparsityConstraint, TopK
 from chita_opt.problems.forced import ForcedSelection
 from chita_opt.problems.generators import (
     SyntheticInstance,
@@ -12,6 +12,7 @@ from chita_opt.problems.io import load_problem, save_problem
 from chita_opt.problems.layerwise import LayerwiseProblem
 from chita_opt.problems.problem import L0RidgeProblem
 from chita_opt.problems.sparse_design import SparseDesign
+from chita_opt.problems.structured import NM
 
 __all__ = [
     "NM",

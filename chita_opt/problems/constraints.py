@@ -14,7 +14,6 @@ A constraint is created without knowing ``p`` and bound to a problem's dimension
 from __future__ import annotations
 
 import numbers
-import re
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 
@@ -58,6 +57,17 @@ class SparsityConstraint(ABC):
     @abstractmethod
     def restrict(self, columns: np.ndarray) -> SparsityConstraint:
         """The same constraint on the sub-vector ``w[columns]`` (for active-set solves)."""
+
+    @abstractmethod
+    def groups(self) -> tuple[np.ndarray, np.ndarray, int | None]:
+        """The array form of a bound constraint, ``(group_of, caps, total)``: coordinate
+        i is in group ``group_of[i]``, which keeps at most ``caps[g]`` nonzeros, and at
+        most ``total`` in all (None: the caps alone). Global top-k is one group."""
+
+    @property
+    def n_groups(self) -> int:
+        """Number of groups (1 for a global budget)."""
+        return int(self.groups()[1].shape[0])
 
     def is_feasible(self, w: np.ndarray) -> bool:
         """Whether ``w`` satisfies the constraint."""
@@ -133,6 +143,19 @@ class TopK(SparsityConstraint):
     def _is_feasible_support(self, nonzeros):
         return nonzeros.shape[0] <= self.k
 
+    def groups(self):
+        self._require_bound()
+        return np.zeros(self.n_features, dtype=np.int64), np.array([self.k]), None
+
+
+def from_groups(group_of: np.ndarray, caps: np.ndarray, total: int | None = None):
+    """The constraint of an array form (:meth:`SparsityConstraint.groups`): a bound
+    :class:`TopK` for one group whose cap binds, else a :class:`GroupBudget`."""
+    caps = np.asarray(caps)
+    if caps.shape[0] == 1 and (total is None or total >= caps[0]) and caps[0] >= 1:
+        return TopK(int(caps[0])).bind(len(group_of))
+    return GroupBudget(group_of, caps, total)
+
 
 class GroupBudget(SparsityConstraint):
     """At most ``caps[g]`` nonzeros among the coordinates ``i`` with ``group_of[i] == g``,
@@ -202,6 +225,9 @@ class GroupBudget(SparsityConstraint):
     def _is_feasible_support(self, nonzeros):
         counts = np.bincount(self.group_of[nonzeros], minlength=self.caps.shape[0])
         return bool(np.all(counts <= self.caps)) and nonzeros.shape[0] <= self._limit
+
+    def groups(self):
+        return self.group_of, self.caps, self.total
 
 
 class BlockBudget(GroupBudget):
@@ -289,51 +315,4 @@ class BindsToGroups(SparsityConstraint):
     def _unbound(self, *_):
         raise RuntimeError(f"{type(self).__name__} must be bound to a dimension first")
 
-    restrict = _is_feasible_support = _unbound
-
-
-class NM(BindsToGroups):
-    """N:M structured sparsity: in every run of ``m`` consecutive coordinates at most ``n``
-    are nonzero (the last, shorter run keeps at most ``min(n, its length)``).
-
-    Parameters
-    ----------
-    n, m : int
-        ``1 <= n <= m``. 2:4 is the pattern sparse tensor cores accelerate.
-    """
-
-    def __init__(self, n: int, m: int):
-        for name, v in (("n", n), ("m", m)):
-            if isinstance(v, bool) or not isinstance(v, numbers.Integral):
-                raise TypeError(f"{name} must be an integer; got {v!r}")
-        if m < 1:
-            raise ValueError(f"m must be >= 1; got {m}")
-        if not 1 <= n <= m:
-            raise ValueError(f"n must be between 1 and m={m} (N:M keeps N of every M); got {n}")
-        self.n, self.m = int(n), int(m)
-
-    @classmethod
-    def parse(cls, spec: str) -> NM:
-        """The pattern a string ``"N:M"`` names (spaces allowed around the numbers)."""
-        match = re.fullmatch(r"\s*(\d+)\s*:\s*(\d+)\s*", spec)
-        if not match:
-            raise ValueError(f"sparsity as a string must be 'N:M' with 1 <= N <= M; got {spec!r}")
-        return cls(int(match[1]), int(match[2]))
-
-    def __repr__(self) -> str:
-        return f"NM(n={self.n}, m={self.m})"
-
-    @property
-    def max_nonzeros(self) -> int:
-        self._require_bound()
-        full, rest = divmod(self.n_features, self.m)
-        return full * self.n + min(self.n, rest)
-
-    def bind(self, n_features: int) -> GroupBudget:
-        group_of = np.arange(n_features, dtype=np.int64) // self.m
-        n_groups = -(-n_features // self.m)
-        caps = np.full(n_groups, self.n, dtype=np.int64)
-        rest = n_features % self.m
-        if rest:
-            caps[-1] = min(self.n, rest)
-        return GroupBudget(group_of, caps)
+    restrict = _is_feasible_support = groups = _unbound

@@ -7,7 +7,7 @@ import zipfile
 
 import numpy as np
 
-from chita_opt.problems.constraints import GroupBudget, TopK
+from chita_opt.problems.constraints import from_groups
 from chita_opt.problems.problem import L0RidgeProblem
 from chita_opt.problems.sparse_design import SparseDesign
 
@@ -28,14 +28,13 @@ def save_problem(path: str | os.PathLike, problem: L0RidgeProblem, **extra: np.n
     }
     if problem.linear is not None:
         arrays["linear"] = problem.linear
-    constraint = problem.constraint
-    if isinstance(constraint, TopK):
-        arrays["k"] = np.array(constraint.k)
+    group_of, caps, total = problem.constraint.groups()
+    if caps.shape[0] == 1 and total is None:
+        arrays["k"] = np.array(caps[0])  # a global budget: no array of p group numbers
     else:
-        arrays["group_of"] = constraint.group_of
-        arrays["caps"] = constraint.caps
-        if constraint.total is not None:
-            arrays["total"] = np.asarray(constraint.total)
+        arrays["group_of"], arrays["caps"] = group_of, caps
+        if total is not None:
+            arrays["total"] = np.asarray(total)
     for name, value in extra.items():
         if name in arrays:
             raise ValueError(f"extra array name {name!r} collides with a problem field")
@@ -78,7 +77,7 @@ def load_problem(
     fields.pop("format_version", None)
     if "group_of" in fields and "caps" in fields:
         total = fields.pop("total", None)
-        constraint = GroupBudget(
+        constraint = from_groups(
             fields.pop("group_of"), fields.pop("caps"), None if total is None else int(total)
         )
         problem = L0RidgeProblem(A, y, constraint=constraint, **kwargs)

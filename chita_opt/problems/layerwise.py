@@ -19,8 +19,9 @@ from __future__ import annotations
 import numpy as np
 
 from chita_opt.problems._validation import check_nonnegative
-from chita_opt.problems.constraints import NM, TopK
+from chita_opt.problems.constraints import TopK
 from chita_opt.problems.problem import L0RidgeProblem
+from chita_opt.problems.structured import NM
 
 ALLOCATIONS = ("row", "layer")
 

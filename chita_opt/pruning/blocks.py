@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from chita_opt.problems import GroupBudget, SparsityConstraint, TopK
+from chita_opt.problems import SparsityConstraint
+from chita_opt.problems.constraints import from_groups
 from chita_opt.pruning.parameters import PrunableParameters
 
 
@@ -52,12 +53,7 @@ def block_constraints(
     chosen = np.zeros(magnitudes.shape[0], dtype=bool)
     chosen[constraint.select(magnitudes)] = True
     out: list[SparsityConstraint | None] = []
-    if isinstance(constraint, TopK):
-        for cols in blocks:
-            share = int(chosen[cols].sum())
-            out.append(TopK(share).bind(len(cols)) if share else None)
-        return out
-    group_of, caps = constraint.group_of, constraint.caps
+    group_of, caps, _ = constraint.groups()  # a global budget is one group
     group_sizes = np.bincount(group_of, minlength=caps.shape[0])
     for cols in blocks:
         share = int(chosen[cols].sum())
@@ -69,5 +65,5 @@ def block_constraints(
         selected = np.bincount(local, weights=chosen[cols], minlength=groups.shape[0])
         whole = in_block == group_sizes[groups]
         block_caps = np.where(whole, np.minimum(caps[groups], in_block), selected).astype(np.int64)
-        out.append(GroupBudget(local.astype(np.int64), block_caps, total=share))
+        out.append(from_groups(local.astype(np.int64), block_caps, total=share))
     return out

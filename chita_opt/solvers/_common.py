@@ -8,7 +8,6 @@ from __future__ import annotations
 import numpy as np
 
 from chita_opt.problems import L0RidgeProblem
-from chita_opt.problems.constraints import TopK
 from chita_opt.problems.products import column_subset, times
 
 # Power iteration approaches sigma_max from below; this margin makes 1/L a safe step.
@@ -67,7 +66,7 @@ def forward_selection(
     and one final refit.
     """
     n, p, k = problem.n_samples, problem.n_features, problem.k
-    if not isinstance(problem.constraint, TopK) or k > n:
+    if problem.constraint.n_groups > 1 or k > n:
         # group budgets would need a greedy aware of their caps; beyond n coordinates
         # the Gram factor stops being definite (lam = 0) and a start is not worth k
         # kernel refits

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from chita_opt.problems import L0RidgeProblem, SparsityConstraint, TopK
+from chita_opt.problems import L0RidgeProblem, SparsityConstraint
 from chita_opt.problems._validation import check_budget
 from chita_opt.solvers.registry import get_solver
 from chita_opt.solvers.result import SolveResult
@@ -52,7 +52,7 @@ def solve_path(
         constraints = [k.bind(problem.n_features) for k in budgets]
         sizes = [constraint.max_nonzeros for constraint in constraints]
     else:
-        if not isinstance(problem.constraint, TopK):
+        if problem.constraint.n_groups > 1:
             raise ValueError(
                 "problem must have a global top-k budget for solve_path with integer ks; "
                 f"got {problem.constraint!r}"

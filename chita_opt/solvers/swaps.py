@@ -24,7 +24,7 @@ from collections.abc import Callable
 import numpy as np
 import scipy.linalg
 
-from chita_opt.problems import L0RidgeProblem, TopK
+from chita_opt.problems import L0RidgeProblem
 from chita_opt.problems.linalg import (
     border_inverse,
     cholesky_solve,
@@ -330,7 +330,7 @@ def _best_double_swap(
     cols = np.argsort(delta.min(axis=0))[:size]
     best = None
     target = system.objective + threshold
-    check = not isinstance(problem.constraint, TopK)
+    check = problem.constraint.n_groups > 1  # within one group a swap keeps the budget
     for out in itertools.combinations(system.support[rows], 2):
         kept = system.support[~np.isin(system.support, out)]
         for new in itertools.combinations(candidates[cols], 2):
