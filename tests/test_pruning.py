@@ -427,15 +427,15 @@ def test_gradients_over_the_memory_budget_stream_to_disk(digits, trained, tmp_pa
 def test_gradients_and_solve_run_on_n_threads_and_restore_them(digits, trained, monkeypatch):
     import importlib
 
-    prune_module = importlib.import_module("chita_opt.pruning.prune")
+    stage_module = importlib.import_module("chita_opt.pruning.stage")  # where a stage runs
     seen = []
-    original = prune_module.per_sample_gradients
+    original = stage_module.per_sample_gradients
 
     def recording(*args, **kwargs):
         seen.append(torch.get_num_threads())
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(prune_module, "per_sample_gradients", recording)
+    monkeypatch.setattr(stage_module, "per_sample_gradients", recording)
     before = torch.get_num_threads()
     X, y = digits.X_train, digits.y_train
     for n_threads, expected in ((1, 1), (2, 2)):
@@ -533,7 +533,7 @@ def test_prune_asks_the_solver_whether_it_reads_the_curvature(digits, trained, m
 
     from chita_opt.solvers import available_methods, solver_class
 
-    prune_module = sys.modules["chita_opt.pruning.prune"]  # the package exports the function
+    stage_module = sys.modules["chita_opt.pruning.stage"]  # where a stage takes gradients
 
     readers = {m for m in available_methods() if solver_class(m).uses_curvature}
     assert "magnitude" not in readers and {"chita", "backsolve", "iht"} <= readers
@@ -543,7 +543,7 @@ def test_prune_asks_the_solver_whether_it_reads_the_curvature(digits, trained, m
     def no_gradients(*args, **kwargs):
         raise AssertionError("gradients taken for a method that does not read them")
 
-    monkeypatch.setattr(prune_module, "per_sample_gradients", no_gradients)
+    monkeypatch.setattr(stage_module, "per_sample_gradients", no_gradients)
     model = copy.deepcopy(trained)
     result = prune(
         model, (digits.X_train, digits.y_train), F.cross_entropy, 0.9, method="magnitude"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import functools
 import time
 from typing import Any
 
@@ -20,25 +19,19 @@ from chita_opt.pruning.budgets import (
     sparsity_constraint,
     stage_sparsities,
 )
-from chita_opt.pruning.fisher import fisher_design, mean_fisher_diagonal
-from chita_opt.pruning.fisher_memory import disk_matrix
-from chita_opt.pruning.gradients import LossFn, per_sample_gradients
+from chita_opt.pruning.gradients import LossFn
 from chita_opt.pruning.parameters import ParameterSelector, select_parameters
 from chita_opt.pruning.results import PruneResult, StageRecord
 from chita_opt.pruning.ridge_selection import (
-    AUTO_RIDGES,
-    heldout_loss,
-    select_ridge,
     split_holdout,
 )
 from chita_opt.pruning.samples import Data, first_samples, progress_bar
 from chita_opt.pruning.stage import (
+    StageSettings,
     magnitude_stage,
+    quadratic_stage,
     restrict_to_alive,
-    solve_stage,
-    stage_problem,
 )
-from chita_opt.pruning.threads import torch_threads
 from chita_opt.solvers import solver_class
 
 #: Calibration samples ``prune`` takes by default (fewer where the data holds fewer).
@@ -226,6 +219,25 @@ def prune(
     for target in targets:
         sparsity_constraint(params, target, allocation, layer_max_density)
 
+    settings = StageSettings(
+        method=method,
+        n_samples=n_samples,
+        fisher_batch_size=fisher_batch_size,
+        ridge=ridge,
+        relative_ridge=relative_ridge,
+        first_order=first_order,
+        block_size=block_size,
+        dtype=dtype,
+        chunk_size=chunk_size,
+        max_fisher_bytes=max_fisher_bytes,
+        spill_to_disk=spill_to_disk,
+        memmap_dir=memmap_dir,
+        solver_options=solver_options or {},
+        n_jobs=n_jobs,
+        backend=backend,
+        n_threads=n_threads,
+        progress=progress,
+    )
     snapshot = [t.detach().clone() for t in params.tensors(model)]
     stack = contextlib.ExitStack()  # removes the memmap files, whatever happens
     kept = np.ones(params.n_weights, dtype=bool) if masks is None else params.kept_from(masks)
@@ -242,64 +254,22 @@ def prune(
                 w_alive, objective = magnitude_stage(constraint, alive, w_bar), None
                 t1 = t0
             else:
-                out = disk_matrix(
-                    n_samples // fisher_batch_size,
-                    alive.shape[0],
-                    dtype,
-                    max_fisher_bytes,
-                    spill_to_disk,
-                    memmap_dir,
-                    stack,
-                )
-                with torch_threads(n_threads):
-                    gradients = per_sample_gradients(
+                with stack:  # this stage's memmap file, if any, goes at its end
+                    quadratic = quadratic_stage(
+                        settings,
                         model,
                         params,
                         data,
                         loss_fn,
-                        n_samples,
-                        fisher_batch_size=fisher_batch_size,
-                        columns=None if alive.shape[0] == params.n_weights else alive,
-                        dtype=dtype,
-                        chunk_size=chunk_size,
-                        out=out,
-                        max_fisher_bytes=max_fisher_bytes,
-                        progress=progress,
+                        heldout,
+                        alive,
+                        restrict_to_alive(constraint, alive, params),
+                        stack,
+                        certify=certify and stage == len(targets) - 1,
                     )
-                t1 = time.perf_counter()
-                A, linear = fisher_design(gradients, first_order, fisher_batch_size)
-                build = functools.partial(
-                    stage_problem,
-                    params,
-                    A,
-                    w_bar[alive],
-                    linear,
-                    restrict_to_alive(constraint, alive, params),
-                    alive,
-                    block_size=block_size,
-                )
-                run = functools.partial(
-                    solve_stage,
-                    method=method,
-                    solver_options=solver_options or {},
-                    n_jobs=n_jobs,
-                    backend=backend,
-                    certify=certify and stage == len(targets) - 1,
-                    n_threads=n_threads,
-                )
-                if heldout is None:
-                    lam = ridge * mean_fisher_diagonal(A) if relative_ridge else ridge
-                    w_alive, objective, lower_bound = run(build(lam))
-                else:
-                    loss_of = functools.partial(
-                        heldout_loss, model, params, alive, heldout, loss_fn
-                    )
-                    lams = [r * mean_fisher_diagonal(A) for r in AUTO_RIDGES]
-                    (w_alive, objective, lower_bound), lam, losses = select_ridge(
-                        build, run, loss_of, lams
-                    )
-                del gradients, A, out
-                stack.close()  # this stage's memmap file, if any
+                w_alive, objective, lower_bound = quadratic.solution
+                lam, losses = quadratic.ridge, quadratic.ridge_losses
+                t1 = t0 + quadratic.gradient_time
             t2 = time.perf_counter()
             w_new = params.expand(w_alive, alive)
             kept_new = w_new != 0

@@ -1,16 +1,28 @@
 """One stage of :func:`~chita_opt.pruning.prune.prune`: the stage's constraint on the
-surviving weights, and its solve (whole, or block-diagonal) or magnitude rule."""
+surviving weights, its quadratic model (gradients, Fisher, the problem at the ridge or
+at each ridge of ``ridge="auto"``) and its solve (whole, or block-diagonal), or the
+magnitude rule."""
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import time
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from torch import nn
 
 from chita_opt.problems import BlockDiagonalProblem, L0RidgeProblem, SparsityConstraint
 from chita_opt.pruning.blocks import block_constraints, block_partition
-from chita_opt.pruning.fisher import predicted_increase
+from chita_opt.pruning.fisher import fisher_design, mean_fisher_diagonal, predicted_increase
+from chita_opt.pruning.fisher_memory import disk_matrix
+from chita_opt.pruning.gradients import LossFn, per_sample_gradients
 from chita_opt.pruning.parameters import PrunableParameters
+from chita_opt.pruning.ridge_selection import AUTO_RIDGES, heldout_loss, select_ridge
+from chita_opt.pruning.samples import Data
+from chita_opt.pruning.threads import torch_threads
 from chita_opt.solvers import solve
 
 
@@ -92,3 +104,105 @@ def solve_stage(
         # the bound is on f; the increase is f minus f(w_bar)
         bound = result.lower_bound - (result.objective - increase)
     return np.asarray(result.w, dtype=np.float64), increase, bound
+
+
+@dataclass(frozen=True)
+class StageSettings:
+    """What every quadratic stage of one :func:`~chita_opt.pruning.prune.prune` call
+    shares: its options, validated there (see its docstring for each)."""
+
+    method: str
+    n_samples: int
+    fisher_batch_size: int
+    ridge: float | str
+    relative_ridge: bool
+    first_order: bool
+    block_size: int | str | None
+    dtype: Any
+    chunk_size: int | None
+    max_fisher_bytes: int | None
+    spill_to_disk: bool
+    memmap_dir: str | None
+    solver_options: dict[str, Any]
+    n_jobs: int | None
+    backend: str | None
+    n_threads: int | str
+    progress: bool
+
+
+@dataclass
+class QuadraticStage:
+    """A quadratic stage's outcome: ``(w_alive, objective, lower_bound)``, the ridge it
+    used, the held-out losses of ``ridge="auto"`` (else None) and the gradients' time."""
+
+    solution: tuple[np.ndarray, float, float | None]
+    ridge: float
+    ridge_losses: list[float] | None
+    gradient_time: float
+
+
+def quadratic_stage(
+    settings: StageSettings,
+    model: nn.Module,
+    params: PrunableParameters,
+    data: Data,
+    loss_fn: LossFn,
+    heldout: Data | None,
+    alive: np.ndarray,
+    constraint: SparsityConstraint,
+    stack: contextlib.ExitStack,
+    *,
+    certify: bool,
+) -> QuadraticStage:
+    """Per-sample gradients at the model's weights (columns of the ``alive`` weights;
+    a disk-backed matrix registered on ``stack`` when over the memory budget), the
+    Fisher problem, and its solve at the stage's ridge, or at each ridge of
+    ``ridge="auto"`` keeping the one of lowest loss on ``heldout``."""
+    s = settings
+    start = time.perf_counter()
+    out = disk_matrix(
+        s.n_samples // s.fisher_batch_size,
+        alive.shape[0],
+        s.dtype,
+        s.max_fisher_bytes,
+        s.spill_to_disk,
+        s.memmap_dir,
+        stack,
+    )
+    with torch_threads(s.n_threads):
+        gradients = per_sample_gradients(
+            model,
+            params,
+            data,
+            loss_fn,
+            s.n_samples,
+            fisher_batch_size=s.fisher_batch_size,
+            columns=None if alive.shape[0] == params.n_weights else alive,
+            dtype=s.dtype,
+            chunk_size=s.chunk_size,
+            out=out,
+            max_fisher_bytes=s.max_fisher_bytes,
+            progress=s.progress,
+        )
+    gradient_time = time.perf_counter() - start
+    A, linear = fisher_design(gradients, s.first_order, s.fisher_batch_size)
+    w_bar = params.flatten(model)[alive]
+    build = functools.partial(
+        stage_problem, params, A, w_bar, linear, constraint, alive, block_size=s.block_size
+    )
+    run = functools.partial(
+        solve_stage,
+        method=s.method,
+        solver_options=s.solver_options,
+        n_jobs=s.n_jobs,
+        backend=s.backend,
+        certify=certify,
+        n_threads=s.n_threads,
+    )
+    if heldout is None:
+        lam = s.ridge * mean_fisher_diagonal(A) if s.relative_ridge else s.ridge
+        return QuadraticStage(run(build(lam)), lam, None, gradient_time)
+    loss_of = functools.partial(heldout_loss, model, params, alive, heldout, loss_fn)
+    lams = [r * mean_fisher_diagonal(A) for r in AUTO_RIDGES]
+    solution, lam, losses = select_ridge(build, run, loss_of, lams)
+    return QuadraticStage(solution, lam, losses, gradient_time)
