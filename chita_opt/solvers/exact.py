@@ -160,13 +160,16 @@ def _scip_started_at(start: dict[int, np.ndarray]):
             return data, inverse
 
         def _solve(self, model, variables, constraints, data, dims):
-            columns = data[cvxpy.settings.PARAM_PROB].var_id_to_col
-            solution = model.createPartialSol()
-            for var_id, values in start.items():
-                first = columns[var_id]
-                for i, value in enumerate(values):
-                    model.setSolVal(solution, variables[first + i], float(value))
-            self.start_accepted = bool(model.addSol(solution))
+            try:  # cvxpy's internals: without them SCIP starts as cvxpy would start it
+                columns = data[cvxpy.settings.PARAM_PROB].var_id_to_col
+                solution = model.createPartialSol()
+                for var_id, values in start.items():
+                    first = columns[var_id]
+                    for i, value in enumerate(values):
+                        model.setSolVal(solution, variables[first + i], float(value))
+                self.start_accepted = bool(model.addSol(solution))
+            except (AttributeError, KeyError, IndexError):
+                self.start_accepted = False
             return super()._solve(model, variables, constraints, data, dims)
 
     return StartedSCIP()
