@@ -63,7 +63,7 @@ def peer_problem(problem: L0RidgeProblem, peer: str, sparse: bool = False):
     linear = np.zeros(p) if problem.linear is None else problem.linear.astype(np.float64)
     target = np.concatenate([y.astype(np.float64), root * problem.center - linear / root])
     if isinstance(A, SparseDesign):
-        if A.offsets is not None or A.row_weights is not None:
+        if A.offsets is not None:  # without offsets the design is the stored matrix
             raise TypeError(f"the peer {peer} needs an uncentered sparse design")
         top = A.matrix
     elif sparse:

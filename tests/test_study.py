@@ -103,15 +103,20 @@ def test_the_abess_peer_runs_and_is_scored_by_our_objective():
         assert by["chita"] <= by["abess"] * (1 + 1e-9)
 
 
-@pytest.mark.parametrize("sparse", [False, True])
+@pytest.mark.parametrize("sparse", [False, True, "design"])
 def test_a_peer_is_given_the_same_problem_with_a_center_and_a_linear_term(sparse):
     """The augmented least squares a peer reads differs from f by a constant only, so a
-    peer compares on the problem chita solves (pruning problems have a center)."""
+    peer compares on the problem chita solves (pruning problems have a center); also
+    for a scipy.sparse design ("design")."""
+    import scipy.sparse
+
     from chita_opt import L0RidgeProblem
     from chita_opt.peers import peer_problem
 
     rng = np.random.default_rng(2)
     A = rng.standard_normal((30, 50))
+    if sparse == "design":
+        A = scipy.sparse.random(30, 50, density=0.3, format="csc", random_state=2)
     problem = L0RidgeProblem(
         A,
         rng.standard_normal(30),
@@ -120,7 +125,7 @@ def test_a_peer_is_given_the_same_problem_with_a_center_and_a_linear_term(sparse
         center=rng.standard_normal(50),
         linear=rng.standard_normal(50),
     )
-    design, target, ridge = peer_problem(problem, "test", sparse=sparse)
+    design, target, ridge = peer_problem(problem, "test", sparse=bool(sparse))
     assert ridge == 0.0 and design.shape == (80, 50)
     differences = []
     for _ in range(4):
@@ -130,7 +135,7 @@ def test_a_peer_is_given_the_same_problem_with_a_center_and_a_linear_term(sparse
     assert np.ptp(differences) < 1e-9 * abs(differences[0])
     # without a center or a linear term the peer keeps the design and its own ridge
     plain = L0RidgeProblem(A, problem.y, k=5, lam=0.7)
-    design, target, ridge = peer_problem(plain, "test")
+    design, target, ridge = peer_problem(plain, "test", sparse=bool(sparse))
     assert design.shape == (30, 50) and ridge == 0.7 and target is plain.y
 
 
