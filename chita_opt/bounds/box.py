@@ -7,6 +7,23 @@ import numpy as np
 
 from chita_opt.bounds.diagonal_shift import gram_matrix, uniform_shift
 from chita_opt.problems import L0RidgeProblem
+from chita_opt.problems.products import times
+
+
+def value_and_gradient(problem: L0RidgeProblem, w: np.ndarray) -> tuple[float, np.ndarray]:
+    """f(w) (without ``objective_offset``) and its gradient in float64, the products with
+    A accumulated in float64 without a float64 copy of A: what a bound evaluates at a
+    point, whatever A's dtype."""
+    w = np.asarray(w, dtype=np.float64)
+    c = problem.center.astype(np.float64)
+    residual = problem.y.astype(np.float64) - times(problem.A, w)
+    value = 0.5 * float(residual @ residual) + 0.5 * problem.lam * float((w - c) @ (w - c))
+    gradient = problem.lam * (w - c) - times(problem.A, residual, transpose=True)
+    if problem.linear is not None:
+        linear = problem.linear.astype(np.float64)
+        value += float(linear @ w)
+        gradient += linear
+    return value, gradient
 
 
 def coefficient_bound(problem: L0RidgeProblem, upper: float) -> np.ndarray:
@@ -36,13 +53,11 @@ def coefficient_bound(problem: L0RidgeProblem, upper: float) -> np.ndarray:
         raise ValueError(
             "problem.lam must be > 0, or A have full column rank, to bound the coefficients (big-M)"
         )
-    A, y = np.asarray(problem.A, dtype=np.float64), problem.y.astype(np.float64)
     c = problem.center.astype(np.float64)
     linear = np.zeros(p) if problem.linear is None else problem.linear.astype(np.float64)
     w_u = problem.refit(np.arange(p)).astype(np.float64)
-    residual = y - A @ w_u
-    f_u = 0.5 * residual @ residual + 0.5 * lam * np.sum((w_u - c) ** 2) + linear @ w_u
-    g_norm = float(np.linalg.norm(-A.T @ residual + lam * (w_u - c) + linear))
+    f_u, gradient = value_and_gradient(problem, w_u)
+    g_norm = float(np.linalg.norm(gradient))
     f_floor = f_u - g_norm**2 / (2.0 * mu)
     radius = np.sqrt(max(2.0 * (upper - f_floor) / mu, 0.0)) + g_norm / mu
     bound_m = np.abs(w_u) + radius

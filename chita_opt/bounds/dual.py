@@ -41,11 +41,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from chita_opt.bounds.dual_preconditioner import UniformCurvature, rows_times
+from chita_opt.bounds.dual_preconditioner import UniformCurvature
 from chita_opt.problems import L0RidgeProblem
 from chita_opt.problems._validation import check_budget, check_nonnegative
-from chita_opt.problems.products import column_blocks
-from chita_opt.problems.sparse_design import SparseDesign
+from chita_opt.problems.products import times
 
 # float64 rounding in the sums of g is about n eps times their terms; this is far above it
 # and far below any gap worth reporting.
@@ -76,7 +75,7 @@ def perspective_dual_value(problem: L0RidgeProblem, alpha: np.ndarray) -> float:
     alpha = np.asarray(alpha, dtype=np.float64)
     if alpha.shape != (problem.n_samples,) or not np.all(np.isfinite(alpha)):
         raise ValueError(f"alpha must be a finite array of shape ({problem.n_samples},)")
-    return _dual_value(problem, alpha, _transpose_times(problem.A, alpha), exact=True)[0]
+    return _dual_value(problem, alpha, times(problem.A, alpha, transpose=True), exact=True)[0]
 
 
 def shifted_dual_value(
@@ -119,12 +118,12 @@ def shifted_dual_value(
     shift = np.zeros(p) if shift is None else np.asarray(shift, dtype=np.float64)
     if shift.shape != (p,) or not np.all(np.isfinite(shift)) or np.any(shift < 0):
         raise ValueError(f"shift must be a finite nonnegative array of shape ({p},)")
-    alpha = problem.y.astype(np.float64) - rows_times(problem.A, w)
+    alpha = problem.y.astype(np.float64) - times(problem.A, w)
     kept = None if kept is None else np.asarray(kept, dtype=np.int64)
     return _dual_value(
         problem,
         alpha,
-        _transpose_times(problem.A, alpha),
+        times(problem.A, alpha, transpose=True),
         exact=True,
         shifted=(shift, w),
         kept=kept,
@@ -214,17 +213,6 @@ def _check_dual(problem: L0RidgeProblem) -> None:
             "problem.lam must be > 0 for the dual bound: with lam = 0 the perspective "
             "relaxation reduces to least squares"
         )
-
-
-def _transpose_times(A: np.ndarray, M: np.ndarray) -> np.ndarray:
-    """``A^T @ M`` (M a vector or a matrix) in float64, a chunk of columns of A at a
-    time."""
-    if isinstance(A, SparseDesign):
-        return A.rmatvec(M)
-    out = np.empty((A.shape[1], *M.shape[1:]))
-    for columns, block in column_blocks(A):
-        out[columns] = block.T @ M
-    return out
 
 
 def _native_correlations(problem: L0RidgeProblem, alpha: np.ndarray) -> np.ndarray:

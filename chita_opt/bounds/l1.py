@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from chita_opt.bounds.box import coefficient_bound
+from chita_opt.bounds.box import coefficient_bound, value_and_gradient
 from chita_opt.bounds.conic import (
     check_conic_solver,
     check_relaxable,
@@ -57,15 +57,7 @@ def linear_minorant_bound(
     """``min`` over ``{||x||_1 <= radius, |x| <= box}`` of the linear minorant of f at
     ``w`` (any point): a lower bound on f's minimum over that set, computed in float64 and
     lowered by a rounding margin."""
-    A = np.asarray(problem.A, dtype=np.float64)
-    y, c = problem.y.astype(np.float64), problem.center.astype(np.float64)
-    residual = y - A @ w
-    value = 0.5 * float(residual @ residual) + 0.5 * problem.lam * float((w - c) @ (w - c))
-    gradient = problem.lam * (w - c) - A.T @ residual
-    if problem.linear is not None:
-        linear = problem.linear.astype(np.float64)
-        value += float(linear @ w)
-        gradient += linear
+    value, gradient = value_and_gradient(problem, w)
     # the most negative g^T x on the set: the largest |g_i| filled to box_i until the
     # radius is spent
     order = np.argsort(-np.abs(gradient))
