@@ -147,6 +147,10 @@ class TopK(SparsityConstraint):
         self._require_bound()
         return np.zeros(self.n_features, dtype=np.int64), np.array([self.k]), None
 
+    @property
+    def n_groups(self) -> int:
+        return 1  # without building the array form of p group numbers
+
 
 def from_groups(group_of: np.ndarray, caps: np.ndarray, total: int | None = None):
     """The constraint of an array form (:meth:`SparsityConstraint.groups`): a bound

@@ -22,9 +22,7 @@ from chita_opt.pruning.budgets import (
 from chita_opt.pruning.gradients import LossFn
 from chita_opt.pruning.parameters import ParameterSelector, select_parameters
 from chita_opt.pruning.results import PruneResult, StageRecord
-from chita_opt.pruning.ridge_selection import (
-    split_holdout,
-)
+from chita_opt.pruning.ridge_selection import split_holdout
 from chita_opt.pruning.samples import Data, first_samples, progress_bar
 from chita_opt.pruning.stage import (
     StageSettings,
@@ -263,6 +261,7 @@ def prune(
                         loss_fn,
                         heldout,
                         alive,
+                        w_bar[alive],
                         restrict_to_alive(constraint, alive, params),
                         stack,
                         certify=certify and stage == len(targets) - 1,

@@ -137,7 +137,7 @@ class QuadraticStage:
 
     solution: tuple[np.ndarray, float, float | None]
     ridge: float
-    ridge_losses: list[float] | None
+    ridge_losses: dict[float, float] | None
     gradient_time: float
 
 
@@ -149,15 +149,16 @@ def quadratic_stage(
     loss_fn: LossFn,
     heldout: Data | None,
     alive: np.ndarray,
+    w_alive: np.ndarray,
     constraint: SparsityConstraint,
     stack: contextlib.ExitStack,
     *,
     certify: bool,
 ) -> QuadraticStage:
-    """Per-sample gradients at the model's weights (columns of the ``alive`` weights;
-    a disk-backed matrix registered on ``stack`` when over the memory budget), the
-    Fisher problem, and its solve at the stage's ridge, or at each ridge of
-    ``ridge="auto"`` keeping the one of lowest loss on ``heldout``."""
+    """Per-sample gradients at the model's weights (columns of the ``alive`` weights,
+    whose values are ``w_alive``; a disk-backed matrix registered on ``stack`` when over
+    the memory budget), the Fisher problem, and its solve at the stage's ridge, or at
+    each ridge of ``ridge="auto"`` keeping the one of lowest loss on ``heldout``."""
     s = settings
     start = time.perf_counter()
     out = disk_matrix(
@@ -186,9 +187,8 @@ def quadratic_stage(
         )
     gradient_time = time.perf_counter() - start
     A, linear = fisher_design(gradients, s.first_order, s.fisher_batch_size)
-    w_bar = params.flatten(model)[alive]
     build = functools.partial(
-        stage_problem, params, A, w_bar, linear, constraint, alive, block_size=s.block_size
+        stage_problem, params, A, w_alive, linear, constraint, alive, block_size=s.block_size
     )
     run = functools.partial(
         solve_stage,
@@ -203,6 +203,7 @@ def quadratic_stage(
         lam = s.ridge * mean_fisher_diagonal(A) if s.relative_ridge else s.ridge
         return QuadraticStage(run(build(lam)), lam, None, gradient_time)
     loss_of = functools.partial(heldout_loss, model, params, alive, heldout, loss_fn)
-    lams = [r * mean_fisher_diagonal(A) for r in AUTO_RIDGES]
+    unit = mean_fisher_diagonal(A)  # one pass over A for every ridge of the grid
+    lams = [r * unit for r in AUTO_RIDGES]
     solution, lam, losses = select_ridge(build, run, loss_of, lams)
     return QuadraticStage(solution, lam, losses, gradient_time)
