@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from chita_opt.pruning import per_sample_gradients, prune, select_parameters
-from chita_opt.pruning.demo import MLPNet, accuracy, load_digits_data, train
+from chita_opt.pruning.demo import accuracy, load_digits_data, train_demo_model
 
 METHODS = {
     "magnitude": dict(method="magnitude"),
@@ -50,7 +50,7 @@ def main() -> None:
 
     torch.manual_seed(0)
     data = load_digits_data("mnist", seed=0)
-    model = train(MLPNet(784), data.X_train, data.y_train, epochs=15, seed=0)
+    model = train_demo_model(data)
     dense = accuracy(model, data.X_test, data.y_test)
     params = select_parameters(model)
     print(f"MLPNet p={params.n_weights}, dense held-out accuracy {dense:.4f}")

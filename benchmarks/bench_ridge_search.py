@@ -30,7 +30,7 @@ import torch.nn.functional as F
 
 import chita_opt.pruning.stage as stage
 from chita_opt.pruning import prune
-from chita_opt.pruning.demo import MLPNet, accuracy, load_digits_data, train
+from chita_opt.pruning.demo import accuracy, load_digits_data, train_demo_model
 from chita_opt.pruning.fisher import predicted_increase
 from chita_opt.pruning.ridge_selection import AUTO_RIDGES
 
@@ -69,7 +69,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.manual_seed(0)
     data = load_digits_data("mnist", seed=0)
-    model = train(MLPNet(784), data.X_train, data.y_train, epochs=15, seed=0)
+    model = train_demo_model(data)
     train_data = (data.X_train, data.y_train)
     print(f"dense held-out accuracy {accuracy(model, data.X_test, data.y_test):.4f}")
     prune(copy.deepcopy(model), train_data, F.cross_entropy, 0.9)  # warm-up

@@ -108,44 +108,18 @@ def thread_checks() -> list[str]:
 
 
 # ---- pruning-real ------------------------------------------------------------------------
-def train_one_cycle(model, data, *, epochs: int, weight_decay: float, shift: bool = False):
-    """Seeded AdamW training with a one-cycle schedule (peak 3e-3, batches of 64) on the
-    training digits, optionally shifting each batch by up to one pixel; leaves the model
-    in eval mode."""
-    import torch
-    import torch.nn.functional as F
-
-    torch.manual_seed(0)
-    batch = 64
-    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=weight_decay)
-    steps = epochs * ((data.X_train.shape[0] + batch - 1) // batch)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, 3e-3, total_steps=steps)
-    generator = torch.Generator().manual_seed(0)
-    model.train()
-    for _ in range(epochs):
-        order = torch.randperm(data.X_train.shape[0], generator=generator)
-        for start in range(0, order.shape[0], batch):
-            x = data.X_train[order[start : start + batch]]
-            if shift:
-                offset = torch.randint(-1, 2, (2,), generator=generator).tolist()
-                x = torch.roll(x.view(-1, 28, 28), offset, (1, 2)).flatten(1)
-            optimizer.zero_grad()
-            F.cross_entropy(model(x), data.y_train[order[start : start + batch]]).backward()
-            optimizer.step()
-            schedule.step()
-    model.eval()
-
-
 def trained(model, name: str, data, **training):
-    """``model`` with the weights cached under ``name``, or trained by
-    :func:`train_one_cycle` with ``training`` and cached there."""
+    """``model`` with the weights cached under ``name``, or trained by the demo's
+    recipe (:func:`chita_opt.pruning.demo.train`) with ``training`` and cached there."""
     import torch
+
+    from chita_opt.pruning.demo import train
 
     path = CACHE / name
     if path.exists():
         model.load_state_dict(torch.load(path))
     else:
-        train_one_cycle(model, data, **training)
+        train(model, data.X_train, data.y_train, **training)
         CACHE.mkdir(parents=True, exist_ok=True)
         torch.save(model.state_dict(), path)
     return model
@@ -158,8 +132,7 @@ def trained_mlp():
 
     data = load_digits_data("mnist", seed=0)
     model = MLPNet(784)
-    # AdamW (decay 0.1), one-cycle schedule, random shifts of one pixel: 95.4% held out
-    # (plain Adam for 60 epochs overfits the 4,000 digits and stops at 91%)
+    # the demo's recipe (AdamW, one-cycle schedule, one-pixel shifts)
     trained(model, "mlp_784_40_20_10_v2.pt", data, epochs=60, weight_decay=0.1, shift=True)
     return model, data, accuracy(model, data.X_test, data.y_test)
 

@@ -51,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--stages", type=int, default=10, help="CHITA++ stages")
     demo.add_argument("--n-samples", type=int, default=1000, help="samples for the Fisher")
     demo.add_argument("--ridge", type=float, default=1.0, help="relative to the Fisher")
-    demo.add_argument("--epochs", type=int, default=15, help="training epochs")
+    demo.add_argument("--epochs", type=int, default=60, help="training epochs")
     demo.add_argument("--data", choices=["auto", "mnist", "sklearn"], default="auto")
     demo.add_argument("--plot", default="chita_demo.png", help="PNG to write ('' for none)")
     demo.add_argument("--json", default=None, help="also write the table as JSON here")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -86,24 +87,67 @@ def train(
     model: nn.Module,
     X: torch.Tensor,
     y: torch.Tensor,
-    epochs: int = 40,
-    batch_size: int = 100,
+    epochs: int = 60,
+    batch_size: int = 64,
     lr: float = 3e-3,
+    weight_decay: float = 0.1,
+    shift: bool = False,
     seed: int = 0,
 ) -> nn.Module:
-    """Train with Adam on cross-entropy (seeded, deterministic on CPU)."""
+    """Train on cross-entropy with AdamW and a one-cycle schedule peaking at ``lr``
+    (seeded, deterministic on CPU); leaves the model in eval mode.
+
+    With ``shift``, each batch of square images (784 = 28 x 28 pixels) is rolled by up to
+    one pixel in each direction (on 8 x 8 digits a pixel is too coarse a shift). Weight
+    decay and the shifts keep the MLP from overfitting 4,000 MNIST digits: a network
+    pruned from an overfitted one has a local quadratic model that says little about its
+    held-out loss.
+    """
+    side = math.isqrt(X.shape[1])
+    shift = shift and side * side == X.shape[1]
+    torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+    steps = epochs * -(-X.shape[0] // batch_size)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, lr, total_steps=steps)
     model.train()
     for _ in range(epochs):
         order = torch.randperm(X.shape[0], generator=generator)
         for start in range(0, X.shape[0], batch_size):
             idx = order[start : start + batch_size]
+            x = X[idx]
+            if shift:
+                offset = torch.randint(-1, 2, (2,), generator=generator).tolist()
+                x = torch.roll(x.view(-1, side, side), offset, (1, 2)).flatten(1)
             optimizer.zero_grad()
-            F.cross_entropy(model(X[idx]), y[idx]).backward()
+            F.cross_entropy(model(x), y[idx]).backward()
             optimizer.step()
+            schedule.step()
     model.eval()
     return model
+
+
+def train_demo_model(data: DigitsData, epochs: int = 60, seed: int = 0) -> MLPNet:
+    """The demo's MLPNet trained on ``data``: AdamW with weight decay 1.0, a one-cycle
+    schedule peaking at 1e-2, one-pixel shifts on MNIST's 28 x 28 images.
+
+    The strong decay costs a point or two of dense accuracy against a decay of 0.1 (about
+    94% held out on MNIST-5k instead of 95.5%, the paper's MLPNet's level) and leaves a
+    network whose local quadratic model holds much further from the dense weights: the
+    comparison is in docs/pruning.md.
+    """
+    torch.manual_seed(seed)
+    model = MLPNet(n_inputs=data.X_train.shape[1])
+    return train(
+        model,
+        data.X_train,
+        data.y_train,
+        epochs=epochs,
+        lr=1e-2,
+        weight_decay=1.0,
+        shift=data.name == "mnist-5k",
+        seed=seed,
+    )
 
 
 @torch.no_grad()
@@ -129,7 +173,7 @@ def run_demo(
     n_samples: int = 1000,
     stages: int = 10,
     ridge: float = 1.0,
-    epochs: int = 15,
+    epochs: int = 60,
     seed: int = 0,
     log=print,
 ) -> tuple[list[DemoRow], float, DigitsData]:
@@ -143,9 +187,8 @@ def run_demo(
         raise ValueError(f"methods {unknown} are not demo methods {DEMO_METHODS}")
     torch.manual_seed(seed)
     data = load_digits_data(source, seed=seed)
-    model = MLPNet(n_inputs=data.X_train.shape[1])
     t0 = time.perf_counter()
-    train(model, data.X_train, data.y_train, epochs=epochs, seed=seed)
+    model = train_demo_model(data, epochs=epochs, seed=seed)
     dense = accuracy(model, data.X_test, data.y_test)
     n_weights = sum(layer.weight.numel() for layer in model.layers)
     log(
@@ -243,7 +286,7 @@ def run_gradual_demo(
     n_samples: int = 1000,
     stages: int = 10,
     ridge: float = 1.0,
-    train_epochs: int = 15,
+    train_epochs: int = 60,
     seed: int = 0,
     log=print,
 ) -> tuple[list[DemoRow], float, DigitsData]:
@@ -251,13 +294,7 @@ def run_gradual_demo(
     CHITA and CHITA++ (no fine-tuning) at the same sparsities."""
     torch.manual_seed(seed)
     data = load_digits_data(source, seed=seed)
-    model = train(
-        MLPNet(n_inputs=data.X_train.shape[1]),
-        data.X_train,
-        data.y_train,
-        epochs=train_epochs,
-        seed=seed,
-    )
+    model = train_demo_model(data, epochs=train_epochs, seed=seed)
     dense = accuracy(model, data.X_test, data.y_test)
     log(f"dense MLPNet on {data.name}: held-out accuracy {dense:.4f}")
     n_samples = min(n_samples, data.X_train.shape[0])
