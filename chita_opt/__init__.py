@@ -38,8 +38,9 @@ from chita_opt.solvers import (
 if TYPE_CHECKING:  # for type checkers and the API docs; loaded lazily below
     from chita_opt.classifier import L0Classifier
     from chita_opt.classifier_cv import L0ClassifierCV
-    from chita_opt.estimator import L0Regressor, L0RegressorCV
+    from chita_opt.estimator import L0Regressor
     from chita_opt.information_criteria import L0RegressorIC
+    from chita_opt.regressor_cv import L0RegressorCV
 
 __version__ = "0.1.0"
 
@@ -49,7 +50,7 @@ _ESTIMATORS = {
     "L0Classifier": "chita_opt.classifier",
     "L0ClassifierCV": "chita_opt.classifier_cv",
     "L0Regressor": "chita_opt.estimator",
-    "L0RegressorCV": "chita_opt.estimator",
+    "L0RegressorCV": "chita_opt.regressor_cv",
     "L0RegressorIC": "chita_opt.information_criteria",
 }
 

@@ -31,6 +31,7 @@ SHARED_CONSTRAINTS: dict[str, list] = {
 }
 BUDGET = [Interval(Integral, 1, None, closed="left")]
 FEATURE_SET = ["array-like", None]
+COEFFICIENT_BOUND = [Real, "array-like", None]  # lower / upper: checked by the problem
 BUDGETS = ["array-like", None]  # ks: each checked by candidate_budgets / path_budgets
 
 
@@ -79,14 +80,14 @@ def sample_weights(sample_weight, n_samples: int) -> np.ndarray | None:
     return weights
 
 
-def centered_problem(X, y, k, ridge, fit_intercept, weights=None):
+def centered_problem(X, y, k, ridge, fit_intercept, weights=None, bounds=(None, None)):
     """The problem on centered data when fitting an intercept (weighted means and rows
-    scaled by the square roots of ``weights`` when given); and the means. A sparse X is
-    centered implicitly (:class:`~chita_opt.problems.sparse_design.SparseDesign`), never
-    densified."""
+    scaled by the square roots of ``weights`` when given), with the coefficient
+    ``bounds`` (lower, upper); and the means. A sparse X is centered implicitly
+    (:class:`~chita_opt.problems.sparse_design.SparseDesign`), never densified."""
     if is_sparse(X):
         X, x_mean, y, y_mean = _sparse_design(X, y, fit_intercept, weights)
-        return _problem(X, y, k, ridge), x_mean, y_mean
+        return _problem(X, y, k, ridge, bounds), x_mean, y_mean
     if fit_intercept:
         if weights is None:
             x_mean = X.mean(axis=0, dtype=np.float64)
@@ -102,13 +103,14 @@ def centered_problem(X, y, k, ridge, fit_intercept, weights=None):
         root = np.sqrt(weights).astype(X.dtype)
         X, y = root[:, None] * X, root * y
     y = np.asarray(y, dtype=X.dtype)
-    return _problem(X, y, k, ridge), x_mean, y_mean
+    return _problem(X, y, k, ridge, bounds), x_mean, y_mean
 
 
-def _problem(A, y, k, ridge) -> L0RidgeProblem:
+def _problem(A, y, k, ridge, bounds) -> L0RidgeProblem:
+    lower, upper = bounds
     if isinstance(k, ForcedSelection):
-        return L0RidgeProblem(A, y, constraint=k, lam=float(ridge))
-    return L0RidgeProblem(A, y, k=k, lam=float(ridge))
+        return L0RidgeProblem(A, y, constraint=k, lam=float(ridge), lower=lower, upper=upper)
+    return L0RidgeProblem(A, y, k=k, lam=float(ridge), lower=lower, upper=upper)
 
 
 def _sparse_design(X, y, fit_intercept, weights):

@@ -14,12 +14,15 @@ every peer gets the augmented design (n + p rows) where there is a center or a l
 term. That design is sparse below A (an identity), passed as scipy.sparse to a peer that
 reads it (abess) and densified for the others only up to ``MAX_DENSE_PEER_BYTES``.
 
-The peers: abess (splicing), scikit-learn's OMP and lasso path (LARS), and skglm's MCP
-regression (``mcp``, the ``bench`` extra).
+The peers: abess (splicing), scikit-learn's OMP, lasso path (LARS) and non-negative lasso
+(``lasso-positive``, the usual proposal for non-negative best subset: ``lower=0``), and
+skglm's MCP regression (``mcp``, the ``bench`` extra). On a problem with coefficient
+bounds, the study's refit of each proposed support is the bounded one.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 from collections.abc import Callable
 
@@ -103,12 +106,14 @@ def _omp_support(problem: L0RidgeProblem) -> np.ndarray:
     return largest_support(model.fit(design, target).coef_, problem.k)
 
 
-def _lasso_support(problem: L0RidgeProblem) -> np.ndarray:
+def _lasso_support(problem: L0RidgeProblem, positive: bool = False) -> np.ndarray:
     from sklearn.linear_model import lars_path
 
     # the lasso path (LARS) up to its last point with at most k nonzeros
-    design, target, _ = peer_problem(problem, "lasso")
-    _, _, coefs = lars_path(design, target, method="lasso", max_iter=4 * problem.k)
+    design, target, _ = peer_problem(problem, "lasso-positive" if positive else "lasso")
+    _, _, coefs = lars_path(
+        design, target, method="lasso", positive=positive, max_iter=4 * problem.k
+    )
     counts = np.count_nonzero(coefs, axis=0)
     return largest_support(coefs[:, int(np.flatnonzero(counts <= problem.k)[-1])], problem.k)
 
@@ -142,6 +147,7 @@ PEERS: dict[str, tuple[str, Callable[[L0RidgeProblem], np.ndarray]]] = {
     "abess": ("abess", _abess_support),
     "omp": ("sklearn", _omp_support),
     "lasso": ("sklearn", _lasso_support),
+    "lasso-positive": ("sklearn", functools.partial(_lasso_support, positive=True)),
     "mcp": ("skglm", _mcp_support),
 }
 

@@ -108,7 +108,16 @@ def test_the_bounds_import_no_solver_and_the_solvers_no_solver_module():
         assert outside == set(), module
     shared = {
         f"chita_opt.solvers.{name}"
-        for name in ("base", "registry", "result", "_common", "swaps", "local_search", "iterate")
+        for name in (
+            "base",
+            "registry",
+            "result",
+            "_common",
+            "swaps",
+            "bounded_swaps",
+            "local_search",
+            "iterate",
+        )
     }
     entry = {
         "chita_opt.solvers.api",

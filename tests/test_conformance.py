@@ -92,3 +92,21 @@ def test_every_method_keeps_its_options_as_given(method):
             ), f"{method}: {name}={value!r}, default {default!r}"
     with pytest.raises(TypeError, match=method):
         get_solver(method, no_such_option=1)
+
+
+@pytest.mark.parametrize("method", available_methods())
+def test_every_method_honours_coefficient_bounds_or_refuses_them(method):
+    base = _problem()
+    # non-negative, capped at 0.5, and feature 3 held to [0.2, 0.5]: it must be nonzero
+    lower = np.zeros(base.n_features)
+    lower[3] = 0.2
+    problem = L0RidgeProblem(
+        base.A, base.y, k=4, lam=base.lam, center=base.center, lower=lower, upper=0.5
+    )
+    if not get_solver(method).accepts_bounds:
+        with pytest.raises(ValueError, match=r"available_methods\(bounds=True\)"):
+            solve(problem, method)
+        return
+    result = _solve_or_skip(problem, method)
+    assert problem.is_feasible(result.w) and problem.bounds.contains(result.w)
+    assert result.w[3] >= 0.2 and np.count_nonzero(result.w) <= 4

@@ -36,6 +36,8 @@ def test_coordinate_sweeps_converge_to_the_refit(dtype):
         dtype(problem.lam),
         problem.center[support],
         problem.linear[support],
+        np.full(5, -np.inf),
+        np.full(5, np.inf),
         500,
         1e-12,
     )

@@ -28,6 +28,8 @@ def save_problem(path: str | os.PathLike, problem: L0RidgeProblem, **extra: np.n
     }
     if problem.linear is not None:
         arrays["linear"] = problem.linear
+    if problem.bounds is not None:
+        arrays["lower"], arrays["upper"] = problem.bounds.lower, problem.bounds.upper
     group_of, caps, total = problem.constraint.groups()
     if caps.shape[0] == 1 and total is None:
         arrays["k"] = np.array(caps[0])  # a global budget: no array of p group numbers
@@ -46,7 +48,7 @@ def load_problem(
     path: str | os.PathLike, *, return_extra: bool = False
 ) -> L0RidgeProblem | tuple[L0RidgeProblem, dict[str, np.ndarray]]:
     """Read a problem written by :func:`save_problem` (or any .npz with arrays ``A``, ``y``
-    and ``k``; ``lam``, ``center``, ``linear`` optional).
+    and ``k``; ``lam``, ``center``, ``linear``, ``lower``, ``upper`` optional).
 
     Raises
     ------
@@ -72,6 +74,8 @@ def load_problem(
         lam=float(fields.pop("lam", 0.0)),
         center=fields.pop("center", None),
         linear=fields.pop("linear", None),
+        lower=fields.pop("lower", None),
+        upper=fields.pop("upper", None),
     )
     A, y = _design(fields), fields.pop("y")
     fields.pop("format_version", None)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from chita_opt.problems import derived
 from chita_opt.problems._validation import (
     check_budget,
     check_design,
@@ -11,18 +12,18 @@ from chita_opt.problems._validation import (
     check_vector,
     read_only,
 )
+from chita_opt.problems.box import CoefficientBounds
 from chita_opt.problems.constraints import SparsityConstraint, TopK
 from chita_opt.problems.gram_refits import GramRefits
 from chita_opt.problems.kernel import KernelRefits, SupportGram
 from chita_opt.problems.linalg import largest_singular_value
 from chita_opt.problems.products import (
     column_sqnorms,
-    gather_columns,
     row_sqnorms,
     support_times,
     times,
 )
-from chita_opt.problems.refits import exact_refit, gram_refits, kernel_refits, nearby_refits
+from chita_opt.problems.refits import exact_refit, nearby_refits
 
 # Below this fraction of nonzeros a product A @ w is cheaper through the support's columns.
 _SPARSE_PRODUCT_FRACTION = 0.25
@@ -52,6 +53,11 @@ class L0RidgeProblem:
         Linear term (the mean gradient when pruning). Default none.
     constraint : SparsityConstraint, optional
         :class:`TopK` (default, built from ``k``), :class:`BlockBudget` or :class:`NM`.
+    lower, upper : float or array-like of shape (p,), optional
+        Coefficient bounds (:class:`~chita_opt.problems.box.CoefficientBounds`, e.g.
+        ``lower=0`` for non-negative w), honoured by the methods of
+        ``available_methods(bounds=True)``; bounds that exclude zero make a feature
+        required.
 
     Notes
     -----
@@ -68,6 +74,8 @@ class L0RidgeProblem:
         center: np.ndarray | None = None,
         linear: np.ndarray | None = None,
         constraint: SparsityConstraint | None = None,
+        lower: float | np.ndarray | None = None,
+        upper: float | np.ndarray | None = None,
     ):
         A = check_design(A, "A", accept_sparse=True)
         n, p = A.shape
@@ -96,6 +104,9 @@ class L0RidgeProblem:
         self.constraint = constraint
         self.A = read_only(A)  # no copy, and no solver can write into the caller's matrix
         self._start_caches()
+        if lower is not None or upper is not None:
+            self.bounds = CoefficientBounds(lower, upper, p, dtype)
+            self.bounds.check_budget(constraint)
 
     def _start_caches(self) -> None:
         """The caches of the data (empty) and the attributes that the problem's builder
@@ -105,6 +116,7 @@ class L0RidgeProblem:
         self._kernel_refits: KernelRefits | None = None
         self._gram_refits: GramRefits | None = None
         self._support_gram = SupportGram()
+        self.bounds: CoefficientBounds | None = None
         #: ``A^T A + lam I`` (p x p, float64) where whoever built the problem knows it
         #: (a layer-wise row: ``H + damp I``); the swaps then work in its space
         self.gram: np.ndarray | None = None
@@ -239,6 +251,8 @@ class L0RidgeProblem:
         factor (:class:`~chita_opt.problems.kernel.KernelRefits`, n < |support|;
         :class:`~chita_opt.problems.gram_refits.GramRefits` otherwise).
         """
+        if self.bounds is not None:
+            return self.bounds.refit(self, support)
         return exact_refit(self, support)[0]
 
     def refit_with_gradient(self, support: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -280,51 +294,26 @@ class L0RidgeProblem:
         return self._support_gram(support, A_S)
 
     def is_feasible(self, w: np.ndarray) -> bool:
-        """Whether ``w`` satisfies the sparsity constraint."""
-        return self.constraint.is_feasible(w)
+        """Whether ``w`` satisfies the sparsity constraint (and the bounds)."""
+        return self.constraint.is_feasible(w) and (self.bounds is None or self.bounds.contains(w))
 
     def project(self, v: np.ndarray) -> np.ndarray:
-        """Euclidean projection onto the constraint set (hard thresholding for top-k)."""
+        """Euclidean projection onto the feasible set (hard thresholding for top-k)."""
+        if self.bounds is not None:
+            return self.bounds.project(self.constraint, v)
         return self.constraint.project(v)
 
     def with_budget(self, k: int | SparsityConstraint) -> L0RidgeProblem:
         """The same data under another budget: an int ``k`` (top-k) or a constraint.
-        Shares every array with this problem."""
-        constraint = (
-            k if isinstance(k, SparsityConstraint) else TopK(check_budget(k, "k", self.n_features))
-        )
-        other = L0RidgeProblem._trusted(
-            self.A, self.y, constraint.bind(self.n_features), self.lam, self.center, self.linear
-        )
-        # the caches depend on the data only
-        other._lipschitz, other._column_sqnorms = self._lipschitz, self._column_sqnorms
-        if self.lam > 0:  # the budget does not enter the factorisations: share them
-            other._kernel_refits = kernel_refits(self)
-            other._gram_refits = gram_refits(self)
-        other._support_gram = self._support_gram
-        other.gram = self.gram
-        other._parent = self._parent
-        return other
+        Shares every array and cache with this problem."""
+        return derived.with_budget(self, k)
 
     def with_ridge(self, lam: float) -> L0RidgeProblem:
         """The same data and budget under the ridge ``lam``. Shares every array and what
         does not depend on the ridge: column norms, the Gram blocks ``A_S^T A_S`` of
         recent supports and the kernels ``A_S A_S^T`` (so a path over ridges forms them
         once)."""
-        lam = check_nonnegative(lam, "lam")
-        other = L0RidgeProblem._trusted(
-            self.A, self.y, self.constraint, lam, self.center, self.linear
-        )
-        other._column_sqnorms = self._column_sqnorms
-        if self._lipschitz is not None:
-            other._lipschitz = self._lipschitz - self.lam + lam
-        other._support_gram = self._support_gram
-        other.gram = self.gram
-        if self._parent is None and self._kernel_refits is not None and lam > 0:
-            other._kernel_refits = KernelRefits(
-                self.A, self.y, lam, self.center, self.linear, kernel=self._kernel_refits.kernel
-            )
-        return other
+        return derived.with_ridge(self, lam)
 
     def subproblem(self, columns: np.ndarray) -> L0RidgeProblem:
         """The problem restricted to ``w[columns]`` (other coordinates held at zero).
@@ -333,18 +322,4 @@ class L0RidgeProblem:
         out, ``lam/2 * ||center outside||^2``) equals f. Copies the n x |columns|
         submatrix of A.
         """
-        columns = np.asarray(columns, dtype=np.int64)
-        linear = None if self.linear is None else self.linear[columns]
-        sub = L0RidgeProblem._trusted(
-            gather_columns(self.A, columns),
-            self.y,
-            self.constraint.restrict(columns),
-            self.lam,
-            self.center[columns],
-            linear,
-        )
-        sub.objective_offset = 0.5 * self.lam * (self._center_sqnorm - sub._center_sqnorm)
-        sub._parent = (
-            (self, columns) if self._parent is None else (self._parent[0], self._parent[1][columns])
-        )
-        return sub
+        return derived.subproblem(self, columns)

@@ -37,6 +37,9 @@ class Solver(ABC):
     #: Whether the method works on a sparse design
     #: (:class:`~chita_opt.problems.sparse_design.SparseDesign`) without densifying it.
     accepts_sparse: bool = False
+    #: Whether the method honours coefficient bounds (``problem.bounds``: ``lower`` and
+    #: ``upper`` of :class:`~chita_opt.problems.L0RidgeProblem`).
+    accepts_bounds: bool = False
 
     @classmethod
     def installed(cls) -> bool:
@@ -65,6 +68,11 @@ class Solver(ABC):
                 f"{self.name} needs a dense design and problem.A is sparse: use a method "
                 "of chita_opt.available_methods(sparse=True), or pass A.toarray() if it "
                 "fits in memory"
+            )
+        if problem.bounds is not None and not self.accepts_bounds:
+            raise ValueError(
+                f"{self.name} cannot honour coefficient bounds and the problem has lower / "
+                "upper bounds: use a method of chita_opt.available_methods(bounds=True)"
             )
         warm = check_warm_start(warm_start, problem)
         history = History()

@@ -9,18 +9,22 @@ from chita_opt._jit import cached_njit
 from chita_opt.problems._validation import check_budget, check_nonnegative
 from chita_opt.solvers._common import stall_tolerance
 from chita_opt.solvers.base import Solver
+from chita_opt.solvers.bounded_swaps import bounded_swaps
 from chita_opt.solvers.local_search import LocalSearch
 from chita_opt.solvers.registry import get_solver, register_solver
 from chita_opt.solvers.result import Outcome
 
 
 @cached_njit
-def coordinate_sweeps(A_S, w_S, r, col_sq, lam, center_S, linear_S, max_sweeps, tol):
+def coordinate_sweeps(
+    A_S, w_S, r, col_sq, lam, center_S, linear_S, lower_S, upper_S, max_sweeps, tol
+):
     """Cyclic exact coordinate minimisation of f over the support, in place.
 
     For coordinate i, with ``r = y - A w``, the minimiser of f along i is
-    ``(a_i^T r + ||a_i||^2 w_i + lam c_i - linear_i) / (||a_i||^2 + lam)``; the residual is
-    updated with the change. Stops after a sweep whose largest change of any ``a_i w_i``
+    ``(a_i^T r + ||a_i||^2 w_i + lam c_i - linear_i) / (||a_i||^2 + lam)``, clipped to
+    ``[lower_i, upper_i]`` (f is a parabola along i); the residual is updated with the
+    change. Stops after a sweep whose largest change of any ``a_i w_i``
     is below ``tol`` times the residual's norm, or after ``max_sweeps``. Returns the number
     of sweeps and whether that test was met. O(n |S|) per sweep; ``A_S`` should be
     column-major.
@@ -36,7 +40,8 @@ def coordinate_sweeps(A_S, w_S, r, col_sq, lam, center_S, linear_S, max_sweeps, 
             for t in range(n):
                 dot += A_S[t, i] * r[t]
             old = w_S[i]
-            w_S[i] = (dot + col_sq[i] * old + lam * center_S[i] - linear_S[i]) / denom
+            value = (dot + col_sq[i] * old + lam * center_S[i] - linear_S[i]) / denom
+            w_S[i] = min(max(value, lower_S[i]), upper_S[i])
             # the change as stored (rounded to w's dtype), so r stays consistent with w
             change = w_S[i] - old
             if change != 0.0:
@@ -58,6 +63,11 @@ class CDSolver(Solver):
     """Coordinate descent on the warm start's support, then exact swaps until no single
     swap improves (see :func:`chita_opt.solvers.swaps.local_swaps`).
 
+    Honours coefficient bounds (``problem.bounds``): the coordinate steps are clipped to
+    them and the swaps score each support by its box-constrained refit
+    (:func:`~chita_opt.solvers.bounded_swaps.bounded_swaps`, ``swap_candidates`` entering
+    coordinates per round).
+
     Parameters
     ----------
     max_sweeps : int, default 100
@@ -77,11 +87,12 @@ class CDSolver(Solver):
 
     Notes
     -----
-    Without a warm start this runs ``chita`` first. The result is never worse than the
-    warm start.
+    Without a warm start this runs ``chita`` first (``iht`` under bounds, which ``chita``
+    does not honour). The result is never worse than the warm start.
     """
 
     accepts_sparse = True
+    accepts_bounds = True
 
     def __init__(
         self,
@@ -110,8 +121,9 @@ class CDSolver(Solver):
             setattr(self, name, getattr(self._swaps, name))
 
     def _run(self, problem, warm, history):
+        bounds = problem.bounds
         if warm is None:  # the default warm start
-            warm = get_solver("chita").solve(problem).w
+            warm = get_solver("chita" if bounds is None else "iht").solve(problem).w
         w = problem.project(warm)
         support = np.flatnonzero(w)
         tol = stall_tolerance(self.tol, problem.dtype)
@@ -133,6 +145,8 @@ class CDSolver(Solver):
                 problem.dtype.type(problem.lam),
                 problem.center[support],
                 linear_S,
+                np.full(support.size, -np.inf) if bounds is None else bounds.lower[support],
+                np.full(support.size, np.inf) if bounds is None else bounds.upper[support],
                 self.max_sweeps,
                 tol,
             )
@@ -140,7 +154,13 @@ class CDSolver(Solver):
         history.record(problem.objective(w))
         n_swaps = 0
         status = "converged" if settled else "max_iter"
-        if self.local_search:
+        if self.local_search and bounds is not None:
+            searched = bounded_swaps(
+                problem, w, tol, self.max_swaps, self.swap_candidates, history.record
+            )
+            w, n_swaps = searched.w, searched.n_swaps
+            status = "max_swaps" if searched.capped else "converged"
+        elif self.local_search:
             searched = self._swaps.run(problem, w, tol, record=history.record)
             w, n_swaps = searched.w, searched.n_swaps
             # the swaps end at the exact minimiser on their support, whatever the sweeps did

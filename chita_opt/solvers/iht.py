@@ -24,6 +24,7 @@ class IHTSolver(Solver):
     """
 
     accepts_sparse = True
+    accepts_bounds = True  # the projection keeps w within problem.bounds
 
     def __init__(self, max_iter: int = 1000, tol: float = 1e-7):
         self.max_iter = check_budget(max_iter, "max_iter", 10**9)

@@ -23,15 +23,20 @@ def register_solver(name: str):
     return decorate
 
 
-def available_methods(installed: bool = False, sparse: bool = False) -> list[str]:
+def available_methods(
+    installed: bool = False, sparse: bool = False, bounds: bool = False
+) -> list[str]:
     """Names accepted by ``solve(method=...)``; with ``installed``, only those whose
     optional packages (:attr:`~chita_opt.solvers.base.Solver.requires`) are here; with
     ``sparse``, only those that solve problems with a sparse design
-    (:attr:`~chita_opt.solvers.base.Solver.accepts_sparse`)."""
+    (:attr:`~chita_opt.solvers.base.Solver.accepts_sparse`); with ``bounds``, only those
+    that honour coefficient bounds (:attr:`~chita_opt.solvers.base.Solver.accepts_bounds`)."""
     return sorted(
         name
         for name, cls in _REGISTRY.items()
-        if (not installed or cls.installed()) and (not sparse or cls.accepts_sparse)
+        if (not installed or cls.installed())
+        and (not sparse or cls.accepts_sparse)
+        and (not bounds or cls.accepts_bounds)
     )
 
 
