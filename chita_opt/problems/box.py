@@ -138,6 +138,9 @@ def box_quadratic_minimiser(
             break
         jitter = floor if not jitter else 10.0 * jitter
     z = scipy.linalg.solve_triangular(R, b, trans="T")
+    unconstrained = scipy.linalg.solve_triangular(R, z)
+    if np.all(unconstrained >= lower) and np.all(unconstrained <= upper):
+        return unconstrained  # the box does not bind
     result = scipy.optimize.lsq_linear(R, z, bounds=(lower, upper), method="bvls", tol=1e-12)
     return np.clip(result.x, lower, upper)
 
