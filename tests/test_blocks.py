@@ -31,6 +31,21 @@ def test_objective_is_the_sum_of_the_block_problems():
     assert [c.max_nonzeros if c else 0 for c in problem.constraints] == shares
 
 
+def test_refit_is_the_minimiser_on_its_support():
+    problem = _block_problem()
+    w = solve(problem, "magnitude").w
+    support = np.flatnonzero(w)
+    refit = problem.refit(support)
+    assert set(np.flatnonzero(refit)) <= set(support) and problem.is_feasible(refit)
+    assert problem.objective(refit) < problem.objective(w)
+    # stationary on the support: no direction within it lowers the objective
+    rng = np.random.default_rng(1)
+    for _ in range(3):
+        step = np.zeros(problem.n_features)
+        step[support] = 1e-4 * rng.standard_normal(support.size)
+        assert problem.objective(refit + step) >= problem.objective(refit)
+
+
 def test_block_solve_is_feasible_and_beats_the_published_block_mode():
     problem = _block_problem()
     chita = solve(problem, "chita")

@@ -262,10 +262,10 @@ def test_chita_beats_magnitude_and_chitapp_beats_one_shot(digits, trained):
 
 
 def test_auto_ridge_keeps_the_ridge_of_lowest_held_out_loss(digits, trained):
-    """ridge="auto" solves each stage at every ridge of the grid and keeps the one whose
-    real loss on the held-out samples is lowest: the record lists the grid and the
-    losses, the kept ridge is the argmin, the pruned model's loss on those samples is the
-    recorded minimum, and the Fisher used the other 80% of the samples."""
+    """ridge="auto" tries each ridge of the grid and keeps the one whose real loss on
+    the held-out samples is lowest: the record lists the grid and the losses, the kept
+    ridge is the argmin, the pruned model's loss on those samples is the recorded
+    minimum, and the Fisher used the other 80% of the samples."""
     from chita_opt.pruning.ridge_selection import AUTO_RIDGES
 
     X, y = digits.X_train[:300], digits.y_train[:300]
@@ -285,6 +285,50 @@ def test_auto_ridge_keeps_the_ridge_of_lowest_held_out_loss(digits, trained):
     assert max(losses.values()) > min(losses.values()) * (1 + 1e-3)
     fixed = prune(copy.deepcopy(trained), (X[:240], y[:240]), F.cross_entropy, 0.9)
     assert fixed.stages[0].ridge_losses is None and fixed.stages[0].ridge > 0
+
+
+@pytest.mark.parametrize("best", [1.0, 3.0, 10.0])
+def test_ridge_search_solves_at_the_default_and_at_the_best_refit_only(best, monkeypatch):
+    """select_ridge's contract with stand-ins: one solve at the default ridge, refits on
+    its support elsewhere, one more solve (from that ridge's refit) only where a refit's
+    loss beats the default's, kept when its loss is no higher than the refit's."""
+    import chita_opt.pruning.ridge_selection as ridge_selection
+    from chita_opt.pruning.ridge_selection import select_ridge
+
+    monkeypatch.setattr(ridge_selection, "predicted_increase", lambda problem, w: 0.0)
+
+    class Problem:
+        def __init__(self, lam):
+            self.lam = lam
+
+        def refit(self, support):
+            w = np.zeros(4)
+            w[support] = self.lam
+            return w
+
+    solves = []
+
+    def run(problem, warm_start=None):
+        solves.append((problem.lam, None if warm_start is None else warm_start.copy()))
+        w = np.zeros(4)
+        w[[0, 2]] = problem.lam + 0.5  # the solve lands a little past its refit
+        return w, 0.0, None
+
+    def loss_of(w):  # lowest near the ridge ``best``
+        return abs(w[0] - best)
+
+    solution, lam, losses = select_ridge(
+        lambda lam, previous=None: Problem(lam), run, loss_of, [0.3, 1.0, 3.0, 10.0], 1.0
+    )
+    assert solves[0] == (1.0, None)
+    if best == 1.0:  # the default's solve (loss 0.5) beats every refit
+        assert len(solves) == 1 and lam == 1.0 and solution[0][0] == 1.5
+    else:
+        assert len(solves) == 2 and solves[1][0] == best and lam == best
+        np.testing.assert_array_equal(solves[1][1], [best, 0, best, 0])
+        # the refit (loss 0) beats the solve (loss 0.5): kept, without a bound
+        assert solution[0][0] == best and solution[2] is None and losses[best] == 0.0
+    assert sorted(losses) == [0.3, 1.0, 3.0, 10.0]
 
 
 def test_multi_stage_keeps_or_revives_masks(digits, trained):

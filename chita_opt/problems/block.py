@@ -160,6 +160,19 @@ class BlockDiagonalProblem:
             value += float(self.linear[cols].astype(np.float64) @ w_b)
         return value
 
+    def refit(self, support: np.ndarray) -> np.ndarray:
+        """The minimiser of the block-diagonal objective over vectors supported on
+        ``support``: each block's exact refit on its part of it (length p)."""
+        w = np.zeros(self.n_features, dtype=self.dtype)
+        inside = np.zeros(self.n_features, dtype=bool)
+        inside[support] = True
+        for b, cols in enumerate(self.blocks):
+            local = np.flatnonzero(inside[cols])
+            problem = self.block_problem(b) if local.size else None
+            if problem is not None:
+                w[cols] = problem.refit(local)
+        return w
+
     def is_feasible(self, w: np.ndarray) -> bool:
         """Whether every block of ``w`` satisfies its budget."""
         for c, cols in zip(self.constraints, self.blocks, strict=True):

@@ -15,6 +15,7 @@ import scipy.linalg
 import scipy.optimize
 
 from chita_opt.problems.constraints import SparsityConstraint
+from chita_opt.problems.linalg import cholesky_factor, cholesky_solve, normal_rhs
 from chita_opt.problems.products import gather_columns
 
 _SINGULAR = 1e-10
@@ -107,11 +108,10 @@ class CoefficientBounds:
         if not support.size:
             return w
         A_S = np.asarray(gather_columns(problem.A, support), dtype=np.float64)
-        H = A_S.T @ A_S
-        H[np.diag_indices_from(H)] += problem.lam
-        b = A_S.T @ np.asarray(problem.y, dtype=np.float64) + problem.lam * problem.center[support]
-        if problem.linear is not None:
-            b -= problem.linear[support]
+        H = problem.support_gram(support, A_S)
+        H.flat[:: support.size + 1] += problem.lam
+        linear_S = None if problem.linear is None else problem.linear[support]
+        b = normal_rhs(A_S, problem.y, problem.lam, problem.center[support], linear_S)
         w[support] = box_quadratic_minimiser(H, b, self.lower[support], self.upper[support])
         return w
 
@@ -120,28 +120,26 @@ def box_quadratic_minimiser(
     H: np.ndarray, b: np.ndarray, lower: np.ndarray, upper: np.ndarray
 ) -> np.ndarray:
     """``argmin 1/2 x^T H x - b^T x`` over ``lower <= x <= upper`` for a positive
-    semidefinite H: with ``H = R^T R`` it is ``1/2 ||R x - R^-T b||^2`` up to a constant,
-    which bounded-variable least squares solves exactly.
+    semidefinite H: with ``H = L L^T`` it is ``1/2 ||L^T x - L^-1 b||^2`` up to a
+    constant, which bounded-variable least squares solves exactly.
 
-    A numerically singular H (no ridge and dependent columns: a Cholesky pivot below
-    ``1e-10`` of H's largest diagonal entry) gets a ridge of that size, so R stays well
-    enough conditioned for the least squares to mean something.
+    A numerically singular H (no ridge and dependent columns; see
+    :func:`~chita_opt.problems.linalg.cholesky_factor`) gets a ridge of ``1e-10`` of its
+    largest diagonal entry, raised tenfold until it factors, so the least squares stay
+    meaningful.
     """
-    floor = _SINGULAR * max(float(np.max(np.diag(H), initial=0.0)), np.finfo(np.float64).tiny)
-    jitter = 0.0
+    jitter, floor = 0.0, _SINGULAR * max(float(np.max(np.diag(H), initial=0.0)), 1e-300)
     while True:
         try:
-            R = scipy.linalg.cholesky(H + jitter * np.eye(H.shape[0]), lower=False)
-        except np.linalg.LinAlgError:
-            R = None
-        if R is not None and (jitter or np.min(np.diag(R)) ** 2 >= floor):
+            L = cholesky_factor(H + jitter * np.eye(H.shape[0]) if jitter else H)
             break
-        jitter = floor if not jitter else 10.0 * jitter
-    z = scipy.linalg.solve_triangular(R, b, trans="T")
-    unconstrained = scipy.linalg.solve_triangular(R, z)
+        except np.linalg.LinAlgError:
+            jitter = floor if not jitter else 10.0 * jitter
+    unconstrained = cholesky_solve(L, b)
     if np.all(unconstrained >= lower) and np.all(unconstrained <= upper):
         return unconstrained  # the box does not bind
-    result = scipy.optimize.lsq_linear(R, z, bounds=(lower, upper), method="bvls", tol=1e-12)
+    z = scipy.linalg.solve_triangular(L, b, lower=True)
+    result = scipy.optimize.lsq_linear(L.T, z, bounds=(lower, upper), method="bvls", tol=1e-12)
     return np.clip(result.x, lower, upper)
 
 

@@ -205,5 +205,5 @@ def quadratic_stage(
     loss_of = functools.partial(heldout_loss, model, params, alive, heldout, loss_fn)
     unit = mean_fisher_diagonal(A)  # one pass over A for every ridge of the grid
     lams = [r * unit for r in AUTO_RIDGES]
-    solution, lam, losses = select_ridge(build, run, loss_of, lams)
+    solution, lam, losses = select_ridge(build, run, loss_of, lams, default=unit)
     return QuadraticStage(solution, lam, losses, gradient_time)
