@@ -11,6 +11,7 @@ the dual of the perspective relaxation) and the seconds the certificate added.
 
     .venv/bin/python benchmarks/bench_pruning.py [--repeats 3] [--stages 10] [--certify]
         [--methods magnitude,backsolve,chita,chita++,chita-auto,chita++-auto]
+        [--weight-decay 1.0]
 """
 
 from __future__ import annotations
@@ -45,12 +46,15 @@ def main() -> None:
     parser.add_argument("--sparsities", default="0.9,0.95,0.98")
     parser.add_argument("--methods", default="magnitude,backsolve,chita,chita++")
     parser.add_argument("--certify", action="store_true")
+    parser.add_argument(
+        "--weight-decay", type=float, default=1.0, help="of the MLP's training (the demo's: 1.0)"
+    )
     args = parser.parse_args()
     METHODS["chita++"]["stages"] = METHODS["chita++-auto"]["stages"] = args.stages
 
     torch.manual_seed(0)
     data = load_digits_data("mnist", seed=0)
-    model = train_demo_model(data)
+    model = train_demo_model(data, weight_decay=args.weight_decay)
     dense = accuracy(model, data.X_test, data.y_test)
     params = select_parameters(model)
     print(f"MLPNet p={params.n_weights}, dense held-out accuracy {dense:.4f}")

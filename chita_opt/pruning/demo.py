@@ -127,7 +127,9 @@ def train(
     return model
 
 
-def train_demo_model(data: DigitsData, epochs: int = 60, seed: int = 0) -> MLPNet:
+def train_demo_model(
+    data: DigitsData, epochs: int = 60, seed: int = 0, weight_decay: float = 1.0
+) -> MLPNet:
     """The demo's MLPNet trained on ``data``: AdamW with weight decay 1.0, a one-cycle
     schedule peaking at 1e-2, one-pixel shifts on MNIST's 28 x 28 images.
 
@@ -144,7 +146,7 @@ def train_demo_model(data: DigitsData, epochs: int = 60, seed: int = 0) -> MLPNe
         data.y_train,
         epochs=epochs,
         lr=1e-2,
-        weight_decay=1.0,
+        weight_decay=weight_decay,
         shift=data.name == "mnist-5k",
         seed=seed,
     )
