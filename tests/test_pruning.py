@@ -570,6 +570,36 @@ def test_batchnorm_recalibration_measures_the_pruned_activations():
         recalibrate_batchnorm(model, (X, y), n_samples=0)
 
 
+def test_prune_recalibrates_batchnorm_after_each_stage_and_restores_it_on_error(digits):
+    """recalibrate=True (the default) leaves the running statistics that
+    recalibrate_batchnorm gives the pruned model; False leaves the dense model's; a
+    failure in a later stage puts back the weights and the statistics."""
+    from chita_opt.pruning import recalibrate_batchnorm
+
+    torch.manual_seed(0)
+    model = ConvNet().eval()
+    data = (digits.X_train[:300], digits.y_train[:300])
+    with torch.no_grad():  # statistics that the calibration data does not have
+        model.bn.running_mean.fill_(0.5)
+        model.bn.running_var.fill_(3.0)
+    dense = _state(model)
+
+    kept = copy.deepcopy(model)
+    prune(kept, data, F.cross_entropy, 0.7, n_samples=300, recalibrate=False)
+    assert torch.equal(kept.bn.running_mean, dense["bn.running_mean"])
+    recalibrated = copy.deepcopy(model)
+    prune(recalibrated, data, F.cross_entropy, 0.7, n_samples=300)
+    recalibrate_batchnorm(kept, data, n_samples=300)
+    torch.testing.assert_close(recalibrated.bn.running_mean, kept.bn.running_mean)
+    torch.testing.assert_close(recalibrated.bn.running_var, kept.bn.running_var)
+    assert not torch.equal(recalibrated.bn.running_var, dense["bn.running_var"])
+
+    # the last of two stages refuses to certify without a ridge: after stage 1 recalibrated
+    with pytest.raises(ValueError):
+        prune(model, data, F.cross_entropy, 0.7, stages=2, ridge=0.0, certify=True)
+    assert _same_state(model, dense)
+
+
 def test_prune_asks_the_solver_whether_it_reads_the_curvature(digits, trained, monkeypatch):
     """Methods declare uses_curvature; prune takes gradients only for those that do (it
     compares no method names): magnitude pruning never calls per_sample_gradients."""

@@ -41,15 +41,12 @@ def recalibrate_batchnorm(
     """
     check_budget(n_samples, "n_samples", 10**9)
     check_budget(batch_size, "batch_size", 10**9)
-    layers = [m for m in model.modules() if isinstance(m, _BATCHNORM) and m.track_running_stats]
+    saved = saved_statistics(model)
+    layers = list(saved)
     if not layers:
         return 0
     modes = {m: m.training for m in model.modules()}
     momenta = {m: m.momentum for m in layers}
-    saved = {
-        m: (m.running_mean.clone(), m.running_var.clone(), m.num_batches_tracked.clone())
-        for m in layers
-    }
     parameter = next(model.parameters(), None)
     device = parameter.device if parameter is not None else torch.device("cpu")
     try:
@@ -66,9 +63,7 @@ def recalibrate_batchnorm(
         if seen == 0:
             raise ValueError("data holds no samples to recalibrate BatchNorm with")
     except BaseException:
-        for m, buffers in saved.items():
-            for buffer, value in zip(_statistics(m), buffers, strict=True):
-                buffer.copy_(value)
+        restore_statistics(saved)
         raise
     finally:
         for m, momentum in momenta.items():
@@ -76,6 +71,24 @@ def recalibrate_batchnorm(
         for m, mode in modes.items():
             m.train(mode)
     return len(layers)
+
+
+def saved_statistics(model: nn.Module) -> dict[nn.Module, list[torch.Tensor]]:
+    """Copies of the running statistics of every BatchNorm layer of ``model`` that
+    tracks them (empty for a model without BatchNorm), for :func:`restore_statistics`."""
+    return {
+        m: [t.clone() for t in _statistics(m)]
+        for m in model.modules()
+        if isinstance(m, _BATCHNORM) and m.track_running_stats
+    }
+
+
+def restore_statistics(saved: dict[nn.Module, list[torch.Tensor]]) -> None:
+    """Put back the statistics :func:`saved_statistics` copied."""
+    with torch.no_grad():
+        for layer, values in saved.items():
+            for buffer, value in zip(_statistics(layer), values, strict=True):
+                buffer.copy_(value)
 
 
 def _statistics(layer) -> list[torch.Tensor]:

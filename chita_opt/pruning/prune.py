@@ -12,6 +12,11 @@ from torch import nn
 
 from chita_opt._blas import check_n_threads
 from chita_opt.problems._validation import check_budget
+from chita_opt.pruning.batchnorm import (
+    recalibrate_batchnorm,
+    restore_statistics,
+    saved_statistics,
+)
 from chita_opt.pruning.blocks import block_partition
 from chita_opt.pruning.budgets import (
     SparsitySpec,
@@ -69,6 +74,7 @@ def prune(
     certify: bool = False,
     n_threads: int | str = "auto",
     progress: bool = False,
+    recalibrate: bool = True,
 ) -> PruneResult:
     """Prune ``model`` in place with CHITA (``stages=1``) or CHITA++ (``stages > 1``).
 
@@ -174,6 +180,13 @@ def prune(
         least as many gradient rows as surviving weights (per block), at most 5,000 of
         them; otherwise the last stage refuses before solving and the model is left as
         it was.
+    recalibrate : bool, default True
+        After each stage, re-estimate the running statistics of the model's BatchNorm
+        layers on the calibration samples (:func:`recalibrate_batchnorm`), so the next
+        stage's gradients and the pruned model normalise with the statistics of the
+        pruned network; restored with the weights on error. On a small CNN it raised
+        one-shot CHITA's held-out accuracy at 80-95% sparsity and CHITA++'s at 90-95%
+        (docs/pruning.md). A model without BatchNorm is unaffected (no forward pass).
 
     Returns
     -------
@@ -237,6 +250,7 @@ def prune(
         progress=progress,
     )
     snapshot = [t.detach().clone() for t in params.tensors(model)]
+    statistics = saved_statistics(model) if recalibrate else {}
     stack = contextlib.ExitStack()  # removes the memmap files, whatever happens
     kept = np.ones(params.n_weights, dtype=bool) if masks is None else params.kept_from(masks)
     records: list[StageRecord] = []
@@ -273,6 +287,8 @@ def prune(
             w_new = params.expand(w_alive, alive)
             kept_new = w_new != 0
             params.assign(model, w_new)
+            if statistics:
+                recalibrate_batchnorm(model, data, n_samples=n_samples)
             records.append(
                 StageRecord(
                     stage=stage,
@@ -295,6 +311,7 @@ def prune(
         with torch.no_grad():
             for t, saved in zip(params.tensors(model), snapshot, strict=True):
                 t.copy_(saved)
+        restore_statistics(statistics)
         raise
     finally:
         stack.close()
