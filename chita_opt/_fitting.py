@@ -9,6 +9,7 @@ from numbers import Integral, Real
 
 import numpy as np
 from sklearn.utils._param_validation import Interval
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 from chita_opt.problems import L0RidgeProblem
 from chita_opt.problems.forced import ForcedSelection, with_forced
@@ -35,14 +36,23 @@ COEFFICIENT_BOUND = [Real, "array-like", None]  # lower / upper: checked by the 
 BUDGETS = ["array-like", None]  # ks: each checked by candidate_budgets / path_budgets
 
 
-class SparseInput:
-    """Mixin for the regressors: tells scikit-learn (and ``check_estimator``) that ``fit``
-    and ``predict`` take scipy.sparse input as it is."""
+class SparseLinearRegressor:
+    """Mixin for the regressors: ``predict`` (``X @ coef_ + intercept_``), and the tag that
+    tells scikit-learn (and ``check_estimator``) that ``fit`` and ``predict`` take
+    scipy.sparse input as it is."""
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True
         return tags
+
+    def predict(self, X) -> np.ndarray:
+        """Predictions ``X @ coef_ + intercept_`` of the fitted model."""
+        check_is_fitted(self)
+        X = validate_data(
+            self, X, reset=False, dtype=[np.float64, np.float32], accept_sparse=SPARSE
+        )
+        return X @ self.coef_.astype(X.dtype) + self.intercept_
 
 
 def candidate_budgets(ks, n_features: int) -> list[int]:

@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import validate_data
 
 from chita_opt._fitting import (
     BUDGET,
@@ -26,7 +26,7 @@ from chita_opt._fitting import (
     FEATURE_SET,
     SHARED_CONSTRAINTS,
     SPARSE,
-    SparseInput,
+    SparseLinearRegressor,
     centered_problem,
     check_method,
     feature_budget,
@@ -36,7 +36,7 @@ from chita_opt.problems.forced import ForcedSelection, with_forced
 from chita_opt.solvers import solve
 
 
-class L0Regressor(SparseInput, RegressorMixin, BaseEstimator):
+class L0Regressor(SparseLinearRegressor, RegressorMixin, BaseEstimator):
     """Linear regression with at most ``k`` nonzero coefficients (best subset), plus an
     optional ridge.
 
@@ -161,14 +161,6 @@ class L0Regressor(SparseInput, RegressorMixin, BaseEstimator):
             w = with_forced(problem, w, budget.always_select)
         self._set_fitted(w, x_mean, y_mean, result.n_iter, problem.objective(w))
         return self
-
-    def predict(self, X) -> np.ndarray:
-        """Predictions ``X @ coef_ + intercept_``."""
-        check_is_fitted(self)
-        X = validate_data(
-            self, X, reset=False, dtype=[np.float64, np.float32], accept_sparse=SPARSE
-        )
-        return X @ self.coef_.astype(X.dtype) + self.intercept_
 
     def _set_fitted(self, w, x_mean, y_mean, n_iter, objective) -> None:
         self.coef_ = np.asarray(w, dtype=np.float64)

@@ -25,14 +25,14 @@ import numpy as np
 from scipy.special import gammaln
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import validate_data
 
 from chita_opt._fitting import (
     BUDGETS,
     FEATURE_SET,
     SHARED_CONSTRAINTS,
     SPARSE,
-    SparseInput,
+    SparseLinearRegressor,
     budget_size,
     centered_problem,
     check_method,
@@ -87,7 +87,7 @@ def information_criterion(
     return float(value)
 
 
-class L0RegressorIC(SparseInput, RegressorMixin, BaseEstimator):
+class L0RegressorIC(SparseLinearRegressor, RegressorMixin, BaseEstimator):
     """:class:`~chita_opt.L0Regressor` with ``k`` chosen by an information criterion.
 
     The path over ``ks`` is solved once on all the data, each k warm-started from its
@@ -207,11 +207,3 @@ class L0RegressorIC(SparseInput, RegressorMixin, BaseEstimator):
         self.support_ = self.coef_ != 0
         self.n_iter_ = int(chosen_iter)
         return self
-
-    def predict(self, X) -> np.ndarray:
-        """Predictions of the model at ``k_``."""
-        check_is_fitted(self)
-        X = validate_data(
-            self, X, reset=False, dtype=[np.float64, np.float32], accept_sparse=SPARSE
-        )
-        return X @ self.coef_.astype(X.dtype) + self.intercept_

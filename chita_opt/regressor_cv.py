@@ -10,7 +10,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.model_selection import check_cv
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import validate_data
 
 from chita_opt._fitting import (
     BUDGETS,
@@ -20,7 +20,7 @@ from chita_opt._fitting import (
     SCORINGS,
     SHARED_CONSTRAINTS,
     SPARSE,
-    SparseInput,
+    SparseLinearRegressor,
     budget_size,
     centered_problem,
     check_method,
@@ -31,7 +31,7 @@ from chita_opt._fitting import (
 from chita_opt.estimator import L0Regressor
 
 
-class L0RegressorCV(SparseInput, RegressorMixin, BaseEstimator):
+class L0RegressorCV(SparseLinearRegressor, RegressorMixin, BaseEstimator):
     """:class:`L0Regressor` with ``k`` chosen by cross-validation.
 
     In every fold (and for every ridge of a ``ridge`` sequence) the path over ``ks`` is
@@ -189,11 +189,3 @@ class L0RegressorCV(SparseInput, RegressorMixin, BaseEstimator):
         self.coef_, self.intercept_ = final.coef_, final.intercept_
         self.support_, self.n_iter_ = final.support_, final.n_iter_
         return self
-
-    def predict(self, X) -> np.ndarray:
-        """Predictions of the refitted model."""
-        check_is_fitted(self)
-        X = validate_data(
-            self, X, reset=False, dtype=[np.float64, np.float32], accept_sparse=SPARSE
-        )
-        return X @ self.coef_.astype(X.dtype) + self.intercept_
