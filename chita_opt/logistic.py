@@ -1,8 +1,33 @@
-"""The penalised logistic loss and its exact minimisation on a fixed support."""
+"""Binary best-subset logistic regression: the penalised loss, its exact minimisation on a
+fixed support, and the outer loop of :class:`~chita_opt.classifier.L0Classifier` (Newton
+steps whose inner problem is the l0 ridge least squares; see that class)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+
+from chita_opt.problems import L0RidgeProblem
+from chita_opt.problems.forced import ForcedSelection
+from chita_opt.solvers import solve
+from chita_opt.solvers.local_search import LocalSearch
+from chita_opt.solvers.swaps import SupportSystem
+
+# curvature floor of the working weights p (1 - p): confident samples keep a tiny weight
+_MIN_CURVATURE = 1e-10
+
+# swaps, best first by the quadratic model, tried with an exact fit once the model's
+# own best support stops lowering the loss
+_SWAP_TRIALS = 10
+
+#: Inner-solver options used unless given: no double swaps, which lower the quadratic
+#: model but, judged by the logistic loss, chose worse supports and took far longer
+#: (``benchmarks/bench_classifier.py`` compares).
+INNER_DEFAULTS: dict[str, dict[str, Any]] = {"chita": {"swaps": LocalSearch(pair_candidates=0)}}
+# once warm-started from the previous fit, the swaps' second start rarely pays (unless
+# the caller chose the swap options)
+_LATER_SWAPS = {"second_start": False}
 
 
 def logistic_loss(X, t, s, coef, intercept, ridge) -> float:
@@ -65,3 +90,116 @@ def class_probabilities(scores: np.ndarray) -> np.ndarray:
     if scores.shape[1] == 1:
         return np.column_stack([1.0 - probabilities[:, 0], probabilities[:, 0]])
     return probabilities / probabilities.sum(axis=1, keepdims=True)
+
+
+class LogisticFit:
+    """One binary fit: coefficients, intercept, penalised loss, outer iterations."""
+
+    def __init__(self, coef: np.ndarray, intercept: float, loss: float, n_iter: int):
+        self.coef, self.intercept, self.loss, self.n_iter = coef, intercept, loss, n_iter
+
+
+def fit_logistic_l0(
+    X: np.ndarray,
+    t: np.ndarray,
+    s: np.ndarray,
+    *,
+    budget: int | ForcedSelection,
+    ridge: float,
+    method: str = "chita",
+    fit_intercept: bool = True,
+    max_iter: int = 50,
+    tol: float = 1e-6,
+    solver_options: dict[str, Any] | None = None,
+    warm: LogisticFit | None = None,
+) -> LogisticFit:
+    """The outer loop of :class:`L0Classifier` for binary targets ``t`` in {0, 1}, from
+    ``warm`` (a fit feasible for ``budget``, e.g. one for a smaller k) when given."""
+    options = {**INNER_DEFAULTS.get(method, {}), **(solver_options or {})}
+    forced = getattr(budget, "always_select", np.zeros(0, dtype=np.int64))
+    if warm is not None:
+        coef, intercept = warm.coef.copy(), warm.intercept
+    else:
+        coef = np.zeros(X.shape[1])
+        intercept = _base_rate_logit(t, s) if fit_intercept else 0.0
+    loss = logistic_loss(X, t, s, coef, intercept, ridge)
+    n_iter = 0
+    while n_iter < max_iter:
+        n_iter += 1
+        problem, offset = _quadratic_model(X, t, s, coef, intercept, ridge, budget, fit_intercept)
+        warm = coef if np.count_nonzero(coef) else None
+        later = options
+        if warm is not None and "swaps" in options and "swaps" not in (solver_options or {}):
+            later = {**options, "swaps": options["swaps"].replace(**_LATER_SWAPS)}
+        chosen = solve(problem, method, warm_start=warm, **later)
+        support = np.union1d(np.flatnonzero(chosen.w), forced).astype(np.int64)
+        new = fit_on_support(
+            X, t, s, support, chosen.w[support], offset(chosen.w), ridge, fit_intercept
+        )
+        new_loss = logistic_loss(X, t, s, *new, ridge)
+        if not new_loss < loss - tol * max(abs(loss), 1.0):
+            # the model's best support does not lower the loss: try its best single
+            # swaps, each judged by the loss itself
+            new = _improving_swap(
+                X, t, s, coef, intercept, loss, problem, ridge, fit_intercept, forced
+            )
+            if new is None:
+                break
+            new_loss = logistic_loss(X, t, s, *new, ridge)
+        (coef, intercept), loss = new, new_loss
+    return LogisticFit(coef, intercept, loss, n_iter)
+
+
+def _improving_swap(X, t, s, coef, intercept, loss, model, ridge, fit_intercept, forced):
+    """Among the ``_SWAP_TRIALS`` swaps that lower the quadratic ``model`` most at
+    (coef, intercept), the first whose exact fit lowers the logistic loss, or None."""
+    support = np.flatnonzero(coef)
+    outside = np.setdiff1d(np.arange(X.shape[1]), support)
+    if support.shape[0] == 0 or outside.shape[0] == 0:
+        return None
+    try:
+        delta = SupportSystem(model, support).swap_changes(outside)
+    except np.linalg.LinAlgError:
+        return None
+    trials = min(_SWAP_TRIALS, delta.size)
+    ranked = np.argpartition(delta, trials - 1, axis=None)[:trials]
+    for flat in ranked[np.argsort(delta.flat[ranked])]:
+        i, j = divmod(int(flat), outside.shape[0])
+        if np.isin(support[i], forced):
+            continue  # a feature forced in stays
+        trial = np.sort(np.append(support[support != support[i]], outside[j]))
+        start = np.where(trial == outside[j], 0.0, coef[trial])
+        new = fit_on_support(X, t, s, trial, start, intercept, ridge, fit_intercept)
+        if logistic_loss(X, t, s, *new, ridge) < loss * (1 - 1e-12):
+            return new
+    return None
+
+
+def _base_rate_logit(t, s) -> float:
+    rate = float(s @ t) / max(float(s.sum()), 1e-300)
+    rate = min(max(rate, 1e-12), 1 - 1e-12)
+    return float(np.log(rate / (1 - rate)))
+
+
+def _quadratic_model(X, t, s, coef, intercept, ridge, budget, fit_intercept):
+    """The loss's quadratic model at (coef, intercept) as an :class:`L0RidgeProblem` in
+    the coefficients (the intercept eliminated by weighted centering), and the map from
+    coefficients to the model's best intercept."""
+    eta = X @ coef + intercept
+    prob = sigmoid(eta)
+    curvature = np.maximum(prob * (1 - prob), _MIN_CURVATURE)
+    weights = s * curvature
+    working = eta + (t - prob) / curvature
+    if fit_intercept:
+        total = max(float(weights.sum()), 1e-300)
+        x_mean = (weights @ X) / total
+        z_mean = float(weights @ working) / total
+    else:
+        x_mean, z_mean = np.zeros(X.shape[1]), 0.0
+    root = np.sqrt(weights)
+    design, target = root[:, None] * (X - x_mean), root * (working - z_mean)
+    if isinstance(budget, ForcedSelection):
+        problem = L0RidgeProblem(design, target, constraint=budget, lam=ridge)
+    else:
+        problem = L0RidgeProblem(design, target, k=budget, lam=ridge)
+    return problem, lambda w: z_mean - float(x_mean @ w) if fit_intercept else 0.0

@@ -120,6 +120,10 @@ class L0RidgeProblem:
         #: ``A^T A + lam I`` (p x p, float64) where whoever built the problem knows it
         #: (a layer-wise row: ``H + damp I``); the swaps then work in its space
         self.gram: np.ndarray | None = None
+        #: the factored support system the Gram-space swaps ended on
+        #: (:class:`~chita_opt.solvers.gram_swaps.GramSupport`), for a caller that goes on
+        #: from that support without factoring it again (the layer-wise rebalancing)
+        self.last_gram_system: object | None = None
         self._center_sqnorm = float(np.dot(self.center, self.center))
         # what a subproblem's objective leaves out of the full problem's (see subproblem)
         self.objective_offset = 0.0

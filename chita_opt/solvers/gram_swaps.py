@@ -265,7 +265,7 @@ def gram_local_swaps(
     """:func:`~chita_opt.solvers.swaps.local_swaps` (single swaps, batches and stopping
     rule) in the Gram space of ``G = A^T A + lam I``, candidates screened by their exact
     gain ``g_j^2 / (2 s_j)``. The final :class:`GramSupport` is left on
-    ``problem._gram_system`` so that a caller can go on from it without a factorisation
+    ``problem.last_gram_system`` so that a caller can go on from it without a factorisation
     (:func:`solve_layerwise`'s :func:`rebalance_rows`)."""
     lam = problem.lam
     b = (problem.A.T @ problem.y).astype(np.float64) + lam * problem.center
@@ -310,7 +310,7 @@ def gram_local_swaps(
         n_swaps += made
         if record is not None:
             record(constant + system.value)
-    problem._gram_system = system
+    problem.last_gram_system = system
     return system.minimiser(), n_swaps
 
 

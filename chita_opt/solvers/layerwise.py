@@ -197,7 +197,7 @@ def _rows(problem, indices, solver, certify, n_threads, keep_systems) -> list[di
             }
         )
         if keep_systems:
-            out[-1]["system"] = getattr(row, "_gram_system", None)
+            out[-1]["system"] = row.last_gram_system
         if certify:
             bound = perspective_dual_bound(problem.bound_problem(i), result.w).bound
             if result.lower_bound is not None:
