@@ -22,8 +22,9 @@ from numbers import Integral, Real
 from typing import Any, ClassVar
 
 import numpy as np
+import scipy.special
 from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.utils._param_validation import Interval
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
@@ -36,6 +37,7 @@ from chita_opt._fitting import (
     sample_weights,
 )
 from chita_opt.logistic import LogisticFit, class_probabilities, fit_logistic_l0
+from chita_opt.multinomial import fit_multinomial_l0
 
 
 class L0Classifier(ClassifierMixin, BaseEstimator):
@@ -63,6 +65,11 @@ class L0Classifier(ClassifierMixin, BaseEstimator):
         Options of the inner solver.
     always_select, never_select : sequence of int, optional
         Features always in the model (they count toward k) and never in it, per class.
+    multi_class : {"ovr", "multinomial"}, default="ovr"
+        Beyond two classes: one binary fit per class against the rest, or one softmax
+        loss over all classes with at most k coefficients per class
+        (:mod:`chita_opt.multinomial`; its model holds a dense (n K) x (K p) matrix).
+        Two classes are one binary fit either way.
 
     Attributes
     ----------
@@ -73,7 +80,7 @@ class L0Classifier(ClassifierMixin, BaseEstimator):
     support_ : ndarray of bool, shape (n_features,)
         The features some class uses.
     n_iter_ : ndarray of int, shape (1,) or (n_classes,)
-        Outer iterations per fit.
+        Outer iterations per fit (one fit for two classes or a multinomial fit).
     objective_ : ndarray of shape (1,) or (n_classes,)
         The fitted penalised loss per fit.
     n_features_in_ : int
@@ -99,6 +106,7 @@ class L0Classifier(ClassifierMixin, BaseEstimator):
         "tol": [Interval(Real, 0, None, closed="left")],
         "always_select": FEATURE_SET,
         "never_select": FEATURE_SET,
+        "multi_class": [StrOptions({"ovr", "multinomial"})],
     }
 
     def __init__(
@@ -112,7 +120,9 @@ class L0Classifier(ClassifierMixin, BaseEstimator):
         solver_options: dict[str, Any] | None = None,
         always_select: Sequence[int] | None = None,
         never_select: Sequence[int] | None = None,
+        multi_class: str = "ovr",
     ):
+        self.multi_class = multi_class
         self.always_select = always_select
         self.never_select = never_select
         self.k = k
@@ -141,11 +151,17 @@ class L0Classifier(ClassifierMixin, BaseEstimator):
         """
         X, y, weights, positives = self._check_fit(X, y, sample_weight)
         budget = feature_budget(self.k, X.shape[1], self.always_select, self.never_select)
-        fits = [
-            self._fit_binary(X, (y == label).astype(float), weights, budget) for label in positives
-        ]
-        self.coef_ = np.array([fit.coef for fit in fits])
-        self.intercept_ = np.array([fit.intercept for fit in fits])
+        self._softmax = self.multi_class == "multinomial" and self.classes_.shape[0] > 2
+        if self._softmax:
+            T = (y[:, None] == self.classes_[None, :]).astype(float)
+            fits = [self._fit_multinomial(X, T, weights, budget)]
+        else:
+            fits = [
+                self._fit_binary(X, (y == label).astype(float), weights, budget)
+                for label in positives
+            ]
+        self.coef_ = np.vstack([fit.coef for fit in fits])
+        self.intercept_ = np.hstack([fit.intercept for fit in fits])
         self.n_iter_ = np.array([fit.n_iter for fit in fits])
         self.objective_ = np.array([fit.loss for fit in fits])
         self.support_ = np.any(self.coef_ != 0, axis=0)
@@ -185,6 +201,23 @@ class L0Classifier(ClassifierMixin, BaseEstimator):
             warm=warm,
         )
 
+    def _fit_multinomial(self, X, T, s, budget) -> LogisticFit:
+        """:func:`~chita_opt.multinomial.fit_multinomial_l0` with this estimator's
+        options, as one fit of K rows."""
+        B, b0, loss, n_iter = fit_multinomial_l0(
+            X,
+            T,
+            s,
+            budget=budget,
+            ridge=float(self.ridge),
+            method=self.method,
+            fit_intercept=self.fit_intercept,
+            max_iter=self.max_iter,
+            tol=float(self.tol),
+            solver_options=self.solver_options,
+        )
+        return LogisticFit(B, b0, loss, n_iter)
+
     def decision_function(self, X) -> np.ndarray:
         """``X @ coef_.T + intercept_``: shape (n_samples,) for two classes (positive for
         the second), else (n_samples, n_classes)."""
@@ -200,9 +233,12 @@ class L0Classifier(ClassifierMixin, BaseEstimator):
         return self.classes_[chosen]
 
     def predict_proba(self, X) -> np.ndarray:
-        """Class probabilities, columns in the order of ``classes_`` (one-vs-rest
-        probabilities normalised over the classes when there are more than two)."""
+        """Class probabilities, columns in the order of ``classes_`` (the softmax of the
+        scores for a multinomial fit; one-vs-rest probabilities normalised over the
+        classes when there are more than two)."""
         scores = self.decision_function(X)
+        if getattr(self, "_softmax", False):
+            return scipy.special.softmax(scores, axis=1)
         return class_probabilities(scores.reshape(scores.shape[0], -1))
 
     def predict_log_proba(self, X) -> np.ndarray:

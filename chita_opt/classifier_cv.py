@@ -18,7 +18,8 @@ SCORINGS = ("neg_log_loss", "accuracy")
 
 
 class L0ClassifierCV(L0Classifier):
-    """:class:`~chita_opt.L0Classifier` with ``k`` chosen by cross-validation.
+    """:class:`~chita_opt.L0Classifier` with ``k`` chosen by cross-validation (one-vs-rest
+    beyond two classes).
 
     In every fold and for every class the budgets ``ks`` are fitted in increasing order,
     each from the fit for the k before it (feasible for the larger budget); the k with the
@@ -49,7 +50,7 @@ class L0ClassifierCV(L0Classifier):
         **{
             name: constraint
             for name, constraint in L0Classifier._parameter_constraints.items()
-            if name not in ("k", "always_select", "never_select")
+            if name not in ("k", "always_select", "never_select", "multi_class")
         },
         "ks": BUDGETS,
         "cv": ["cv_object"],

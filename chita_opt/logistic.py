@@ -19,7 +19,7 @@ _MIN_CURVATURE = 1e-10
 
 # swaps, best first by the quadratic model, tried with an exact fit once the model's
 # own best support stops lowering the loss
-_SWAP_TRIALS = 10
+SWAP_TRIALS = 10
 
 #: Inner-solver options used unless given: no double swaps, which lower the quadratic
 #: model but, judged by the logistic loss, chose worse supports and took far longer
@@ -50,12 +50,27 @@ def fit_on_support(X, t, s, support, coef_S, intercept, ridge, fit_intercept):
             penalty @ (theta * theta)
         )
 
-    current = loss_of(theta)
-    for _ in range(100):
+    def derivatives(theta):
         eta = D @ theta + (0.0 if fit_intercept else intercept)
         prob = sigmoid(eta)
         gradient = D.T @ (s * (prob - t)) + penalty * theta
         hessian = (D * (s * prob * (1 - prob))[:, None]).T @ D + np.diag(penalty)
+        return gradient, hessian
+
+    theta = damped_newton(theta, loss_of, derivatives)
+    coef = np.zeros(X.shape[1])
+    coef[support] = theta[: support.shape[0]]
+    return coef, float(theta[-1]) if fit_intercept else intercept
+
+
+def damped_newton(theta: np.ndarray, loss_of, derivatives, max_steps: int = 100) -> np.ndarray:
+    """Minimise the smooth convex ``loss_of`` from ``theta`` by Newton steps with
+    backtracking (Armijo); ``derivatives(theta)`` returns the gradient and the Hessian (a
+    new array, which gets a diagonal shift at the level of its rounding so that a loss
+    flat in some direction, e.g. softmax scores shifted together, stays solvable)."""
+    current = loss_of(theta)
+    for _ in range(max_steps):
+        gradient, hessian = derivatives(theta)
         hessian[np.diag_indices_from(hessian)] += 1e-10 * (1.0 + np.abs(np.diag(hessian)))
         try:
             step = np.linalg.solve(hessian, gradient)
@@ -74,9 +89,7 @@ def fit_on_support(X, t, s, support, coef_S, intercept, ridge, fit_intercept):
         else:
             break
         theta, current = trial, trial_loss
-    coef = np.zeros(X.shape[1])
-    coef[support] = theta[: support.shape[0]]
-    return coef, float(theta[-1]) if fit_intercept else intercept
+    return theta
 
 
 def sigmoid(eta: np.ndarray) -> np.ndarray:
@@ -151,7 +164,7 @@ def fit_logistic_l0(
 
 
 def _improving_swap(X, t, s, coef, intercept, loss, model, ridge, fit_intercept, forced):
-    """Among the ``_SWAP_TRIALS`` swaps that lower the quadratic ``model`` most at
+    """Among the ``SWAP_TRIALS`` swaps that lower the quadratic ``model`` most at
     (coef, intercept), the first whose exact fit lowers the logistic loss, or None."""
     support = np.flatnonzero(coef)
     outside = np.setdiff1d(np.arange(X.shape[1]), support)
@@ -161,7 +174,7 @@ def _improving_swap(X, t, s, coef, intercept, loss, model, ridge, fit_intercept,
         delta = SupportSystem(model, support).swap_changes(outside)
     except np.linalg.LinAlgError:
         return None
-    trials = min(_SWAP_TRIALS, delta.size)
+    trials = min(SWAP_TRIALS, delta.size)
     ranked = np.argpartition(delta, trials - 1, axis=None)[:trials]
     for flat in ranked[np.argsort(delta.flat[ranked])]:
         i, j = divmod(int(flat), outside.shape[0])

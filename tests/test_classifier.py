@@ -18,8 +18,9 @@ from chita_opt.logistic import fit_on_support, logistic_loss
         L0Classifier(),
         L0Classifier(k=2, ridge=0.1, method="cd"),
         L0ClassifierCV(ks=[1, 2], cv=2, method="cd"),
+        L0Classifier(k=2, multi_class="multinomial"),
     ],
-    ids=["default", "cd", "cv"],
+    ids=["default", "cd", "cv", "multinomial"],
 )
 def test_passes_check_estimator(estimator):
     check_estimator(estimator)
@@ -124,3 +125,55 @@ def test_cross_validation_chooses_k_and_refits():
         L0ClassifierCV(cv="not a splitter").fit(X, y)
     with pytest.raises(ValueError, match=r"L0ClassifierCV needs .* one class"):
         L0ClassifierCV().fit(X, np.ones(len(y)))
+
+
+def _three_classes(seed, n=150, p=6):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, p))
+    X[:, 1:] = 0.6 * X[:, :-1] + 0.8 * X[:, 1:]
+    B = rng.standard_normal((3, p)) * (rng.random((3, p)) < 0.4)
+    y = np.argmax(X @ B.T + rng.gumbel(size=(n, 3)), axis=1)
+    return X, y
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_multinomial_reaches_the_best_supports_found_by_enumeration(seed):
+    """One feature per class among 6: the fitted softmax loss is the smallest over all
+    216 choices of the three supports (each fitted exactly)."""
+    from chita_opt.multinomial import fit_on_supports, softmax_loss
+
+    X, y = _three_classes(seed)
+    T, s, ridge = np.eye(3)[y], np.ones(len(y)), 1e-2
+    model = L0Classifier(k=1, ridge=ridge, multi_class="multinomial").fit(X, y)
+    best = np.inf
+    for chosen in itertools.product(range(6), repeat=3):
+        supports = [np.array([j]) for j in chosen]
+        fitted = fit_on_supports(X, T, s, supports, np.zeros((3, 6)), np.zeros(3), ridge, True)
+        best = min(best, softmax_loss(X, T, s, *fitted, ridge))
+    assert model.objective_.shape == (1,) and model.objective_[0] <= best * (1 + 1e-9)
+    assert model.coef_.shape == (3, 6) and np.all(np.count_nonzero(model.coef_, axis=1) <= 1)
+    np.testing.assert_allclose(model.predict_proba(X).sum(axis=1), 1.0)
+
+
+def test_multinomial_without_a_binding_budget_is_softmax_ridge_regression():
+    from sklearn.linear_model import LogisticRegression
+
+    X, y = _three_classes(5, n=200)
+    ours = L0Classifier(k=6, ridge=2.0, multi_class="multinomial").fit(X, y)
+    theirs = LogisticRegression(C=0.5, tol=1e-10, max_iter=10_000).fit(X, y)
+    np.testing.assert_allclose(ours.predict_proba(X), theirs.predict_proba(X), atol=1e-6)
+    np.testing.assert_allclose(ours.coef_, theirs.coef_, atol=1e-5)
+
+
+def test_multinomial_budgets_and_forced_features_hold_per_class():
+    X, y = _three_classes(2, n=200, p=10)
+    model = L0Classifier(k=2, multi_class="multinomial", always_select=[9], never_select=[0]).fit(
+        X, y
+    )
+    assert np.all(np.count_nonzero(model.coef_, axis=1) <= 2)
+    assert np.all(model.coef_[:, 9] != 0) and np.all(model.coef_[:, 0] == 0)
+    # two classes: one binary fit whatever multi_class says
+    binary = y < 2
+    two = L0Classifier(k=2, multi_class="multinomial").fit(X[binary], y[binary])
+    one = L0Classifier(k=2).fit(X[binary], y[binary])
+    np.testing.assert_array_equal(two.coef_, one.coef_)
