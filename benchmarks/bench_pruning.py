@@ -11,7 +11,7 @@ the dual of the perspective relaxation) and the seconds the certificate added.
 
     .venv/bin/python benchmarks/bench_pruning.py [--repeats 3] [--stages 10] [--certify]
         [--methods magnitude,backsolve,chita,chita++,chita-auto,chita++-auto]
-        [--weight-decay 1.0] [--model mlp|cnn] [--recalibrate]
+        [--weight-decay 1.0] [--model mlp|cnn] [--recalibrate] [--schedule poly]
 """
 
 from __future__ import annotations
@@ -43,6 +43,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--stages", type=int, default=10)
+    parser.add_argument(
+        "--schedule", default="poly", help="of the chita++ methods (prune's schedule=)"
+    )
     parser.add_argument("--sparsities", default="0.9,0.95,0.98")
     parser.add_argument("--methods", default="magnitude,backsolve,chita,chita++")
     parser.add_argument("--certify", action="store_true")
@@ -59,7 +62,8 @@ def main() -> None:
         "stage); the other columns are without",
     )
     args = parser.parse_args()
-    METHODS["chita++"]["stages"] = METHODS["chita++-auto"]["stages"] = args.stages
+    for name in ("chita++", "chita++-auto"):
+        METHODS[name].update(stages=args.stages, schedule=args.schedule)
 
     torch.manual_seed(0)
     if args.model == "cnn":
