@@ -36,7 +36,7 @@ from chita_opt._fitting import (
     feature_budget,
     sample_weights,
 )
-from chita_opt.logistic import LogisticFit, class_probabilities, fit_logistic_l0
+from chita_opt.logistic import LogisticFit, NewtonLoop, class_probabilities, fit_logistic_l0
 from chita_opt.multinomial import fit_multinomial_l0
 
 
@@ -185,38 +185,25 @@ class L0Classifier(ClassifierMixin, BaseEstimator):
         positives = self.classes_[1:] if self.classes_.shape[0] == 2 else self.classes_
         return X, y, weights, positives
 
-    def _fit_binary(self, X, t, s, budget, warm=None) -> LogisticFit:
-        """:func:`fit_logistic_l0` with this estimator's options."""
-        return fit_logistic_l0(
-            X,
-            t,
-            s,
-            budget=budget,
+    def _loop(self) -> NewtonLoop:
+        """This estimator's options of the outer loop."""
+        return NewtonLoop(
             ridge=float(self.ridge),
             method=self.method,
             fit_intercept=self.fit_intercept,
             max_iter=self.max_iter,
             tol=float(self.tol),
             solver_options=self.solver_options,
-            warm=warm,
         )
+
+    def _fit_binary(self, X, t, s, budget, warm=None) -> LogisticFit:
+        """:func:`~chita_opt.logistic.fit_logistic_l0` with this estimator's options."""
+        return fit_logistic_l0(X, t, s, budget, self._loop(), warm)
 
     def _fit_multinomial(self, X, T, s, budget) -> LogisticFit:
         """:func:`~chita_opt.multinomial.fit_multinomial_l0` with this estimator's
         options, as one fit of K rows."""
-        B, b0, loss, n_iter = fit_multinomial_l0(
-            X,
-            T,
-            s,
-            budget=budget,
-            ridge=float(self.ridge),
-            method=self.method,
-            fit_intercept=self.fit_intercept,
-            max_iter=self.max_iter,
-            tol=float(self.tol),
-            solver_options=self.solver_options,
-        )
-        return LogisticFit(B, b0, loss, n_iter)
+        return fit_multinomial_l0(X, T, s, budget, self._loop())
 
     def decision_function(self, X) -> np.ndarray:
         """``X @ coef_.T + intercept_``: shape (n_samples,) for two classes (positive for

@@ -4,6 +4,7 @@ steps whose inner problem is the l0 ridge least squares; see that class)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -112,23 +113,35 @@ class LogisticFit:
         self.coef, self.intercept, self.loss, self.n_iter = coef, intercept, loss, n_iter
 
 
+@dataclass(frozen=True)
+class NewtonLoop:
+    """The options of the outer loop that the binary and the multinomial fits share (see
+    :class:`~chita_opt.classifier.L0Classifier`, which builds one from its own)."""
+
+    ridge: float
+    method: str = "chita"
+    fit_intercept: bool = True
+    max_iter: int = 50
+    tol: float = 1e-6
+    solver_options: dict[str, Any] | None = None
+
+    def inner_options(self) -> dict[str, Any]:
+        """The inner solver's options: the caller's over :data:`INNER_DEFAULTS`."""
+        return {**INNER_DEFAULTS.get(self.method, {}), **(self.solver_options or {})}
+
+
 def fit_logistic_l0(
     X: np.ndarray,
     t: np.ndarray,
     s: np.ndarray,
-    *,
     budget: int | ForcedSelection,
-    ridge: float,
-    method: str = "chita",
-    fit_intercept: bool = True,
-    max_iter: int = 50,
-    tol: float = 1e-6,
-    solver_options: dict[str, Any] | None = None,
+    loop: NewtonLoop,
     warm: LogisticFit | None = None,
 ) -> LogisticFit:
     """The outer loop of :class:`L0Classifier` for binary targets ``t`` in {0, 1}, from
     ``warm`` (a fit feasible for ``budget``, e.g. one for a smaller k) when given."""
-    options = {**INNER_DEFAULTS.get(method, {}), **(solver_options or {})}
+    ridge, method, fit_intercept = loop.ridge, loop.method, loop.fit_intercept
+    solver_options, options = loop.solver_options, loop.inner_options()
     forced = getattr(budget, "always_select", np.zeros(0, dtype=np.int64))
     if warm is not None:
         coef, intercept = warm.coef.copy(), warm.intercept
@@ -137,7 +150,7 @@ def fit_logistic_l0(
         intercept = _base_rate_logit(t, s) if fit_intercept else 0.0
     loss = logistic_loss(X, t, s, coef, intercept, ridge)
     n_iter = 0
-    while n_iter < max_iter:
+    while n_iter < loop.max_iter:
         n_iter += 1
         problem, offset = _quadratic_model(X, t, s, coef, intercept, ridge, budget, fit_intercept)
         warm = coef if np.count_nonzero(coef) else None
@@ -150,7 +163,7 @@ def fit_logistic_l0(
             X, t, s, support, chosen.w[support], offset(chosen.w), ridge, fit_intercept
         )
         new_loss = logistic_loss(X, t, s, *new, ridge)
-        if not new_loss < loss - tol * max(abs(loss), 1.0):
+        if not new_loss < loss - loop.tol * max(abs(loss), 1.0):
             # the model's best support does not lower the loss: try its best single
             # swaps, each judged by the loss itself
             new = _improving_swap(

@@ -24,12 +24,10 @@ in the model and refitted exactly with the coefficients.
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import scipy.special
 
-from chita_opt.logistic import INNER_DEFAULTS, SWAP_TRIALS, damped_newton
+from chita_opt.logistic import SWAP_TRIALS, LogisticFit, NewtonLoop, damped_newton
 from chita_opt.problems import GroupBudget, L0RidgeProblem, TopK
 from chita_opt.problems.forced import ForcedSelection
 from chita_opt.solvers import solve
@@ -60,20 +58,16 @@ def fit_multinomial_l0(
     X: np.ndarray,
     T: np.ndarray,
     s: np.ndarray,
-    *,
     budget: int | ForcedSelection,
-    ridge: float,
-    method: str = "chita",
-    fit_intercept: bool = True,
-    max_iter: int = 50,
-    tol: float = 1e-6,
-    solver_options: dict[str, Any] | None = None,
-) -> tuple[np.ndarray, np.ndarray, float, int]:
-    """The outer loop for one-hot targets ``T`` (n x K): ``(B, b0, loss, n_iter)``."""
+    loop: NewtonLoop,
+) -> LogisticFit:
+    """The outer loop for one-hot targets ``T`` (n x K): one fit whose ``coef`` is B
+    (K x p) and ``intercept`` the K intercepts."""
     n_classes, p = T.shape[1], X.shape[1]
+    ridge, fit_intercept = loop.ridge, loop.fit_intercept
     constraint = per_class_budget(budget, p, n_classes)
     forced = getattr(budget, "always_select", np.zeros(0, dtype=np.int64))
-    options = {**INNER_DEFAULTS.get(method, {}), **(solver_options or {})}
+    options = loop.inner_options()
     B = np.zeros((n_classes, p))
     b0 = np.zeros(n_classes)
     if fit_intercept:  # the class frequencies' logits
@@ -81,15 +75,15 @@ def fit_multinomial_l0(
         b0 = np.log(frequencies) - np.mean(np.log(frequencies))
     loss = softmax_loss(X, T, s, B, b0, ridge)
     n_iter = 0
-    while n_iter < max_iter:
+    while n_iter < loop.max_iter:
         n_iter += 1
         problem = _quadratic_model(X, T, s, B, b0, ridge, constraint)
         warm = B.ravel() if B.any() else None
-        chosen = solve(problem, method, warm_start=warm, **options).w.reshape(n_classes, p)
+        chosen = solve(problem, loop.method, warm_start=warm, **options).w.reshape(n_classes, p)
         supports = [np.union1d(np.flatnonzero(row), forced).astype(np.int64) for row in chosen]
         new_B, new_b0 = fit_on_supports(X, T, s, supports, chosen, b0, ridge, fit_intercept)
         new_loss = softmax_loss(X, T, s, new_B, new_b0, ridge)
-        if not new_loss < loss - tol * max(abs(loss), 1.0):
+        if not new_loss < loss - loop.tol * max(abs(loss), 1.0):
             # the model's best supports do not lower the loss: try its best single swaps
             # within a class, each judged by the loss itself
             swapped = _improving_swap(X, T, s, B, b0, loss, problem, ridge, fit_intercept, forced)
@@ -98,7 +92,7 @@ def fit_multinomial_l0(
             new_B, new_b0 = swapped
             new_loss = softmax_loss(X, T, s, new_B, new_b0, ridge)
         B, b0, loss = new_B, new_b0, new_loss
-    return B, b0, loss, n_iter
+    return LogisticFit(B, b0, loss, n_iter)
 
 
 def _improving_swap(X, T, s, B, b0, loss, model, ridge, fit_intercept, forced):
