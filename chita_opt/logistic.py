@@ -181,16 +181,7 @@ def _improving_swap(X, t, s, coef, intercept, loss, model, ridge, fit_intercept,
     (coef, intercept), the first whose exact fit lowers the logistic loss, or None."""
     support = np.flatnonzero(coef)
     outside = np.setdiff1d(np.arange(X.shape[1]), support)
-    if support.shape[0] == 0 or outside.shape[0] == 0:
-        return None
-    try:
-        delta = SupportSystem(model, support).swap_changes(outside)
-    except np.linalg.LinAlgError:
-        return None
-    trials = min(SWAP_TRIALS, delta.size)
-    ranked = np.argpartition(delta, trials - 1, axis=None)[:trials]
-    for flat in ranked[np.argsort(delta.flat[ranked])]:
-        i, j = divmod(int(flat), outside.shape[0])
+    for i, j in ranked_swaps(model, support, outside):
         if np.isin(support[i], forced):
             continue  # a feature forced in stays
         trial = np.sort(np.append(support[support != support[i]], outside[j]))
@@ -199,6 +190,26 @@ def _improving_swap(X, t, s, coef, intercept, loss, model, ridge, fit_intercept,
         if logistic_loss(X, t, s, *new, ridge) < loss * (1 - 1e-12):
             return new
     return None
+
+
+def ranked_swaps(model, support: np.ndarray, outside: np.ndarray, allowed=None) -> list:
+    """The ``(i, j)`` of the ``SWAP_TRIALS`` swaps (``support[i]`` out, ``outside[j]``
+    in) that lower the quadratic ``model`` most, best first, among the ``allowed`` pairs
+    (a boolean array that broadcasts to ``|support| x |outside|``; default all); none
+    when there is nothing to swap or the support's system is singular."""
+    if support.shape[0] == 0 or outside.shape[0] == 0:
+        return []
+    try:
+        delta = SupportSystem(model, support).swap_changes(outside)
+    except np.linalg.LinAlgError:
+        return []
+    if allowed is not None:
+        delta = np.where(allowed, delta, np.inf)
+    trials = min(SWAP_TRIALS, int(np.isfinite(delta).sum()))
+    if trials == 0:
+        return []
+    ranked = np.argpartition(delta, trials - 1, axis=None)[:trials]
+    return [divmod(int(flat), outside.shape[0]) for flat in ranked[np.argsort(delta.flat[ranked])]]
 
 
 def _base_rate_logit(t, s) -> float:

@@ -27,11 +27,10 @@ from __future__ import annotations
 import numpy as np
 import scipy.special
 
-from chita_opt.logistic import SWAP_TRIALS, LogisticFit, NewtonLoop, damped_newton
+from chita_opt.logistic import LogisticFit, NewtonLoop, damped_newton, ranked_swaps
 from chita_opt.problems import GroupBudget, L0RidgeProblem, TopK
 from chita_opt.problems.forced import ForcedSelection
 from chita_opt.solvers import solve
-from chita_opt.solvers.swaps import SupportSystem
 
 
 def softmax_loss(X, T, s, B, b0, ridge) -> float:
@@ -101,21 +100,10 @@ def _improving_swap(X, T, s, B, b0, loss, model, ridge, fit_intercept, forced):
     n_classes, p = B.shape
     support = np.flatnonzero(B.ravel())
     outside = np.setdiff1d(np.arange(n_classes * p), support)
-    if support.shape[0] == 0 or outside.shape[0] == 0:
-        return None
-    try:
-        delta = SupportSystem(model, support).swap_changes(outside)
-    except np.linalg.LinAlgError:
-        return None
     # a swap moves a nonzero within its class; a feature forced in stays
     same_class = (support[:, None] // p) == (outside[None, :] // p)
-    delta = np.where(same_class & ~np.isin(support % p, forced)[:, None], delta, np.inf)
-    trials = min(SWAP_TRIALS, int(np.isfinite(delta).sum()))
-    if trials == 0:
-        return None
-    ranked = np.argpartition(delta, trials - 1, axis=None)[:trials]
-    for flat in ranked[np.argsort(delta.flat[ranked])]:
-        i, j = divmod(int(flat), outside.shape[0])
+    allowed = same_class & ~np.isin(support % p, forced)[:, None]
+    for i, j in ranked_swaps(model, support, outside, allowed):
         chosen = np.sort(np.append(support[support != support[i]], outside[j]))
         supports = [chosen[chosen // p == c] % p for c in range(n_classes)]
         start = B.copy()
