@@ -233,6 +233,14 @@ def main() -> None:
         help="also the accuracy after recalibrating BatchNorm on the calibration digits",
     )
     parser.add_argument(
+        "--large",
+        type=int,
+        default=0,
+        help="instead of the models: one random d x d layer (d = LARGE, 2 d calibration "
+        "rows) at 50%% sparsity, SparseGPT against chita (issue 17's 4096 x 4096 target)",
+    )
+    parser.add_argument("--rows", type=int, default=0, help="--large: output rows (default d)")
+    parser.add_argument(
         "--solver-options",
         default="{}",
         help='JSON options of the solver methods, e.g. \'{"restarts": "auto"}\'',
@@ -243,7 +251,42 @@ def main() -> None:
     with busy_neighbour(args.busy):
         if args.busy:
             print("beside a CPU-burning neighbour process")
-        run(args)
+        if args.large:
+            large_layer(args.large, args.rows or args.large)
+        else:
+            run(args)
+
+
+def large_layer(d: int, rows: int) -> None:
+    """One random layer: X with 2 d rows of correlated inputs, W (rows x d) Gaussian, 50%
+    per row; SparseGPT and the library's chita rows timed once each, errors relative to
+    the dense layer's output energy."""
+    from chita_opt.problems.layerwise import LayerwiseProblem
+    from chita_opt.solvers.layerwise import solve_layerwise
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((2 * d, d)) @ (np.eye(d) + 0.1 * rng.standard_normal((d, d)))
+    W = rng.standard_normal((rows, d))
+    problem = LayerwiseProblem.from_inputs(X, W, 0.5)
+    energy = float(np.einsum("ij,jk,ik->", W, problem.H, W))
+
+    def relative_error(pruned):
+        D = pruned - W
+        return float(np.einsum("ij,jk,ik->", D, problem.H, D)) / energy
+
+    start = time.perf_counter()
+    W_sparsegpt = sparsegpt(problem)
+    sparsegpt_s = time.perf_counter() - start
+    start = time.perf_counter()
+    result = solve_layerwise(problem, "chita")
+    chita_s = time.perf_counter() - start
+    W_chita = result.w.reshape(rows, d)
+    print(f"random layer {rows} x {d}, 50% per row, {2 * d} calibration rows")
+    print(f"  sparsegpt: relative error {relative_error(W_sparsegpt):.5f}, {sparsegpt_s:.2f} s")
+    print(
+        f"  chita:     relative error {relative_error(W_chita):.5f}, {chita_s:.2f} s "
+        f"({chita_s / sparsegpt_s:.0f}x sparsegpt's time)"
+    )
 
 
 def run(args) -> None:
