@@ -12,6 +12,7 @@ the dual of the perspective relaxation) and the seconds the certificate added.
     .venv/bin/python benchmarks/bench_pruning.py [--repeats 3] [--stages 10] [--certify]
         [--methods magnitude,backsolve,chita,chita++,chita-auto,chita++-auto]
         [--weight-decay 1.0] [--model mlp|cnn] [--recalibrate] [--schedule poly]
+        [--n-samples 1000] [--first-order]
 """
 
 from __future__ import annotations
@@ -45,6 +46,10 @@ def main() -> None:
     parser.add_argument("--stages", type=int, default=10)
     parser.add_argument(
         "--schedule", default="poly", help="of the chita++ methods (prune's schedule=)"
+    )
+    parser.add_argument("--n-samples", type=int, default=1000, help="calibration samples")
+    parser.add_argument(
+        "--first-order", action="store_true", help="keep the gradient term (prune's first_order)"
     )
     parser.add_argument("--sparsities", default="0.9,0.95,0.98")
     parser.add_argument("--methods", default="magnitude,backsolve,chita,chita++")
@@ -80,10 +85,12 @@ def main() -> None:
     times = []
     for _ in range(args.repeats):
         t0 = time.perf_counter()
-        per_sample_gradients(model, params, (data.X_train, data.y_train), F.cross_entropy, 1000)
+        per_sample_gradients(
+            model, params, (data.X_train, data.y_train), F.cross_entropy, args.n_samples
+        )
         times.append(time.perf_counter() - t0)
     print(
-        f"gradients (n=1000 x p={params.n_weights}, float32): "
+        f"gradients (n={args.n_samples} x p={params.n_weights}, float32): "
         f"median {statistics.median(times):.3f} s over {args.repeats}"
     )
     print()
@@ -102,7 +109,8 @@ def main() -> None:
                     (data.X_train, data.y_train),
                     F.cross_entropy,
                     sparsity,
-                    n_samples=1000,
+                    n_samples=args.n_samples,
+                    first_order=args.first_order,
                     recalibrate=False,
                     **METHODS[name],
                 )
@@ -120,7 +128,8 @@ def main() -> None:
                     (data.X_train, data.y_train),
                     F.cross_entropy,
                     sparsity,
-                    n_samples=1000,
+                    n_samples=args.n_samples,
+                    first_order=args.first_order,
                     **METHODS[name],
                 )
                 recalibrated = f"{accuracy(pruned, data.X_test, data.y_test):.4f}"
@@ -131,7 +140,8 @@ def main() -> None:
                     (data.X_train, data.y_train),
                     F.cross_entropy,
                     sparsity,
-                    n_samples=1000,
+                    n_samples=args.n_samples,
+                    first_order=args.first_order,
                     certify=True,
                     **METHODS[name],
                 )
