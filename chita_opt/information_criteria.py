@@ -29,6 +29,7 @@ from sklearn.utils.validation import validate_data
 
 from chita_opt._fitting import (
     BUDGETS,
+    COEFFICIENT_BOUND,
     FEATURE_SET,
     SHARED_CONSTRAINTS,
     SPARSE,
@@ -109,6 +110,8 @@ class L0RegressorIC(SparseLinearRegressor, RegressorMixin, BaseEstimator):
     always_select, never_select : sequence of int, optional
         As in :class:`~chita_opt.L0Regressor` (k counts the features of
         ``always_select``; the default ``ks`` then runs from its size to 20 more).
+    lower, upper : float or array-like of shape (n_features,), optional
+        Coefficient bounds, as in :class:`~chita_opt.L0Regressor`.
 
     Attributes
     ----------
@@ -137,6 +140,8 @@ class L0RegressorIC(SparseLinearRegressor, RegressorMixin, BaseEstimator):
         "gamma": [Interval(numbers.Real, 0, 1, closed="both")],
         "always_select": FEATURE_SET,
         "never_select": FEATURE_SET,
+        "lower": COEFFICIENT_BOUND,
+        "upper": COEFFICIENT_BOUND,
     }
 
     def __init__(
@@ -150,8 +155,12 @@ class L0RegressorIC(SparseLinearRegressor, RegressorMixin, BaseEstimator):
         solver_options: dict[str, Any] | None = None,
         always_select: Sequence[int] | None = None,
         never_select: Sequence[int] | None = None,
+        lower: float | Sequence[float] | None = None,
+        upper: float | Sequence[float] | None = None,
     ):
         self.ks = ks
+        self.lower = lower
+        self.upper = upper
         self.always_select = always_select
         self.never_select = never_select
         self.criterion = criterion
@@ -181,7 +190,7 @@ class L0RegressorIC(SparseLinearRegressor, RegressorMixin, BaseEstimator):
             )
         ks = [budget_size(budget) for budget in budgets]
         problem, x_mean, y_mean = centered_problem(
-            X, y, budgets[0], self.ridge, self.fit_intercept, weights
+            X, y, budgets[0], self.ridge, self.fit_intercept, weights, (self.lower, self.upper)
         )
         path = path_coefficients(problem, budgets, self.method, self.solver_options)
         n_effective = float(n if weights is None else weights.sum())

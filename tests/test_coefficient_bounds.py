@@ -6,7 +6,14 @@ import itertools
 import numpy as np
 import pytest
 
-from chita_opt import L0Regressor, L0RegressorCV, L0RidgeProblem, available_methods, solve
+from chita_opt import (
+    L0Regressor,
+    L0RegressorCV,
+    L0RegressorIC,
+    L0RidgeProblem,
+    available_methods,
+    solve,
+)
 from chita_opt.problems import BlockBudget, TopK
 from chita_opt.problems.box import CoefficientBounds, box_quadratic_minimiser
 from chita_opt.problems.io import load_problem, save_problem
@@ -156,5 +163,7 @@ def test_estimators_fit_non_negative_models():
     assert np.all(capped.coef_ <= 1.0) and capped.coef_[2] == pytest.approx(1.0)
     cv = L0RegressorCV(ks=[2, 3, 4], method="cd", lower=0.0, cv=3).fit(X, y)
     assert np.all(cv.coef_ >= 0) and cv.k_ == 3
+    ic = L0RegressorIC(ks=[1, 2, 3, 4, 5], method="cd", lower=0.0).fit(X, y)
+    assert np.all(ic.coef_ >= 0) and ic.k_ == 3
     with pytest.raises(ValueError, match="available_methods\\(bounds=True\\)"):
         L0Regressor(k=4, lower=0).fit(X, y)
