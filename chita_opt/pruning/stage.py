@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 from torch import nn
 
+from chita_opt._blas import blas_threads
 from chita_opt.problems import BlockDiagonalProblem, L0RidgeProblem, SparsityConstraint
 from chita_opt.pruning.blocks import block_constraints, block_partition
 from chita_opt.pruning.fisher import fisher_design, mean_fisher_diagonal, predicted_increase
@@ -205,5 +206,8 @@ def quadratic_stage(
     loss_of = functools.partial(heldout_loss, model, params, alive, heldout, loss_fn)
     unit = mean_fisher_diagonal(A)  # one pass over A for every ridge of the grid
     lams = [r * unit for r in AUTO_RIDGES]
-    solution, lam, losses = select_ridge(build, run, loss_of, lams, default=unit)
+    # the refits and the held-out forward passes under the solves' thread policy: with
+    # the libraries' default threads they spin against a busy neighbour
+    with torch_threads(s.n_threads), blas_threads(s.n_threads):
+        solution, lam, losses = select_ridge(build, run, loss_of, lams, default=unit)
     return QuadraticStage(solution, lam, losses, gradient_time)
