@@ -28,6 +28,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from chita_opt._blas import blas_threads
 from chita_opt._fitting import (
     BUDGET,
     FEATURE_SET,
@@ -152,14 +153,17 @@ class L0Classifier(ClassifierMixin, BaseEstimator):
         X, y, weights, positives = self._check_fit(X, y, sample_weight)
         budget = feature_budget(self.k, X.shape[1], self.always_select, self.never_select)
         self._softmax = self.multi_class == "multinomial" and self.classes_.shape[0] > 2
-        if self._softmax:
-            T = (y[:, None] == self.classes_[None, :]).astype(float)
-            fits = [self._fit_multinomial(X, T, weights, budget)]
-        else:
-            fits = [
-                self._fit_binary(X, (y == label).astype(float), weights, budget)
-                for label in positives
-            ]
+        # the Newton steps and exact fits under the solves' thread policy (one BLAS
+        # thread): small products that spin against a busy neighbour otherwise
+        with blas_threads("auto"):
+            if self._softmax:
+                T = (y[:, None] == self.classes_[None, :]).astype(float)
+                fits = [self._fit_multinomial(X, T, weights, budget)]
+            else:
+                fits = [
+                    self._fit_binary(X, (y == label).astype(float), weights, budget)
+                    for label in positives
+                ]
         self.coef_ = np.vstack([fit.coef for fit in fits])
         self.intercept_ = np.hstack([fit.intercept for fit in fits])
         self.n_iter_ = np.array([fit.n_iter for fit in fits])
