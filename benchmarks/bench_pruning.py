@@ -98,22 +98,27 @@ def main() -> None:
         f"{'sparsity':>8} {'method':>10} {'accuracy':>9} {'time_s':>8} {'vs_magnitude':>13} "
         f"{'recal':>7} {'gap':>8} {'cert_s':>7}"
     )
+
+    def pruned_copy(name, sparsity, **extra):
+        """A copy of the model pruned by method ``name`` (no BatchNorm recalibration
+        unless ``extra`` asks for it), and prune's result."""
+        pruned = copy.deepcopy(model)
+        options = dict(n_samples=args.n_samples, first_order=args.first_order, recalibrate=False)
+        result = prune(
+            pruned,
+            (data.X_train, data.y_train),
+            F.cross_entropy,
+            sparsity,
+            **{**options, **METHODS[name], **extra},
+        )
+        return pruned, result
+
     for sparsity in [float(s) for s in args.sparsities.split(",")]:
         baseline = None
         for name in args.methods.split(","):
             accs, secs = [], []
             for _ in range(args.repeats):  # every method timed the same way
-                pruned = copy.deepcopy(model)
-                result = prune(
-                    pruned,
-                    (data.X_train, data.y_train),
-                    F.cross_entropy,
-                    sparsity,
-                    n_samples=args.n_samples,
-                    first_order=args.first_order,
-                    recalibrate=False,
-                    **METHODS[name],
-                )
+                pruned, result = pruned_copy(name, sparsity)
                 accs.append(accuracy(pruned, data.X_test, data.y_test))
                 secs.append(result.total_time)
             acc = statistics.median(accs)
@@ -122,29 +127,11 @@ def main() -> None:
             gain = "" if baseline is None else f"{100 * (acc - baseline):+.1f} pts"
             recalibrated = ""
             if args.recalibrate:
-                pruned = copy.deepcopy(model)
-                prune(
-                    pruned,
-                    (data.X_train, data.y_train),
-                    F.cross_entropy,
-                    sparsity,
-                    n_samples=args.n_samples,
-                    first_order=args.first_order,
-                    **METHODS[name],
-                )
+                pruned, _ = pruned_copy(name, sparsity, recalibrate=True)
                 recalibrated = f"{accuracy(pruned, data.X_test, data.y_test):.4f}"
             certificate = ""
             if args.certify and name != "magnitude":
-                certified = prune(
-                    copy.deepcopy(model),
-                    (data.X_train, data.y_train),
-                    F.cross_entropy,
-                    sparsity,
-                    n_samples=args.n_samples,
-                    first_order=args.first_order,
-                    certify=True,
-                    **METHODS[name],
-                )
+                _, certified = pruned_copy(name, sparsity, certify=True)
                 extra = certified.total_time - statistics.median(secs)
                 certificate = f"{certified.gap:>8.2%} {extra:>7.1f}"
             print(
