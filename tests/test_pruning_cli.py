@@ -228,3 +228,27 @@ def test_a_program_exported_in_train_mode_is_loaded_in_eval_mode(tmp_path):
 
     with pytest.raises(ValueError, match="exported in train mode"):
         in_eval_mode(torch.fx.symbolic_trace(TrainingOnly()), "old.pt2")
+
+
+BN_MODEL_FILE = """
+import torch
+from torch import nn
+
+
+def make_model():
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(64, 16), nn.BatchNorm1d(16), nn.ReLU(), nn.Linear(16, 10))
+"""
+
+
+@pytest.mark.parametrize("flag", [[], ["--no-recalibrate"]])
+def test_prune_command_recalibrates_batchnorm_unless_told_not_to(tmp_path, monkeypatch, flag):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "bn_model.py").write_text(BN_MODEL_FILE)
+    data = _data_file(tmp_path)
+    argv = ["prune", "bn_model:make_model", str(data), "--sparsity", "0.7", "--n-samples", "200"]
+    assert main([*argv, "--out", "pruned.pt", "--report", "report.json", *flag]) == 0
+    state = torch.load(tmp_path / "pruned.pt", weights_only=True)
+    # the fresh model's statistics are zero means; recalibration measures the data's
+    untouched = torch.equal(state["1.running_mean"], torch.zeros(16))
+    assert untouched == bool(flag)

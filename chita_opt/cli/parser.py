@@ -111,6 +111,12 @@ def build_parser() -> argparse.ArgumentParser:
     prune.add_argument(
         "--certify", action="store_true", help="report a lower bound and the gap (last stage)"
     )
+    prune.add_argument(
+        "--no-recalibrate",
+        dest="recalibrate",
+        action="store_false",
+        help="keep the BatchNorm running statistics of the dense model (prune's recalibrate)",
+    )
     prune.add_argument("--threads", type=threads_option, default="auto", help=THREADS_HELP)
     prune.add_argument("--out", default="pruned_state_dict.pt", help="pruned state dict")
     prune.add_argument("--report", default="prune_report.json", help="JSON report")

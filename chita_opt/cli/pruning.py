@@ -114,6 +114,7 @@ def prune_command(args: argparse.Namespace) -> None:
             certify=args.certify,
             n_threads=args.threads,
             progress=sys.stderr.isatty(),
+            recalibrate=args.recalibrate,
         )
     write_atomically(args.out, lambda f: torch.save(model.state_dict(), f))
     report = {
