@@ -17,6 +17,7 @@ from chita_opt import (
 from chita_opt.problems import BlockBudget, TopK
 from chita_opt.problems.box import CoefficientBounds, box_quadratic_minimiser
 from chita_opt.problems.io import load_problem, save_problem
+from chita_opt.problems.refits import exact_refit
 
 
 def _regression(seed, n=40, p=14, k=4, **bounds):
@@ -167,3 +168,21 @@ def test_estimators_fit_non_negative_models():
     assert np.all(ic.coef_ >= 0) and ic.k_ == 3
     with pytest.raises(ValueError, match="available_methods\\(bounds=True\\)"):
         L0Regressor(k=4, lower=0).fit(X, y)
+
+
+def test_every_fixed_support_solve_of_a_bounded_problem_stays_in_the_box():
+    """refit, refit_with_gradient and refit_value agree with the box-constrained refit:
+    none falls back to the unbounded solve."""
+    problem = _regression(7, lower=0.0, upper=0.5)
+    support = np.arange(6)
+    w = problem.refit(support)
+    assert problem.bounds.contains(w) and np.isclose(w, 0.5).any()
+    w_g, r, g = problem.refit_with_gradient(support)
+    np.testing.assert_array_equal(w_g, w)
+    np.testing.assert_allclose(r, problem.residual(w))
+    np.testing.assert_allclose(g, problem.gradient(w))
+    # the value of a support next to one factored by the unbounded solve is not f(refit)
+    wide = _regression(7, n=20, p=60, k=30, lower=0.0, upper=0.5)
+    exact_refit(wide, np.arange(24))
+    value = wide.refit_value(np.arange(25))
+    assert value is None or value == pytest.approx(wide.objective(wide.refit(np.arange(25))))

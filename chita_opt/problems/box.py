@@ -46,7 +46,7 @@ class CoefficientBounds:
                 + (" ..." if crossed.size > 10 else "")
             )
         #: the coordinates whose bounds exclude zero: nonzero in every feasible w
-        self.required = np.flatnonzero((self.lower > 0) | (self.upper < 0))
+        self.required = _zero_excluded(self.lower, self.upper)
 
     def __repr__(self) -> str:
         bounded = int(np.count_nonzero(np.isfinite(self.lower) | np.isfinite(self.upper)))
@@ -92,7 +92,7 @@ class CoefficientBounds:
         """The bounds of the sub-vector ``w[columns]``."""
         sub = CoefficientBounds.__new__(CoefficientBounds)
         sub.lower, sub.upper = self.lower[columns], self.upper[columns]
-        sub.required = np.flatnonzero((sub.lower > 0) | (sub.upper < 0))
+        sub.required = _zero_excluded(sub.lower, sub.upper)
         return sub
 
     def refit(self, problem, support: np.ndarray) -> np.ndarray:
@@ -141,6 +141,10 @@ def box_quadratic_minimiser(
     z = scipy.linalg.solve_triangular(L, b, lower=True)
     result = scipy.optimize.lsq_linear(L.T, z, bounds=(lower, upper), method="bvls", tol=1e-12)
     return np.clip(result.x, lower, upper)
+
+
+def _zero_excluded(lower: np.ndarray, upper: np.ndarray) -> np.ndarray:
+    return np.flatnonzero((lower > 0) | (upper < 0))
 
 
 def _inward(bound: np.ndarray, dtype, toward: float) -> np.ndarray:

@@ -253,7 +253,8 @@ class L0RidgeProblem:
         n < |support|; minimum norm when ``lam == 0`` and ``A_S`` is rank-deficient). With
         ``lam > 0`` a support a few columns from the last one factored updates that
         factor (:class:`~chita_opt.problems.kernel.KernelRefits`, n < |support|;
-        :class:`~chita_opt.problems.gram_refits.GramRefits` otherwise).
+        :class:`~chita_opt.problems.gram_refits.GramRefits` otherwise). With coefficient
+        bounds, the minimiser within them (:meth:`CoefficientBounds.refit`).
         """
         if self.bounds is not None:
             return self.bounds.refit(self, support)
@@ -263,7 +264,10 @@ class L0RidgeProblem:
         """:meth:`refit`, its residual ``y - A w`` and its gradient. In the kernel regime
         both come from the refit's dual ``u`` (residual ``lam u``, gradient from
         ``A^T u``), so the three cost one product with A instead of three."""
-        w, r, correlations = exact_refit(self, support, full_correlations=True)
+        if self.bounds is not None:  # the box refit has no dual to reuse
+            w, r, correlations = self.refit(support), None, None
+        else:
+            w, r, correlations = exact_refit(self, support, full_correlations=True)
         if r is None:
             r = self.residual(w)
             return w, r, self.gradient(w, r)
@@ -276,8 +280,9 @@ class L0RidgeProblem:
     def refit_value(self, support: np.ndarray) -> float | None:
         """``f(refit(support))`` (``support`` sorted, unique) when known without the
         refit: ``lam > 0`` and a few columns from the last support factored, at O(n^2) or
-        O(n |S| + |S|^2) per changed column (the refits' ``value``); else None."""
-        nearby = nearby_refits(self, support)
+        O(n |S| + |S|^2) per changed column (the refits' ``value``, never under
+        coefficient bounds); else None."""
+        nearby = None if self.bounds is not None else nearby_refits(self, support)
         if nearby is None:
             return None
         refits, columns, offset = nearby

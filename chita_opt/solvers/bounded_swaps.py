@@ -34,12 +34,15 @@ def bounded_swaps(
 ) -> BoundedSearch:
     """Improve ``w`` (feasible) by single additions and swaps until none of the trials
     lowers f by more than ``tol * max(|f|, 1)``, or ``max_swaps`` were applied. Each round
-    refits up to ``2 * candidates`` supports. Ends at the exact minimiser on its support
-    within the bounds."""
+    refits up to ``candidates`` additions (where the budget allows them) and ``2 *
+    candidates`` swaps. Ends at the exact minimiser on its support within the bounds."""
     bounds = problem.bounds
     chosen = np.union1d(np.flatnonzero(w), bounds.required)
-    w = _best(problem, w, problem.refit(chosen))
     f = problem.objective(w)
+    refit = problem.refit(chosen)
+    refit_f = problem.objective(refit)
+    if refit_f <= f:
+        w, f = refit, refit_f
     required = np.zeros(problem.n_features, dtype=bool)
     required[bounds.required] = True
     n_swaps = 0
@@ -58,10 +61,6 @@ def bounded_swaps(
         if record is not None:
             record(f)
     return BoundedSearch(w, n_swaps, True)
-
-
-def _best(problem: L0RidgeProblem, w: np.ndarray, refit: np.ndarray) -> np.ndarray:
-    return refit if problem.objective(refit) <= problem.objective(w) else w
 
 
 def _ranked_trials(
