@@ -153,17 +153,14 @@ class L0Classifier(ClassifierMixin, BaseEstimator):
         X, y, weights, positives = self._check_fit(X, y, sample_weight)
         budget = feature_budget(self.k, X.shape[1], self.always_select, self.never_select)
         self._softmax = self.multi_class == "multinomial" and self.classes_.shape[0] > 2
-        # the Newton steps and exact fits under the solves' thread policy (one BLAS
-        # thread): small products that spin against a busy neighbour otherwise
-        with blas_threads("auto"):
-            if self._softmax:
-                T = (y[:, None] == self.classes_[None, :]).astype(float)
-                fits = [self._fit_multinomial(X, T, weights, budget)]
-            else:
-                fits = [
-                    self._fit_binary(X, (y == label).astype(float), weights, budget)
-                    for label in positives
-                ]
+        if self._softmax:
+            T = (y[:, None] == self.classes_[None, :]).astype(float)
+            fits = [self._fit_multinomial(X, T, weights, budget)]
+        else:
+            fits = [
+                self._fit_binary(X, (y == label).astype(float), weights, budget)
+                for label in positives
+            ]
         self.coef_ = np.vstack([fit.coef for fit in fits])
         self.intercept_ = np.hstack([fit.intercept for fit in fits])
         self.n_iter_ = np.array([fit.n_iter for fit in fits])
@@ -200,14 +197,20 @@ class L0Classifier(ClassifierMixin, BaseEstimator):
             solver_options=self.solver_options,
         )
 
+    # Every fit (L0ClassifierCV's paths too) runs its Newton steps and exact fits under
+    # the solves' thread policy, one BLAS thread: their small products spin against a
+    # busy neighbour otherwise.
+
     def _fit_binary(self, X, t, s, budget, warm=None) -> LogisticFit:
         """:func:`~chita_opt.logistic.fit_logistic_l0` with this estimator's options."""
-        return fit_logistic_l0(X, t, s, budget, self._loop(), warm)
+        with blas_threads("auto"):
+            return fit_logistic_l0(X, t, s, budget, self._loop(), warm)
 
     def _fit_multinomial(self, X, T, s, budget) -> LogisticFit:
         """:func:`~chita_opt.multinomial.fit_multinomial_l0` with this estimator's
         options, as one fit of K rows."""
-        return fit_multinomial_l0(X, T, s, budget, self._loop())
+        with blas_threads("auto"):
+            return fit_multinomial_l0(X, T, s, budget, self._loop())
 
     def decision_function(self, X) -> np.ndarray:
         """``X @ coef_.T + intercept_``: shape (n_samples,) for two classes (positive for

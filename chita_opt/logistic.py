@@ -107,7 +107,8 @@ def class_probabilities(scores: np.ndarray) -> np.ndarray:
 
 
 class LogisticFit:
-    """One binary fit: coefficients, intercept, penalised loss, outer iterations."""
+    """One fit: coefficients, intercept, penalised loss, outer iterations (a multinomial
+    fit's coefficients are K x p and its intercepts K)."""
 
     def __init__(self, coef: np.ndarray, intercept: float, loss: float, n_iter: int):
         self.coef, self.intercept, self.loss, self.n_iter = coef, intercept, loss, n_iter
@@ -125,9 +126,14 @@ class NewtonLoop:
     tol: float = 1e-6
     solver_options: dict[str, Any] | None = None
 
-    def inner_options(self) -> dict[str, Any]:
-        """The inner solver's options: the caller's over :data:`INNER_DEFAULTS`."""
-        return {**INNER_DEFAULTS.get(self.method, {}), **(self.solver_options or {})}
+    def inner_options(self, warm_started: bool) -> dict[str, Any]:
+        """The inner solver's options: the caller's over :data:`INNER_DEFAULTS`; once
+        warm-started from a previous fit, the default swaps without their second start
+        (unless the caller chose the swap options)."""
+        options = {**INNER_DEFAULTS.get(self.method, {}), **(self.solver_options or {})}
+        if warm_started and "swaps" in options and "swaps" not in (self.solver_options or {}):
+            options["swaps"] = options["swaps"].replace(**_LATER_SWAPS)
+        return options
 
 
 def fit_logistic_l0(
@@ -140,8 +146,7 @@ def fit_logistic_l0(
 ) -> LogisticFit:
     """The outer loop of :class:`L0Classifier` for binary targets ``t`` in {0, 1}, from
     ``warm`` (a fit feasible for ``budget``, e.g. one for a smaller k) when given."""
-    ridge, method, fit_intercept = loop.ridge, loop.method, loop.fit_intercept
-    solver_options, options = loop.solver_options, loop.inner_options()
+    ridge, fit_intercept = loop.ridge, loop.fit_intercept
     forced = getattr(budget, "always_select", np.zeros(0, dtype=np.int64))
     if warm is not None:
         coef, intercept = warm.coef.copy(), warm.intercept
@@ -154,10 +159,8 @@ def fit_logistic_l0(
         n_iter += 1
         problem, offset = _quadratic_model(X, t, s, coef, intercept, ridge, budget, fit_intercept)
         warm = coef if np.count_nonzero(coef) else None
-        later = options
-        if warm is not None and "swaps" in options and "swaps" not in (solver_options or {}):
-            later = {**options, "swaps": options["swaps"].replace(**_LATER_SWAPS)}
-        chosen = solve(problem, method, warm_start=warm, **later)
+        options = loop.inner_options(warm_started=warm is not None)
+        chosen = solve(problem, loop.method, warm_start=warm, **options)
         support = np.union1d(np.flatnonzero(chosen.w), forced).astype(np.int64)
         new = fit_on_support(
             X, t, s, support, chosen.w[support], offset(chosen.w), ridge, fit_intercept

@@ -35,9 +35,12 @@ from chita_opt.solvers import solve
 
 def softmax_loss(X, T, s, B, b0, ridge) -> float:
     """``sum_i s_i [logsumexp(eta_i) - T_i . eta_i] + ridge/2 ||B||_F^2``."""
-    eta = X @ B.T + b0
-    data = scipy.special.logsumexp(eta, axis=1) - np.sum(T * eta, axis=1)
-    return float(s @ data) + 0.5 * ridge * float(np.sum(B * B))
+    return _data_loss(X @ B.T + b0, T, s) + 0.5 * ridge * float(np.sum(B * B))
+
+
+def _data_loss(eta, T, s) -> float:
+    """``sum_i s_i [logsumexp(eta_i) - T_i . eta_i]`` at the scores ``eta``."""
+    return float(s @ (scipy.special.logsumexp(eta, axis=1) - np.sum(T * eta, axis=1)))
 
 
 def per_class_budget(budget: int | ForcedSelection, n_features: int, n_classes: int):
@@ -66,7 +69,6 @@ def fit_multinomial_l0(
     ridge, fit_intercept = loop.ridge, loop.fit_intercept
     constraint = per_class_budget(budget, p, n_classes)
     forced = getattr(budget, "always_select", np.zeros(0, dtype=np.int64))
-    options = loop.inner_options()
     B = np.zeros((n_classes, p))
     b0 = np.zeros(n_classes)
     if fit_intercept:  # the class frequencies' logits
@@ -78,6 +80,7 @@ def fit_multinomial_l0(
         n_iter += 1
         problem = _quadratic_model(X, T, s, B, b0, ridge, constraint)
         warm = B.ravel() if B.any() else None
+        options = loop.inner_options(warm_started=warm is not None)
         chosen = solve(problem, loop.method, warm_start=warm, **options).w.reshape(n_classes, p)
         supports = [np.union1d(np.flatnonzero(row), forced).astype(np.int64) for row in chosen]
         new_B, new_b0 = fit_on_supports(X, T, s, supports, chosen, b0, ridge, fit_intercept)
@@ -156,9 +159,7 @@ def fit_on_supports(X, T, s, supports, start, b0, ridge, fit_intercept):
         return eta if fit_intercept else eta + b0
 
     def loss_of(theta):
-        eta = scores(theta)
-        data = scipy.special.logsumexp(eta, axis=1) - np.sum(T * eta, axis=1)
-        return float(s @ data) + 0.5 * float(penalty @ (theta * theta))
+        return _data_loss(scores(theta), T, s) + 0.5 * float(penalty @ (theta * theta))
 
     def derivatives(theta):
         P = scipy.special.softmax(scores(theta), axis=1)

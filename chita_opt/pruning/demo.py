@@ -133,10 +133,10 @@ def train_demo_model(
     """The demo's MLPNet trained on ``data``: AdamW with weight decay 1.0, a one-cycle
     schedule peaking at 1e-2, one-pixel shifts on MNIST's 28 x 28 images.
 
-    The strong decay costs a point or two of dense accuracy against a decay of 0.1 (about
-    94% held out on MNIST-5k instead of 95.5%, the paper's MLPNet's level) and leaves a
-    network whose local quadratic model holds much further from the dense weights: the
-    comparison is in docs/pruning.md.
+    The strong decay costs some dense accuracy against a weaker one and leaves a network
+    whose local quadratic model holds much further from the dense weights (the paper's
+    MLPNet's level of dense accuracy; the comparison, with the command, is in
+    docs/pruning.md).
     """
     torch.manual_seed(seed)
     model = MLPNet(n_inputs=data.X_train.shape[1])
