@@ -1,9 +1,10 @@
 """Layer-wise pruning against the rules the field uses (issue 17).
 
     .venv/bin/python benchmarks/bench_layerwise.py [--sparsities 0.5,0.7,0.9,2:4]
-        [--methods magnitude,wanda,sparsegpt,backsolve,chita]
+        [--methods magnitude,wanda,sparsegpt,backsolve,batched,chita]
         [--models mlp,cnn,transformer] [--certify] [--busy] [--recalibrate]
         [--n-jobs 2]
+    .venv/bin/python benchmarks/bench_layerwise.py --large 4096 --methods batched
         [--solver-options '{"restarts": "auto", "pair_candidates": 6}']
 
 Every method prunes the MNIST MLP 784-40-20-10 (trained to convergence, cached; the model
@@ -38,6 +39,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import scipy.linalg
 
 sys.path.insert(0, str(Path(__file__).parent))
 
@@ -77,11 +79,14 @@ def wanda(problem) -> np.ndarray:
 
 
 def sparsegpt(problem, blocksize: int = 128) -> np.ndarray:
-    """SparseGPT's column sweep on the damped H (the problem's own damp)."""
-    W = problem.W.copy()
+    """SparseGPT's column sweep on the damped H (the problem's own damp), in float32 as
+    the authors' code runs it, with its inverse through the Cholesky factor."""
+    W = problem.W.astype(np.float32)
     d_in = W.shape[1]
-    H = problem.H + problem.lam * np.eye(d_in)
-    inverse = np.linalg.inv(H)
+    H = (problem.H + problem.lam * np.eye(d_in)).astype(np.float32)
+    factor, _ = scipy.linalg.lapack.spotrf(H, lower=1)
+    inverse, _ = scipy.linalg.lapack.spotri(factor, lower=1)
+    inverse = np.tril(inverse) + np.tril(inverse, -1).T
     Hinv = np.linalg.cholesky(inverse).T  # upper: Hinv^T Hinv = H^-1
     pattern = _pattern(problem)
     sparsity = None if pattern is not None else 1.0 - problem.budgets.sum() / W.size
@@ -115,7 +120,7 @@ def sparsegpt(problem, blocksize: int = 128) -> np.ndarray:
             Err1[:, i] = err
         W[:, i1:i2] = W1
         W[:, i2:] -= Err1 @ Hinv[i1:i2, i2:]
-    return W
+    return W.astype(np.float64)
 
 
 BASELINES = {"magnitude": magnitude, "wanda": wanda, "sparsegpt": sparsegpt}
@@ -220,7 +225,7 @@ def _models(names: str):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sparsities", default="0.5,0.7,0.9,2:4")
-    parser.add_argument("--methods", default="magnitude,wanda,sparsegpt,backsolve,chita")
+    parser.add_argument("--methods", default="magnitude,wanda,sparsegpt,backsolve,batched,chita")
     parser.add_argument("--models", default="mlp,cnn,transformer")
     parser.add_argument("--n-jobs", type=int, default=1, help="workers for each layer's rows")
     parser.add_argument("--certify", action="store_true")
@@ -252,15 +257,19 @@ def main() -> None:
         if args.busy:
             print("beside a CPU-burning neighbour process")
         if args.large:
-            large_layer(args.large, args.rows or args.large)
+            large_layer(
+                args.large,
+                args.rows or args.large,
+                [m for m in args.methods.split(",") if m not in BASELINES],
+            )
         else:
             run(args)
 
 
-def large_layer(d: int, rows: int) -> None:
+def large_layer(d: int, rows: int, methods: list[str]) -> None:
     """One random layer: X with 2 d rows of correlated inputs, W (rows x d) Gaussian, 50%
-    per row; SparseGPT and the library's chita rows timed once each, errors relative to
-    the dense layer's output energy."""
+    per row; SparseGPT and the library's ``methods`` timed once each (each on a fresh
+    problem), errors relative to the dense layer's output energy."""
     from chita_opt.problems.layerwise import LayerwiseProblem
     from chita_opt.solvers.layerwise import solve_layerwise
 
@@ -268,25 +277,24 @@ def large_layer(d: int, rows: int) -> None:
     X = rng.standard_normal((2 * d, d)) @ (np.eye(d) + 0.1 * rng.standard_normal((d, d)))
     W = rng.standard_normal((rows, d))
     problem = LayerwiseProblem.from_inputs(X, W, 0.5)
-    energy = float(np.einsum("ij,jk,ik->", W, problem.H, W))
+    relative_error = problem.reconstruction_error
 
-    def relative_error(pruned):
-        D = pruned - W
-        return float(np.einsum("ij,jk,ik->", D, problem.H, D)) / energy
-
+    print(f"random layer {rows} x {d}, 50% per row, {2 * d} calibration rows")
     start = time.perf_counter()
     W_sparsegpt = sparsegpt(problem)
     sparsegpt_s = time.perf_counter() - start
-    start = time.perf_counter()
-    result = solve_layerwise(problem, "chita")
-    chita_s = time.perf_counter() - start
-    W_chita = result.w.reshape(rows, d)
-    print(f"random layer {rows} x {d}, 50% per row, {2 * d} calibration rows")
-    print(f"  sparsegpt: relative error {relative_error(W_sparsegpt):.5f}, {sparsegpt_s:.2f} s")
-    print(
-        f"  chita:     relative error {relative_error(W_chita):.5f}, {chita_s:.2f} s "
-        f"({chita_s / sparsegpt_s:.0f}x sparsegpt's time)"
-    )
+    sparsegpt_error = relative_error(W_sparsegpt)
+    print(f"  {'sparsegpt':>9}: relative error {sparsegpt_error:.5f}, {sparsegpt_s:.2f} s")
+    for method in methods:
+        fresh = LayerwiseProblem(problem.H, W, 0.5)  # no cache carried over
+        start = time.perf_counter()
+        result = solve_layerwise(fresh, method)
+        seconds = time.perf_counter() - start
+        error = relative_error(result.w.reshape(rows, d))
+        print(
+            f"  {method:>9}: relative error {error:.5f} ({error / sparsegpt_error:.2f}x "
+            f"sparsegpt's), {seconds:.2f} s ({seconds / sparsegpt_s:.1f}x sparsegpt's time)"
+        )
 
 
 def run(args) -> None:

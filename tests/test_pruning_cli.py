@@ -101,13 +101,15 @@ def test_prune_command_with_a_factory_and_a_state_dict(tmp_path, monkeypatch, ca
     assert report["lower_bound"] <= report["objective"] and report["gap"] < 0.015
 
 
+@pytest.mark.parametrize("method", ["chita", "batched"])
 def test_prune_command_layerwise_keeps_the_pattern_and_reports_each_layer(
-    tmp_path, monkeypatch, capsys
+    tmp_path, monkeypatch, capsys, method
 ):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "user_model.py").write_text(MODEL_FILE)
     data = _data_file(tmp_path)
     argv = ["prune", "user_model:make_model", str(data), "--sparsity", "2:4", "--layerwise"]
+    argv += ["--method", method]
     status = main([*argv, "--n-samples", "200", "--out", "p.pt", "--report", "r.json"])
     assert status == 0, capsys.readouterr().err
     state = torch.load(tmp_path / "p.pt", weights_only=True)

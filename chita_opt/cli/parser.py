@@ -80,7 +80,11 @@ def build_parser() -> argparse.ArgumentParser:
         default="cross_entropy",
         help="the training loss the Fisher is taken of",
     )
-    prune.add_argument("--method", default="chita", help=f"one of {available_methods()}")
+    prune.add_argument(
+        "--method",
+        default="chita",
+        help=f"one of {available_methods()}; with --layerwise also 'batched' (all rows at once)",
+    )
     prune.add_argument("--stages", type=int, default=1, help=">1: CHITA++")
     prune.add_argument(
         "--schedule",

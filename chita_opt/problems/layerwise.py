@@ -17,6 +17,7 @@ ALPS and OSSCAR solve this objective (SparseGPT's damp is ours with ``relative_d
 from __future__ import annotations
 
 import numpy as np
+import scipy.linalg
 
 from chita_opt.problems._validation import check_nonnegative
 from chita_opt.problems.constraints import TopK
@@ -97,6 +98,8 @@ class LayerwiseProblem:
         self._factor = _design_factor(H, self.lam)
         self._shared: L0RidgeProblem | None = None  # the first row's, for its caches
         self._saliency: np.ndarray | None = None
+        self._inverse_diagonal: np.ndarray | None = None
+        self._energy: float | None = None
         self._bound_factor: tuple[np.ndarray, float] | None = None
         self._gram_matrix: np.ndarray | None = None
         self.budgets = self._row_budgets()
@@ -188,8 +191,18 @@ class LayerwiseProblem:
         d_in): the objective's increase when ``W_ij`` alone is pruned and the rest of its
         row updated optimally. Cached."""
         if self._saliency is None:
-            self._saliency = self.W**2 / _inverse_diagonal(self._gram())[None, :]
+            self._saliency = self.W**2 / self.inverse_diagonal()[None, :]
         return self._saliency
+
+    def inverse_diagonal(self, dtype=np.float64) -> np.ndarray:
+        """``diag((H + damp I)^-1)``, computed in ``dtype`` (float32: half the time) unless
+        the float64 one is cached (it is, once :meth:`saliency` was asked for)."""
+        if self._inverse_diagonal is not None:
+            return self._inverse_diagonal.astype(dtype, copy=False)
+        diagonal = _diagonal_of_inverse(self._gram().astype(dtype, copy=False))
+        if diagonal.dtype == np.float64:
+            self._inverse_diagonal = diagonal
+        return diagonal
 
     def saliency_start(self, i: int, problem: L0RidgeProblem) -> np.ndarray:
         """The exact refit of row ``i`` on the support its budget allows with the
@@ -199,8 +212,12 @@ class LayerwiseProblem:
     # ---- the objective --------------------------------------------------------------
     def objective(self, W_new: np.ndarray) -> float:
         """``1/2 tr(D H D^T) + damp/2 ||D||^2`` with ``D = W_new - W``."""
-        D = np.asarray(W_new, dtype=np.float64) - self.W
-        return 0.5 * float(np.sum((D @ self.H) * D)) + 0.5 * self.lam * float(np.sum(D * D))
+        return float(self.row_objectives(W_new).sum())
+
+    def row_objectives(self, W_new: np.ndarray) -> np.ndarray:
+        """Every row's share of :meth:`objective` (one product with H for all rows)."""
+        quadratic, squares = self._changes(W_new)
+        return 0.5 * quadratic + 0.5 * self.lam * squares
 
     def row_objective(self, i: int, w: np.ndarray) -> float:
         """Row i's share of the objective, ``1/2 d^T (H + damp I) d`` with ``d = w - W[i]``
@@ -208,13 +225,34 @@ class LayerwiseProblem:
         d = np.asarray(w, dtype=np.float64) - self.W[i]
         return 0.5 * float(d @ self.H @ d) + 0.5 * self.lam * float(d @ d)
 
-    def reconstruction_error(self, W_new: np.ndarray) -> float:
+    def reconstruction_error(
+        self,
+        W_new: np.ndarray,
+        row_objectives: np.ndarray | None = None,
+        energy: float | None = None,
+    ) -> float:
         """``||X (W_new - W)^T||_F^2 / ||X W^T||_F^2``: the change of the layer's outputs on
-        the calibration inputs relative to their energy (0 for an unchanged layer)."""
-        D = np.asarray(W_new, dtype=np.float64) - self.W
-        energy = float(np.sum((self.W @ self.H) * self.W))
-        change = float(np.sum((D @ self.H) * D))
+        the calibration inputs relative to their energy (0 for an unchanged layer);
+        ``row_objectives`` (:meth:`row_objectives` of ``W_new``) and ``energy``
+        (:meth:`output_energy`) spare the products where a solver has them."""
+        if row_objectives is None:
+            change = float(self._changes(W_new)[0].sum())
+        else:
+            D = np.asarray(W_new, dtype=np.float64) - self.W
+            change = 2.0 * float(np.sum(row_objectives)) - self.lam * float(np.sum(D * D))
+        energy = self.output_energy() if energy is None else energy
         return change / energy if energy > 0 else change
+
+    def output_energy(self) -> float:
+        """``||X W^T||_F^2 = tr(W H W^T)``, the dense layer's output energy (cached)."""
+        if self._energy is None:
+            self._energy = float(np.einsum("ij,ij->", self.W @ self.H, self.W))
+        return self._energy
+
+    def _changes(self, W_new: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per row, ``d^T H d`` and ``d^T d`` for ``D = W_new - W``."""
+        D = np.asarray(W_new, dtype=np.float64) - self.W
+        return np.einsum("ij,ij->i", D @ self.H, D), np.einsum("ij,ij->i", D, D)
 
     def is_feasible(self, W_new: np.ndarray) -> bool:
         """Whether ``W_new`` meets the constraint: its pattern in every row (N:M), every
@@ -274,8 +312,14 @@ def _design_factor(H: np.ndarray, lam: float) -> tuple[np.ndarray, float]:
     return np.linalg.cholesky(H + shift * np.eye(H.shape[0])).T.copy(), lam - shift
 
 
-def _inverse_diagonal(G: np.ndarray) -> np.ndarray:
-    """``diag(G^-1)`` of a positive definite G through its Cholesky factor."""
-    L = np.linalg.cholesky(G)
-    inverse_L = np.linalg.solve(L, np.eye(G.shape[0]))
-    return np.einsum("ij,ij->j", inverse_L, inverse_L)
+def _diagonal_of_inverse(G: np.ndarray) -> np.ndarray:
+    """``diag(G^-1)`` of a positive definite G in G's precision: the squared column norms
+    of ``L^-1`` for the Cholesky factor ``L`` (LAPACK's ``potrf`` and ``trtri``, a third
+    of the flops of solving for the whole inverse)."""
+    potrf, trtri = scipy.linalg.lapack.get_lapack_funcs(("potrf", "trtri"), (G,))
+    factor, info = potrf(G, lower=1, clean=1)  # clean: the upper triangle zeroed
+    if info == 0:
+        factor, info = trtri(factor, lower=1)
+    if info != 0:
+        raise np.linalg.LinAlgError("the damped H is not positive definite")
+    return np.einsum("ij,ij->j", factor, factor)

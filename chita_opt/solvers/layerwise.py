@@ -17,6 +17,7 @@ from chita_opt._blas import blas_threads
 from chita_opt.bounds.dual import perspective_dual_bound
 from chita_opt.problems.layerwise import LayerwiseProblem
 from chita_opt.solvers.gram_swaps import GramSupport, addition_gains
+from chita_opt.solvers.layer_batched import BatchedSwaps
 from chita_opt.solvers.local_search import LocalSearch
 from chita_opt.solvers.registry import get_solver
 from chita_opt.solvers.result import SolveResult
@@ -41,6 +42,10 @@ ROW_DEFAULTS: dict[str, dict[str, Any]] = {
 }
 
 
+#: Methods that solve a layer's rows together rather than one at a time.
+LAYER_METHODS = {"batched": BatchedSwaps}
+
+
 def solve_layerwise(
     problem: LayerwiseProblem,
     method: str = "chita",
@@ -62,7 +67,9 @@ def solve_layerwise(
     ----------
     problem : LayerwiseProblem
     method : str
-        Any registered method, run on each row.
+        Any registered method, run on each row; or ``"batched"``, all rows at once by
+        products with the shared Gram (:class:`~chita_opt.solvers.layer_batched.
+        BatchedSwaps`: for layers too wide for a factorisation per row).
     certify : bool, default False
         Also bound every row from below: the dual of the perspective relaxation
         (:func:`~chita_opt.bounds.dual.perspective_dual_bound`) on the row written with
@@ -70,9 +77,10 @@ def solve_layerwise(
         (:meth:`LayerwiseProblem.bound_problem`); the rows are independent, so the sum
         bounds the layer and ``result.gap`` is available. Needs ``damp > 0``.
     n_jobs, backend
-        joblib's number of workers and backend (as :func:`~chita_opt.solvers.blocks.
-        solve_blocks`): the rows are split into one contiguous share per worker, and
-        each worker receives the problem once. 1 (default): serial, in this process.
+        For a row method: joblib's number of workers and backend (as
+        :func:`~chita_opt.solvers.blocks.solve_blocks`): the rows are split into one
+        contiguous share per worker, and each worker receives the problem once. 1
+        (default): serial, in this process.
     n_threads : int or "auto", default "auto"
         BLAS threads of the solves (see :func:`chita_opt.solve`), per worker.
     **options
@@ -87,10 +95,11 @@ def solve_layerwise(
         layer's outputs relative to their energy, ``info["rows"]`` per-row objectives,
         statuses (and lower bounds with ``certify``).
     """
-    from joblib import Parallel, delayed, effective_n_jobs, parallel_config
-
-    options = {**ROW_DEFAULTS.get(method, {}), **options}
-    get_solver(method, **options)  # a bad method or option fails before any work
+    if method in LAYER_METHODS:
+        layer_solver = LAYER_METHODS[method](**options)  # bad options fail before any work
+    else:
+        options = {**ROW_DEFAULTS.get(method, {}), **options}
+        get_solver(method, **options)  # a bad method or option fails before any work
     if certify and not problem.lam > 0:
         raise ValueError("certify needs damp > 0 for a layer-wise problem")
     if certify and problem.allocation == "layer" and problem._pattern is None:
@@ -100,6 +109,50 @@ def solve_layerwise(
             "per layer the sum of the rows' bounds does not bound the layer"
         )
     start = time.perf_counter()
+    if method in LAYER_METHODS:
+        W, rows, info = _solve_together(problem, layer_solver, certify, n_threads)
+        row_objectives, energy, moves = info["row_objectives"], info["energy"], 0
+    else:
+        W, rows, moves = _solve_apart(problem, method, options, certify, n_jobs, backend, n_threads)
+        row_objectives, energy = problem.row_objectives(W), None
+    statuses = [row["status"] for row in rows]
+    lower_bound = sum(row["lower_bound"] for row in rows) if certify else None
+    for row, value in zip(rows, row_objectives, strict=True):
+        row["objective"] = float(value)
+    objective = float(row_objectives.sum())
+    elapsed = time.perf_counter() - start
+    limited = [s for s in statuses if s != "converged"]
+    message = (
+        f"all {len(statuses)} rows converged"
+        if not limited
+        else f"{len(statuses) - len(limited)} of {len(statuses)} rows converged"
+    )
+    return SolveResult(
+        w=W.ravel(),
+        objective=objective,
+        support=np.flatnonzero(W.ravel()),
+        n_iter=sum(row["n_iter"] for row in rows),
+        time=elapsed,
+        status=limited[0] if limited else "converged",
+        message=message,
+        history={"objective": [objective], "time": [elapsed]},
+        method=method,
+        lower_bound=lower_bound,
+        info={
+            "rows": rows,
+            "relative_error": problem.reconstruction_error(W, row_objectives, energy),
+            "moves_between_rows": moves,
+            "n_jobs": n_jobs,
+            "backend": backend,
+        },
+    )
+
+
+def _solve_apart(problem, method, options, certify, n_jobs, backend, n_threads):
+    """Every row by the row method ``method`` (in joblib workers with ``n_jobs``), then
+    nonzeros moved between rows under one budget for the layer."""
+    from joblib import Parallel, delayed, effective_n_jobs, parallel_config
+
     rebalance = problem.allocation == "layer" and problem._pattern is None
     task = (method, options, certify, n_threads)
     if n_jobs == 1:
@@ -126,38 +179,30 @@ def solve_layerwise(
         with blas_threads(n_threads):  # no BLAS threads spinning against a neighbour
             G = problem._gram()
             W, moves = rebalance_rows(G, problem.W @ G, W, systems=systems)
-        for i, row in enumerate(rows):
-            row["objective"] = problem.row_objective(i, W[i])
     del systems
-    statuses = [row["status"] for row in rows]
-    lower_bound = sum(row["lower_bound"] for row in rows) if certify else None
-    objective = problem.objective(W)
-    elapsed = time.perf_counter() - start
-    limited = [s for s in statuses if s != "converged"]
-    message = (
-        f"all {len(statuses)} rows converged"
-        if not limited
-        else f"{len(statuses) - len(limited)} of {len(statuses)} rows converged"
-    )
-    return SolveResult(
-        w=W.ravel(),
-        objective=objective,
-        support=np.flatnonzero(W.ravel()),
-        n_iter=sum(row["n_iter"] for row in rows),
-        time=elapsed,
-        status=limited[0] if limited else "converged",
-        message=message,
-        history={"objective": [objective], "time": [elapsed]},
-        method=method,
-        lower_bound=lower_bound,
-        info={
-            "rows": rows,
-            "relative_error": problem.reconstruction_error(W),
-            "moves_between_rows": moves,
-            "n_jobs": n_jobs,
-            "backend": backend,
-        },
-    )
+    return W, rows, moves
+
+
+def _solve_together(problem, solver, certify, n_threads):
+    """Every row by a layer method at once, and the solver's account (with the rows'
+    objectives and the dense output energy, as it computed them)."""
+    W, info = solver.solve(problem, n_threads)
+    rows = [{"status": info["status"], "n_iter": info["rounds"]} for _ in range(problem.n_rows)]
+    if certify:
+        with blas_threads(n_threads):
+            for i, row in enumerate(rows):
+                row["lower_bound"] = _row_bound(problem, i, W[i])
+    return W, rows, info
+
+
+def _row_bound(problem, i, w, solver_bound=None) -> float:
+    """A lower bound of row i's objective: the perspective relaxation's dual at ``w``
+    (the row's own answer makes a good dual point), or the solver's own where higher."""
+    if problem.row_problem(i) is None:
+        # nothing to choose: the answer is exact, so it is its own bound
+        return problem.row_objective(i, problem.trivial_row(i))
+    bound = perspective_dual_bound(problem.bound_problem(i), w).bound
+    return bound if solver_bound is None else max(bound, solver_bound)
 
 
 def _solve_rows(
@@ -199,10 +244,7 @@ def _rows(problem, indices, solver, certify, n_threads, keep_systems) -> list[di
         if keep_systems:
             out[-1]["system"] = row.last_gram_system
         if certify:
-            bound = perspective_dual_bound(problem.bound_problem(i), result.w).bound
-            if result.lower_bound is not None:
-                bound = max(bound, result.lower_bound)
-            out[-1]["lower_bound"] = bound
+            out[-1]["lower_bound"] = _row_bound(problem, i, result.w, result.lower_bound)
     return out
 
 
