@@ -261,15 +261,17 @@ def main() -> None:
                 args.large,
                 args.rows or args.large,
                 [m for m in args.methods.split(",") if m not in BASELINES],
+                json.loads(args.solver_options),
             )
         else:
             run(args)
 
 
-def large_layer(d: int, rows: int, methods: list[str]) -> None:
+def large_layer(d: int, rows: int, methods: list[str], options: dict | None = None) -> None:
     """One random layer: X with 2 d rows of correlated inputs, W (rows x d) Gaussian, 50%
-    per row; SparseGPT and the library's ``methods`` timed once each (each on a fresh
-    problem), errors relative to the dense layer's output energy."""
+    per row; SparseGPT and the library's ``methods`` (with the solver ``options``) timed
+    once each (each on a fresh problem), errors relative to the dense layer's output
+    energy."""
     from chita_opt.problems.layerwise import LayerwiseProblem
     from chita_opt.solvers.layerwise import solve_layerwise
 
@@ -288,7 +290,7 @@ def large_layer(d: int, rows: int, methods: list[str]) -> None:
     for method in methods:
         fresh = LayerwiseProblem(problem.H, W, 0.5)  # no cache carried over
         start = time.perf_counter()
-        result = solve_layerwise(fresh, method)
+        result = solve_layerwise(fresh, method, **(options or {}))
         seconds = time.perf_counter() - start
         error = relative_error(result.w.reshape(rows, d))
         print(

@@ -8,9 +8,9 @@ print the numbers). So by default (``n_threads="auto"``) a solve
 runs its latency-bound BLAS on one thread, and only the large matrix-matrix products
 that form a kernel or Gram matrix (``large_product_threads``, O(n^2 |S|): tenths of a
 second each) also take the cores that are idle at that moment, read from the kernel's
-count of running tasks (Linux; one thread elsewhere): beside a busy neighbour no core
-is idle and such a product stays on one thread, which is then the faster choice. An
-integer ``n_threads=k`` runs all BLAS on exactly k threads.
+count of running tasks less this process's own threads (Linux; one thread elsewhere):
+beside a busy neighbour no core is idle and such a product stays on one thread, which is
+then the faster choice. An integer ``n_threads=k`` runs all BLAS on exactly k threads.
 
 numpy and scipy wheels each bundle their own OpenBLAS; where they differ, scipy's (used
 for triangular solves between numpy products) always runs on one thread, so the two pools
@@ -51,15 +51,28 @@ def resolve_n_threads(n_threads: int | str) -> int:
 
 
 def idle_cores() -> int:
-    """Cores that no running task uses right now besides the caller: the cores minus
-    the running tasks in ``/proc/stat`` (which counts the caller), the least of three
-    reads; 0 where that count is not available."""
+    """Cores that no running task uses right now besides this process: the cores minus
+    the caller and the running tasks of other processes (``procs_running`` in
+    ``/proc/stat`` less this process's running threads, whose BLAS workers may still be
+    spinning after the last product and are no neighbour); 0 where that count is not
+    available."""
     cores = os.cpu_count() or 1
     try:
-        running = max(_running_tasks() for _ in range(3))
+        # the least of three reads: a neighbour that computes is running at every read,
+        # a task that only passes through (a kernel thread, a shell) is not
+        others = min(_running_elsewhere() for _ in range(3))
     except (OSError, ValueError):
         return 0
-    return max(0, cores - running)
+    return max(0, cores - 1 - others)
+
+
+def _running_elsewhere() -> int:
+    """Running tasks of other processes: our threads counted before and after the
+    machine's count, the larger taken (a worker that stops spinning in between is
+    still ours)."""
+    before = _own_running_threads()
+    running = _running_tasks()
+    return max(0, running - max(before, _own_running_threads()))
 
 
 def _running_tasks() -> int:
@@ -68,6 +81,19 @@ def _running_tasks() -> int:
             if line.startswith(b"procs_running"):
                 return int(line.split()[1])
     raise ValueError("no procs_running in /proc/stat")
+
+
+def _own_running_threads() -> int:
+    """This process's threads in state R (the caller among them)."""
+    running = 0
+    for task in os.listdir("/proc/self/task"):
+        try:
+            with open(f"/proc/self/task/{task}/stat", "rb") as stat:
+                # the state follows the command name, which is in parentheses
+                running += stat.read().rsplit(b")", 1)[1].split()[0] == b"R"
+        except (OSError, IndexError):  # a thread that ended meanwhile
+            continue
+    return max(running, 1)
 
 
 def _blas_controllers():

@@ -205,3 +205,34 @@ def test_a_block_task_limits_its_own_blas_whatever_the_backend(monkeypatch):
         worker.join()
     assert [r.seen for r in recordings] == [1, 1]
     assert controller.lib_controllers[0].num_threads == 2  # restored after both
+
+
+def test_this_processs_own_busy_threads_are_not_a_neighbour():
+    import os
+    import threading
+
+    import numpy as np
+    from threadpoolctl import threadpool_limits
+
+    import chita_opt._blas as blas
+
+    if not os.path.exists("/proc/self/task") or (os.cpu_count() or 1) < 2:
+        pytest.skip("needs Linux's /proc and two cores")
+    stop = threading.Event()
+
+    def work():  # numpy releases the GIL: this thread is running, as a BLAS worker is
+        a = np.random.default_rng(0).standard_normal((400, 400))
+        while not stop.is_set():
+            a @ a
+
+    with threadpool_limits(1):
+        worker = threading.Thread(target=work)
+        worker.start()
+        try:
+            counts = [blas._own_running_threads() for _ in range(50)]
+            idle = max(blas.idle_cores() for _ in range(5))
+        finally:
+            stop.set()
+            worker.join()
+    assert max(counts) >= 2  # the worker was seen running, as ours
+    assert idle == (os.cpu_count() or 1) - 1  # and not taken for a neighbour

@@ -261,24 +261,6 @@ def _cg_step(W, gradient, direction, product, alpha, rz, mask, diagonal, last):
 
 
 @cached_njit
-def _insert(values, indices, count, value, index):  # pragma: no cover - numba
-    """Insert into the first ``count`` of ``values`` (kept in decreasing order, length
-    fixed: the smallest falls out); returns the new count."""
-    m = values.shape[0]
-    if count == m and value <= values[m - 1]:
-        return count
-    t = count if count < m else m - 1
-    while t > 0 and values[t - 1] < value:
-        if t < m:
-            values[t] = values[t - 1]
-            indices[t] = indices[t - 1]
-        t -= 1
-    values[t] = value
-    indices[t] = index
-    return count + 1 if count < m else m
-
-
-@cached_njit
 def _row_swaps(W, gradient, mask, diagonal, inverse_diagonal, tries, enter, leave):
     """Per row, the ``tries[i]`` outside coordinates of largest estimated gain
     ``g_j^2 / G_jj`` paired, best with cheapest, with the inside ones of smallest
@@ -287,26 +269,42 @@ def _row_swaps(W, gradient, mask, diagonal, inverse_diagonal, tries, enter, leav
     number of pairs per row."""  # pragma: no cover - numba
     rows, n = W.shape
     counts = np.zeros(rows, dtype=np.int64)
+    gains, costs = np.empty(n), np.empty(n)  # costs negated: both keep their largest
+    ins, outs = np.empty(n, dtype=np.int64), np.empty(n, dtype=np.int64)
     for i in range(rows):
-        m = tries[i]
-        gains = np.empty(m)
-        costs = np.empty(m)  # negated: the buffer keeps the largest
-        ins = np.empty(m, dtype=np.int64)
-        outs = np.empty(m, dtype=np.int64)
         n_in = 0
         n_out = 0
         for j in range(n):
             if mask[i, j]:
-                n_out = _insert(costs, outs, n_out, -(W[i, j] ** 2) / inverse_diagonal[j], j)
+                costs[n_out] = -(W[i, j] ** 2) / inverse_diagonal[j]
+                outs[n_out] = j
+                n_out += 1
             else:
-                n_in = _insert(gains, ins, n_in, gradient[i, j] ** 2 / diagonal[j], j)
+                gains[n_in] = gradient[i, j] ** 2 / diagonal[j]
+                ins[n_in] = j
+                n_in += 1
+        m = min(tries[i], n_in, n_out)
+        best_in = _largest_first(gains[:n_in], m)
+        best_out = _largest_first(costs[:n_out], m)
         t = 0
-        while t < min(n_in, n_out) and gains[t] > -costs[t]:
-            enter[i, t] = ins[t]
-            leave[i, t] = outs[t]
+        while t < m and gains[best_in[t]] > -costs[best_out[t]]:
+            enter[i, t] = ins[best_in[t]]
+            leave[i, t] = outs[best_out[t]]
             t += 1
         counts[i] = t
     return counts
+
+
+@cached_njit
+def _largest_first(values, m):  # pragma: no cover - numba
+    """Positions of the ``m`` largest ``values``, largest first: a threshold by
+    selection (O(len)), then a sort of the few above it."""
+    if m == 0:
+        return np.empty(0, dtype=np.int64)
+    threshold = np.partition(values, values.shape[0] - m)[values.shape[0] - m]
+    above = np.flatnonzero(values >= threshold)
+    order = np.argsort(-values[above], kind="mergesort")
+    return above[order[:m]]
 
 
 @cached_njit
@@ -334,21 +332,23 @@ def _group_swaps(W, gradient, mask, diagonal, inverse_diagonal, tries, enter, le
     rows, n = W.shape
     counts = np.zeros(rows, dtype=np.int64)
     arrays = (W, gradient, mask, diagonal, inverse_diagonal)
+    n_groups = -(-n // size)
+    margins, starts = np.empty(n_groups), np.empty(n_groups, dtype=np.int64)
     for i in range(rows):
-        m = tries[i]
-        margins = np.empty(m)
-        starts = np.empty(m, dtype=np.int64)
-        chosen = 0
+        found = 0
         for first in range(0, n, size):
             best_in, gain, best_out, cost = _run_pair(*arrays, i, first, min(first + size, n))
             if best_in >= 0 and best_out >= 0 and gain > cost:
-                chosen = _insert(margins, starts, chosen, gain - cost, first)
-        for t in range(chosen):
-            first = starts[t]
+                margins[found] = gain - cost
+                starts[found] = first
+                found += 1
+        chosen = _largest_first(margins[:found], min(tries[i], found))
+        for t in range(chosen.shape[0]):
+            first = starts[chosen[t]]
             best_in, _, best_out, _ = _run_pair(*arrays, i, first, min(first + size, n))
             enter[i, t] = best_in
             leave[i, t] = best_out
-        counts[i] = chosen
+        counts[i] = chosen.shape[0]
     return counts
 
 
