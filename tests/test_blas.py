@@ -226,13 +226,15 @@ def test_this_processs_own_busy_threads_are_not_a_neighbour():
             a @ a
 
     with threadpool_limits(1):
+        # other processes running now count the same with the worker and without it
+        alone = min(blas._running_elsewhere() for _ in range(20))
         worker = threading.Thread(target=work)
         worker.start()
         try:
             counts = [blas._own_running_threads() for _ in range(50)]
-            idle = max(blas.idle_cores() for _ in range(5))
+            beside = min(blas._running_elsewhere() for _ in range(20))
         finally:
             stop.set()
             worker.join()
     assert max(counts) >= 2  # the worker was seen running, as ours
-    assert idle == (os.cpu_count() or 1) - 1  # and not taken for a neighbour
+    assert beside <= alone  # and not taken for a neighbour
