@@ -96,7 +96,7 @@ def test_a_diagonal_gram_stops_at_once_with_the_largest_weights():
     problem = LayerwiseProblem(H, W, 0.5)
     result = solve_layerwise(problem, "batched", rounds=5)
     # no coupling: the saliency mask is optimal and no swap is worth trying
-    assert result.status == "converged" and result.n_iter == 0
+    assert result.status == "converged" and result.n_iter == 0  # rounds run
     saliency = W**2 * np.diag(H)
     kept = result.w.reshape(W.shape) != 0
     for i in range(5):
@@ -140,3 +140,9 @@ def test_prune_layerwise_runs_the_batched_method_on_a_network():
     assert result.method == "batched"
     assert all(0 < layer.relative_error < 1 for layer in result.layers)
     assert torch.linalg.norm(model(X) - dense) < torch.linalg.norm(dense)
+
+
+def test_the_result_counts_the_layers_rounds():
+    result = solve_layerwise(_layer(sparsity=0.6), "batched", rounds=3)
+    assert result.n_iter == result.info["rows"][0]["n_iter"] <= 3
+    assert result.status in {"converged", "max_iter"}

@@ -84,7 +84,8 @@ def solve_layerwise(
     n_threads : int or "auto", default "auto"
         BLAS threads of the solves (see :func:`chita_opt.solve`), per worker.
     **options
-        The solver's options, over :data:`ROW_DEFAULTS`.
+        The row solver's options, over :data:`ROW_DEFAULTS`; for ``"batched"``, those of
+        :class:`~chita_opt.solvers.layer_batched.BatchedSwaps`.
 
     Returns
     -------
@@ -112,9 +113,11 @@ def solve_layerwise(
     if method in LAYER_METHODS:
         W, rows, info = _solve_together(problem, layer_solver, certify, n_threads)
         row_objectives, energy, moves = info["row_objectives"], info["energy"], 0
+        n_iter = info["rounds"]  # the rows' rounds are the layer's
     else:
         W, rows, moves = _solve_apart(problem, method, options, certify, n_jobs, backend, n_threads)
         row_objectives, energy = problem.row_objectives(W), None
+        n_iter = sum(row["n_iter"] for row in rows)
     statuses = [row["status"] for row in rows]
     lower_bound = sum(row["lower_bound"] for row in rows) if certify else None
     for row, value in zip(rows, row_objectives, strict=True):
@@ -131,7 +134,7 @@ def solve_layerwise(
         w=W.ravel(),
         objective=objective,
         support=np.flatnonzero(W.ravel()),
-        n_iter=sum(row["n_iter"] for row in rows),
+        n_iter=n_iter,
         time=elapsed,
         status=limited[0] if limited else "converged",
         message=message,
