@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -33,6 +34,9 @@ _active = 0
 _limiter = None
 _controller = None
 _adaptive = False  # the running solve asked for n_threads="auto"
+# the last read of the idle cores, (time.monotonic(), cores), and how long it holds
+_idle_read = (-float("inf"), 0)
+_IDLE_TTL = 0.05
 
 
 def check_n_threads(n_threads, name: str = "n_threads") -> int | str:
@@ -55,24 +59,24 @@ def idle_cores() -> int:
     the caller and the running tasks of other processes (``procs_running`` in
     ``/proc/stat`` less this process's running threads, whose BLAS workers may still be
     spinning after the last product and are no neighbour); 0 where that count is not
-    available."""
+    available. Read at most every ``_IDLE_TTL`` seconds (a solve may ask often)."""
+    global _idle_read
+    now = time.monotonic()
+    if now - _idle_read[0] < _IDLE_TTL:
+        return _idle_read[1]
     cores = os.cpu_count() or 1
     try:
+        before = _own_running_threads()
         # the least of three reads: a neighbour that computes is running at every read,
         # a task that only passes through (a kernel thread, a shell) is not
-        others = min(_running_elsewhere() for _ in range(3))
+        running = min(_running_tasks() for _ in range(3))
+        # a worker that stops spinning in between is still ours: the larger count
+        others = max(0, running - max(before, _own_running_threads()))
     except (OSError, ValueError):
         return 0
-    return max(0, cores - 1 - others)
-
-
-def _running_elsewhere() -> int:
-    """Running tasks of other processes: our threads counted before and after the
-    machine's count, the larger taken (a worker that stops spinning in between is
-    still ours)."""
-    before = _own_running_threads()
-    running = _running_tasks()
-    return max(0, running - max(before, _own_running_threads()))
+    idle = max(0, cores - 1 - others)
+    _idle_read = (now, idle)
+    return idle
 
 
 def _running_tasks() -> int:
