@@ -142,8 +142,7 @@ class LayerwiseProblem:
     def row_problem(self, i: int) -> L0RidgeProblem | None:
         """Row ``i`` as an :class:`L0RidgeProblem` (None when its budget keeps nothing or
         everything: its answer is then zero or the dense row)."""
-        budget = int(self.budgets[i])
-        if budget == 0 or (self._pattern is None and budget == self.n_inputs):
+        if not self.has_choice(i):
             return None
         problem = self._row(i, *self._factor)
         problem.gram = self._gram()
@@ -181,6 +180,12 @@ class LayerwiseProblem:
         w = self.W[i]
         constraint = self._pattern if self._pattern is not None else TopK(int(self.budgets[i]))
         return L0RidgeProblem(R, R @ w, lam=lam, center=w, constraint=constraint)
+
+    def has_choice(self, i: int) -> bool:
+        """Whether row i's budget leaves something to choose (it keeps something and,
+        without an N:M pattern, not everything)."""
+        budget = int(self.budgets[i])
+        return budget > 0 and not (self._pattern is None and budget == self.n_inputs)
 
     def trivial_row(self, i: int) -> np.ndarray:
         """The answer for a row :meth:`row_problem` has no problem for."""

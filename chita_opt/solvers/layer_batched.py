@@ -33,6 +33,7 @@ import numpy as np
 
 from chita_opt._blas import blas_threads, large_product_threads
 from chita_opt._jit import cached_njit
+from chita_opt.problems.constraints import TopK
 
 # float32 products are twice as fast as float64 ones and the rows' refits need no more
 # than single precision: their objectives agree to 1e-6 relative on the benchmark layer
@@ -159,27 +160,15 @@ class BatchedSwaps:
 
 def _largest(scores: np.ndarray, budget) -> np.ndarray:
     """The mask of the largest ``scores`` that ``budget`` allows in every row: a number
-    per row, or an N:M pattern (at most N in every run of M; the last run, when shorter,
-    at most N of it)."""
-    rows, d_in = scores.shape
+    per row, or an N:M pattern (each row's constraint selects, as in the row problems)."""
     mask = np.zeros(scores.shape, dtype=bool)
-    if isinstance(budget, np.ndarray):
-        for i, k in enumerate(budget.tolist()):
-            if k >= d_in:
-                mask[i] = True
-            elif k > 0:
-                mask[i, np.argpartition(-scores[i], k - 1)[:k]] = True
-        return mask
-    size = budget.m
-    padded = -(-d_in // size) * size
-    grouped = np.full((rows, padded), -np.inf)
-    grouped[:, :d_in] = scores
-    grouped = grouped.reshape(rows, -1, size)
-    keep = np.zeros(grouped.shape, dtype=bool)
-    order = np.argsort(-grouped, axis=2, kind="stable")[:, :, : budget.n]
-    np.put_along_axis(keep, order, True, axis=2)
-    keep &= grouped > -np.inf  # never a padded position
-    return keep.reshape(rows, padded)[:, :d_in]
+    pattern = None if isinstance(budget, np.ndarray) else budget.bind(scores.shape[1])
+    for i in range(scores.shape[0]):
+        if pattern is None and budget[i] == 0:
+            continue
+        constraint = pattern if pattern is not None else TopK(int(budget[i]))
+        mask[i, constraint.select(scores[i])] = True
+    return mask
 
 
 def _masked_cg(W, gradient, G, diagonal, mask, iterations):

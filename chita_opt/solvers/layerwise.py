@@ -201,7 +201,7 @@ def _solve_together(problem, solver, certify, n_threads):
 def _row_bound(problem, i, w, solver_bound=None) -> float:
     """A lower bound of row i's objective: the perspective relaxation's dual at ``w``
     (the row's own answer makes a good dual point), or the solver's own where higher."""
-    if problem.row_problem(i) is None:
+    if not problem.has_choice(i):
         # nothing to choose: the answer is exact, so it is its own bound
         return problem.row_objective(i, problem.trivial_row(i))
     bound = perspective_dual_bound(problem.bound_problem(i), w).bound
@@ -224,26 +224,16 @@ def _rows(problem, indices, solver, certify, n_threads, keep_systems) -> list[di
     for i in indices:
         row = problem.row_problem(i)
         if row is None:
-            # nothing to choose: the answer is exact, so it is its own bound
             w = problem.trivial_row(i)
-            f_i = problem.row_objective(i, w)
-            out.append({"index": i, "w": w, "objective": f_i, "status": "converged", "n_iter": 0})
+            out.append({"index": i, "w": w, "status": "converged", "n_iter": 0})
             if certify:
-                out[-1]["lower_bound"] = f_i
+                out[-1]["lower_bound"] = _row_bound(problem, i, w)
             continue
         # the saliency mask refitted is a better start than the dense row's magnitudes:
         # a lower objective in less time on the MLP's layers
         result = solver.solve(row, warm_start=problem.saliency_start(i, row), n_threads=n_threads)
-        # the row problem's objective is the row's share of the layer's, no constant apart
-        out.append(
-            {
-                "index": i,
-                "w": result.w,
-                "objective": result.objective,
-                "status": result.status,
-                "n_iter": result.n_iter,
-            }
-        )
+        # the rows' objectives are computed for all of them at once, after the moves
+        out.append({"index": i, "w": result.w, "status": result.status, "n_iter": result.n_iter})
         if keep_systems:
             out[-1]["system"] = row.last_gram_system
         if certify:
