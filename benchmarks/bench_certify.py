@@ -62,7 +62,7 @@ def digits_certificates() -> None:
     import torch.nn.functional as F
 
     from chita_opt.pruning import prune
-    from chita_opt.pruning.demo import MLPNet, load_digits_data, train
+    from chita_opt.pruning.digits import MLPNet, load_digits_data, train
 
     digits = load_digits_data("sklearn", seed=0)
     torch.manual_seed(0)

@@ -135,7 +135,7 @@ def trained_cnn():
     from bench_speed import trained
     from torch import nn
 
-    from chita_opt.pruning.demo import accuracy, load_digits_data
+    from chita_opt.pruning.digits import accuracy, load_digits_data
 
     data = load_digits_data("mnist", seed=0)
     torch.manual_seed(0)
@@ -164,7 +164,7 @@ def trained_transformer():
     from bench_speed import trained
     from torch import nn
 
-    from chita_opt.pruning.demo import accuracy, load_digits_data
+    from chita_opt.pruning.digits import accuracy, load_digits_data
 
     class Block(nn.Module):
         def __init__(self, width: int, heads: int):
@@ -301,7 +301,7 @@ def large_layer(d: int, rows: int, methods: list[str], options: dict | None = No
 
 def run(args) -> None:
     from chita_opt.pruning import recalibrate_batchnorm
-    from chita_opt.pruning.demo import accuracy
+    from chita_opt.pruning.digits import accuracy
     from chita_opt.pruning.layerwise import prune_layerwise
 
     header = (

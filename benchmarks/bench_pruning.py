@@ -10,7 +10,8 @@ solution can be from the quadratic model's optimum at that budget; the whole pro
 the dual of the perspective relaxation) and the seconds the certificate added.
 
     .venv/bin/python benchmarks/bench_pruning.py [--repeats 3] [--stages 10] [--certify]
-        [--methods magnitude,backsolve,chita,chita++,chita-auto,chita++-auto]
+        [--methods magnitude,backsolve,chita,chita++,chita-auto,chita++-auto,chita-rec,
+                   chita++-rec]
         [--weight-decay 1.0] [--model mlp|cnn] [--recalibrate] [--schedule poly]
         [--n-samples 1000] [--first-order]
 """
@@ -26,7 +27,7 @@ import torch
 import torch.nn.functional as F
 
 from chita_opt.pruning import per_sample_gradients, prune, select_parameters
-from chita_opt.pruning.demo import accuracy, load_digits_data, train_demo_model
+from chita_opt.pruning.digits import accuracy, load_digits_data, train_demo_model
 
 METHODS = {
     "magnitude": dict(method="magnitude"),
@@ -37,6 +38,10 @@ METHODS = {
     # (the Fisher then uses the other 80%)
     "chita-auto": dict(method="chita", ridge="auto"),
     "chita++-auto": dict(method="chita", stages=10, ridge="auto"),
+    # the Fisher's per-layer counts, each layer then pruned from the dense weights by
+    # layer-wise reconstruction (prune's reconstruct=True)
+    "chita-rec": dict(method="chita", reconstruct=True),
+    "chita++-rec": dict(method="chita", stages=10, reconstruct=True),
 }
 
 
@@ -67,7 +72,7 @@ def main() -> None:
         "stage); the other columns are without",
     )
     args = parser.parse_args()
-    for name in ("chita++", "chita++-auto"):
+    for name in ("chita++", "chita++-auto", "chita++-rec"):
         METHODS[name].update(stages=args.stages, schedule=args.schedule)
 
     torch.manual_seed(0)

@@ -29,7 +29,7 @@ import torch.nn.functional as F
 
 import chita_opt.pruning.stage as stage
 from chita_opt.pruning import prune
-from chita_opt.pruning.demo import accuracy, load_digits_data, train_demo_model
+from chita_opt.pruning.digits import accuracy, load_digits_data, train_demo_model
 
 LIBRARY_SEARCH = stage.select_ridge
 

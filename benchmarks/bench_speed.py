@@ -110,10 +110,10 @@ def thread_checks() -> list[str]:
 # ---- pruning-real ------------------------------------------------------------------------
 def trained(model, name: str, data, **training):
     """``model`` with the weights cached under ``name``, or trained by the demo's
-    recipe (:func:`chita_opt.pruning.demo.train`) with ``training`` and cached there."""
+    recipe (:func:`chita_opt.pruning.digits.train`) with ``training`` and cached there."""
     import torch
 
-    from chita_opt.pruning.demo import train
+    from chita_opt.pruning.digits import train
 
     path = CACHE / name
     if path.exists():
@@ -128,7 +128,7 @@ def trained(model, name: str, data, **training):
 def trained_mlp():
     """The MLP trained to convergence on 4,000 MNIST-5k digits (cached), and the data."""
 
-    from chita_opt.pruning.demo import MLPNet, accuracy, load_digits_data
+    from chita_opt.pruning.digits import MLPNet, accuracy, load_digits_data
 
     data = load_digits_data("mnist", seed=0)
     model = MLPNet(784)
@@ -196,7 +196,7 @@ def bench_pruning_real(args, reference) -> list[str]:
 
     from chita_opt import L0RidgeProblem
     from chita_opt.pruning import per_sample_gradients, prune, select_parameters
-    from chita_opt.pruning.demo import accuracy
+    from chita_opt.pruning.digits import accuracy
     from chita_opt.pruning.fisher import fisher_design, mean_fisher_diagonal
 
     model, data, dense = trained_mlp()

@@ -9,7 +9,7 @@ torch = pytest.importorskip("torch")
 import torch.nn.functional as F  # noqa: E402
 
 from chita_opt.pruning import GradualPruner, prune, select_parameters  # noqa: E402
-from chita_opt.pruning.demo import accuracy  # noqa: E402
+from chita_opt.pruning.digits import accuracy  # noqa: E402
 
 
 def _epoch(model, optimizer, X, y, check=None):

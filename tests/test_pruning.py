@@ -21,7 +21,7 @@ from chita_opt.pruning import (  # noqa: E402
     select_parameters,
     sparsity_schedule,
 )
-from chita_opt.pruning.demo import MLPNet, accuracy, load_digits_data  # noqa: E402
+from chita_opt.pruning.digits import MLPNet, accuracy, load_digits_data  # noqa: E402
 
 
 class ConvNet(nn.Module):

@@ -8,10 +8,10 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from chita_opt.cli import main  # noqa: E402
-from chita_opt.pruning.demo import MLPNet, load_digits_data  # noqa: E402
+from chita_opt.pruning.digits import MLPNet, load_digits_data  # noqa: E402
 
 MODEL_FILE = """
-from chita_opt.pruning.demo import MLPNet
+from chita_opt.pruning.digits import MLPNet
 
 def make_model():
     return MLPNet(n_inputs=64)
@@ -46,7 +46,7 @@ def test_demo_runs_end_to_end_on_a_reduced_setting(tmp_path, capsys):
     assert plot.stat().st_size > 1000
     rows = json.loads(table.read_text())["rows"]
     assert {(r["sparsity"], r["method"]) for r in rows} == {
-        (s, m) for s in (0.5, 0.9) for m in ("magnitude", "chita", "chita++")
+        (s, m) for s in (0.5, 0.9) for m in ("magnitude", "chita", "chita++", "chita-rec")
     }
     assert all(0.0 <= r["accuracy"] <= 1.0 for r in rows)
 
@@ -121,6 +121,26 @@ def test_prune_command_layerwise_keeps_the_pattern_and_reports_each_layer(
     assert all(0 <= layer["relative_error"] < 1 for layer in report["layers"])
 
 
+def test_prune_command_reconstructs_with_the_fisher_counts(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "user_model.py").write_text(MODEL_FILE)
+    data = _data_file(tmp_path)
+    argv = ["prune", "user_model:make_model", str(data), "--sparsity", "0.9", "--n-samples"]
+    argv += ["200", "--out", "p.pt", "--report", "r.json"]
+    torch.manual_seed(0)  # the factory's model
+    assert main([*argv, "--reconstruct"]) == 0, capsys.readouterr().err
+    reconstructed = json.loads((tmp_path / "r.json").read_text())
+    torch.manual_seed(0)
+    assert main(argv) == 0, capsys.readouterr().err
+    fisher = json.loads((tmp_path / "r.json").read_text())
+    # the same count per layer, each layer then solved on its own outputs
+    assert reconstructed["layer_sparsity"] == pytest.approx(fisher["layer_sparsity"])
+    assert [layer["name"] for layer in reconstructed["layers"]] == [
+        f"layers.{i}.weight" for i in range(3)
+    ]
+    assert fisher["layers"] == []
+
+
 @pytest.mark.parametrize("kind", ["torchscript", "export"])
 def test_prune_command_with_a_saved_program(tmp_path, capsys, kind):
     torch.manual_seed(0)
@@ -159,6 +179,10 @@ def test_prune_command_with_a_saved_program(tmp_path, capsys, kind):
         (
             ["prune", "MODEL", "DATA", "--sparsity", "0.5", "--layerwise", "--stages", "3"],
             "--stages: not used by --layerwise",
+        ),
+        (
+            ["prune", "MODEL", "DATA", "--sparsity", "0.5", "--layerwise", "--reconstruct"],
+            "--reconstruct: not used by --layerwise",
         ),
         (
             ["prune", "MODEL", "DATA", "--sparsity", "0.5", "--state-dict", "garbage.pt"],

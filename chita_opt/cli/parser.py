@@ -43,11 +43,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser(
         "demo",
-        help="train a small MNIST network and prune it with magnitude, CHITA, CHITA++",
+        help="train a small MNIST network and prune it with magnitude, CHITA, CHITA++ and "
+        "CHITA with layer-wise reconstruction (chita-rec)",
         **helpful,
     )
     demo.add_argument("--sparsities", default=DEMO_SPARSITIES, help="comma-separated, in [0, 1)")
-    demo.add_argument("--methods", default="magnitude,chita,chita++")
+    demo.add_argument("--methods", default="magnitude,chita,chita++,chita-rec")
     demo.add_argument("--stages", type=int, default=10, help="CHITA++ stages")
     demo.add_argument("--n-samples", type=int, default=1000, help="samples for the Fisher")
     demo.add_argument("--ridge", type=float, default=1.0, help="relative to the Fisher")
@@ -105,6 +106,16 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="prune layer by layer, each layer keeping its outputs on the data "
         "(SparseGPT's objective; --loss, --stages, --ridge and --block-size do not apply)",
+    )
+    prune.add_argument(
+        "--reconstruct",
+        nargs="?",
+        const="chita",
+        default=None,
+        metavar="LAYER_METHOD",
+        help="keep the Fisher's count per layer and prune each layer from the dense weights "
+        "by layer-wise reconstruction (prune's reconstruct; the layer method, default "
+        "chita, or 'batched' for wide layers): far better accuracy at 90%% sparsity and more",
     )
     prune.add_argument(
         "--damp",

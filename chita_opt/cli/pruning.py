@@ -60,6 +60,7 @@ def prune_command(args: argparse.Namespace) -> None:
             "--stages": args.stages != 1,
             "--block-size": args.block_size is not None,
             "--fisher-batch-size": args.fisher_batch_size != 1,
+            "--reconstruct": args.reconstruct is not None,
         }
         given = [flag for flag, used in fisher_only.items() if used]
         if given:
@@ -115,6 +116,7 @@ def prune_command(args: argparse.Namespace) -> None:
             n_threads=args.threads,
             progress=sys.stderr.isatty(),
             recalibrate=args.recalibrate,
+            reconstruct=args.reconstruct or False,
         )
     write_atomically(args.out, lambda f: torch.save(model.state_dict(), f))
     report = {

@@ -35,6 +35,12 @@ from chita_opt.solvers import available_methods
 from chita_opt.solvers.layerwise import LAYER_METHODS, solve_layerwise
 
 
+def layer_method_names() -> list[str]:
+    """The methods :func:`prune_layerwise` runs by name: every registered solver, row by
+    row, and the methods that solve all rows of a layer at once."""
+    return [*available_methods(), *LAYER_METHODS]
+
+
 def prune_layerwise(
     model: nn.Module,
     data: Data,
@@ -112,9 +118,10 @@ def prune_layerwise(
     start = time.perf_counter()
     params = select_parameters(model, parameters)
     spec = check_sparsity(sparsity, params)
-    methods = [*available_methods(), *LAYER_METHODS]
-    if not callable(method) and method not in methods:
-        raise ValueError(f"method must be one of {methods} or a callable; got {method!r}")
+    if not callable(method) and method not in layer_method_names():
+        raise ValueError(
+            f"method must be one of {layer_method_names()} or a callable; got {method!r}"
+        )
     if allocation not in ALLOCATIONS:
         raise ValueError(f"allocation must be one of {ALLOCATIONS}; got {allocation!r}")
     exact = n_samples is not None

@@ -115,6 +115,16 @@ class PrunableParameters:
                 values = torch.from_numpy(np.ascontiguousarray(vector[a:b]))
                 t.copy_(values.reshape(t.shape).to(dtype=t.dtype, device=t.device))
 
+    def snapshot(self, model: nn.Module) -> list[torch.Tensor]:
+        """Copies of the model's chosen parameters, for :meth:`restore`."""
+        return [t.detach().clone() for t in self.tensors(model)]
+
+    def restore(self, model: nn.Module, saved: list[torch.Tensor]) -> None:
+        """Put back the parameters :meth:`snapshot` copied, in place."""
+        with torch.no_grad():
+            for t, value in zip(self.tensors(model), saved, strict=True):
+                t.copy_(value)
+
     def masks_from(self, kept: np.ndarray) -> dict[str, torch.Tensor]:
         """Boolean masks (True = kept) from a flat boolean vector."""
         kept = np.asarray(kept, dtype=bool)

@@ -26,8 +26,9 @@ from chita_opt.pruning.budgets import (
 )
 from chita_opt.pruning.gradients import LossFn
 from chita_opt.pruning.parameters import ParameterSelector, select_parameters
+from chita_opt.pruning.reconstruct import check_reconstruct, reconstruct_layers
 from chita_opt.pruning.results import PruneResult, StageRecord
-from chita_opt.pruning.ridge_selection import split_holdout
+from chita_opt.pruning.ridge_selection import is_auto_ridge, split_holdout
 from chita_opt.pruning.samples import Data, first_samples, progress_bar
 from chita_opt.pruning.stage import (
     StageSettings,
@@ -75,6 +76,7 @@ def prune(
     n_threads: int | str = "auto",
     progress: bool = False,
     recalibrate: bool = True,
+    reconstruct: bool | str = False,
 ) -> PruneResult:
     """Prune ``model`` in place with CHITA (``stages=1``) or CHITA++ (``stages > 1``).
 
@@ -187,6 +189,17 @@ def prune(
         pruned network; restored with the weights on error. On a small CNN it raised
         one-shot CHITA's held-out accuracy at 80-95% sparsity and CHITA++'s at 90-95%
         (docs/pruning.md). A model without BatchNorm is unaffected (no forward pass).
+    reconstruct : bool or str, default False
+        True: after the last stage, keep only how many weights it left in each layer,
+        and prune every layer from the weights before the call to that count by
+        layer-wise reconstruction (:func:`prune_layerwise` with ``method="chita"``, one
+        budget per layer; a string names another of its methods, e.g. ``"batched"`` for
+        wide layers). The Fisher chooses each layer's share of the budget; the layer's
+        own least squares, exact for it at any distance from the dense weights, chooses
+        which weights and their values. Far better held-out accuracy at 90% sparsity and
+        more (docs/pruning.md), for the time of the layer-wise solves. ``certify`` then
+        bounds the layer problems (``PruneResult.layers``; N:M only); ``masks`` is
+        refused.
 
     Returns
     -------
@@ -197,13 +210,8 @@ def prune(
     spec = check_sparsity(sparsity, params)
     # the method says whether it reads the curvature: otherwise no gradients, no problem
     curvature = solver_class(method).uses_curvature
-    auto = isinstance(ridge, str) and ridge == "auto"
-    if not auto and (
-        isinstance(ridge, bool) or not isinstance(ridge, (int, float)) or not ridge >= 0
-    ):
-        raise ValueError(f'ridge must be a number >= 0 or "auto"; got {ridge!r}')
     heldout = None
-    if auto and curvature:
+    if is_auto_ridge(ridge) and curvature:
         data, heldout, n_samples = split_holdout(
             data, DEFAULT_SAMPLES if n_samples is None else n_samples, holdout, fisher_batch_size
         )
@@ -219,7 +227,8 @@ def prune(
     fisher_batch_size = check_budget(fisher_batch_size, "fisher_batch_size", n_samples)
     if block_size is not None:
         block_partition(params, np.arange(1), block_size)  # validates block_size early
-    if certify and not curvature:
+    layer_method = check_reconstruct(reconstruct, model, params, masks, spec, certify)  # None: off
+    if certify and not curvature and layer_method is None:
         raise ValueError(
             f"certify needs a solver method that reads the curvature; {method!r} poses "
             "no problem to bound"
@@ -248,12 +257,14 @@ def prune(
         backend=backend,
         n_threads=n_threads,
         progress=progress,
+        layer_method=layer_method,
     )
-    snapshot = [t.detach().clone() for t in params.tensors(model)]
+    snapshot = params.snapshot(model)
     statistics = saved_statistics(model) if recalibrate else {}
     stack = contextlib.ExitStack()  # removes the memmap files, whatever happens
     kept = np.ones(params.n_weights, dtype=bool) if masks is None else params.kept_from(masks)
     records: list[StageRecord] = []
+    layered = None
     stage_bar = progress_bar(len(targets), progress and len(targets) > 1, "stages", "stage")
     try:
         for stage, target in enumerate(targets):
@@ -278,7 +289,7 @@ def prune(
                         w_bar[alive],
                         restrict_to_alive(constraint, alive, params),
                         stack,
-                        certify=certify and stage == len(targets) - 1,
+                        certify=certify and not layer_method and stage == len(targets) - 1,
                     )
                 w_alive, objective, lower_bound = quadratic.solution
                 lam, losses = quadratic.ridge, quadratic.ridge_losses
@@ -307,10 +318,12 @@ def prune(
             kept = kept_new
             if stage_bar is not None:
                 stage_bar.update(1)
+        if layer_method is not None:
+            before = (snapshot, statistics)
+            layered = reconstruct_layers(model, params, before, spec, kept, data, settings, certify)
+            kept = params.kept_from(layered.masks)
     except BaseException:
-        with torch.no_grad():
-            for t, saved in zip(params.tensors(model), snapshot, strict=True):
-                t.copy_(saved)
+        params.restore(model, snapshot)
         restore_statistics(statistics)
         raise
     finally:
@@ -323,10 +336,11 @@ def prune(
         masks=params.masks_from(kept),
         sparsity=float(1.0 - kept.mean()),
         layer_sparsity={n: float(1.0 - kept[s].mean()) for n, s in slices.items()},
-        objective=records[-1].objective,
+        objective=records[-1].objective if layered is None else layered.objective,
         method=method,
         stages=records,
         gradient_time=sum(r.gradient_time for r in records),
-        solve_time=sum(r.solve_time for r in records),
+        solve_time=sum(r.solve_time for r in records) + (layered.total_time if layered else 0),
         total_time=time.perf_counter() - start,
+        layers=[] if layered is None else layered.layers,
     )

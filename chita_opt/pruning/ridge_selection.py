@@ -25,6 +25,16 @@ from chita_opt.pruning.samples import Data, eval_mode, first_samples
 AUTO_RIDGES = (0.3, 1.0, 3.0, 10.0, 30.0)
 
 
+def is_auto_ridge(ridge: float | str) -> bool:
+    """Whether ``ridge`` asks for the held-out choice (``"auto"``); any other value must be
+    a number >= 0."""
+    if isinstance(ridge, str) and ridge == "auto":
+        return True
+    if isinstance(ridge, bool) or not isinstance(ridge, (int, float)) or not ridge >= 0:
+        raise ValueError(f'ridge must be a number >= 0 or "auto"; got {ridge!r}')
+    return False
+
+
 def split_holdout(
     data: Data, n_samples: int, holdout: float, fisher_batch_size: int
 ) -> tuple[tuple[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor], int]:

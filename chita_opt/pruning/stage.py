@@ -129,6 +129,8 @@ class StageSettings:
     backend: str | None
     n_threads: int | str
     progress: bool
+    #: the layer-wise method of ``reconstruct`` after the last stage (None: none)
+    layer_method: str | None = None
 
 
 @dataclass

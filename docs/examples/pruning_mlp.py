@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from chita_opt.pruning import apply_masks, prune
-from chita_opt.pruning.demo import MLPNet, accuracy, load_digits_data, train
+from chita_opt.pruning.digits import MLPNet, accuracy, load_digits_data, train
 
 torch.manual_seed(0)
 data = load_digits_data("sklearn")  # 8x8 digits, shipped with scikit-learn

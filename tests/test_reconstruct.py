@@ -1,0 +1,146 @@
+"""prune(..., reconstruct=...): the Fisher's per-layer counts, the layers' own masks and
+weights."""
+
+import copy
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from chita_opt.pruning import prune, prune_layerwise, recalibrate_batchnorm
+from chita_opt.pruning import reconstruct as reconstruct_module
+
+
+class _BatchNormNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(1, 4, 3, bias=False)
+        self.bn = nn.BatchNorm2d(4)
+        self.fc = nn.Linear(4 * 6 * 6, 5, bias=False)
+
+    def forward(self, x):
+        return self.fc(F.relu(self.bn(self.conv(x))).flatten(1))
+
+
+def _model_and_data(n=200):
+    torch.manual_seed(0)
+    model = _BatchNormNet()
+    g = torch.Generator().manual_seed(1)
+    X = torch.randn(n, 1, 8, 8, generator=g)
+    y = torch.randint(0, 5, (n,), generator=g)
+    with torch.no_grad():  # statistics unlike the defaults, so restoring them shows
+        model.train()
+        model(X + 1.0)
+        model.eval()
+    return model, (X, y)
+
+
+def _state(model):
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def _same_state(model, state):
+    now = model.state_dict()
+    return all(torch.equal(now[k], state[k]) for k in state)
+
+
+@pytest.mark.parametrize("stages", [1, 3])
+def test_layers_keep_the_fisher_counts_and_are_reconstructed_from_the_dense_model(stages):
+    model, data = _model_and_data()
+    dense = copy.deepcopy(model)
+    fisher = copy.deepcopy(model)
+    options = dict(n_samples=200, stages=stages, recalibrate=True)
+    plain = prune(fisher, data, F.cross_entropy, 0.8, **options)
+    result = prune(model, data, F.cross_entropy, 0.8, reconstruct=True, **options)
+
+    # the same count per layer as the Fisher stages left, by other masks
+    for name, mask in plain.masks.items():
+        assert int(result.masks[name].sum()) == int(mask.sum()), name
+    assert not torch.equal(result.masks["conv.weight"], plain.masks["conv.weight"]) or not (
+        torch.equal(result.masks["fc.weight"], plain.masks["fc.weight"])
+    )
+    # what the composition by hand gives: layer-wise from the dense weights and
+    # statistics with the Fisher's per-layer sparsity, then the statistics recalibrated
+    by_hand = copy.deepcopy(dense)
+    layered = prune_layerwise(
+        by_hand, data, plain.layer_sparsity, allocation="layer", n_samples=200
+    )
+    recalibrate_batchnorm(by_hand, data, n_samples=200)
+    assert _same_state(model, _state(by_hand))
+    assert result.objective == pytest.approx(layered.objective)
+    assert [r.name for r in result.layers] == ["conv.weight", "fc.weight"]
+    assert len(result.stages) == stages and result.stages[-1].lower_bound is None
+
+
+def test_n_m_is_reconstructed_per_row_and_certified_per_layer():
+    model, data = _model_and_data()
+    result = prune(model, data, F.cross_entropy, "2:4", reconstruct=True, certify=True)
+    W = model.fc.weight.detach().reshape(5, -1, 4)
+    assert int((W != 0).sum(-1).max()) <= 2
+    assert all(r.gap is not None and r.gap >= 0 for r in result.layers)
+    assert result.lower_bound <= result.objective
+
+
+def test_the_batched_layer_method_can_reconstruct():
+    model, data = _model_and_data()
+    plain = prune(copy.deepcopy(model), data, F.cross_entropy, 0.7, recalibrate=False)
+    result = prune(model, data, F.cross_entropy, 0.7, reconstruct="batched", recalibrate=False)
+    assert result.sparsity == plain.sparsity
+    assert float((model.fc.weight == 0).float().mean()) == pytest.approx(
+        result.layer_sparsity["fc.weight"]
+    )
+
+
+def test_a_failed_reconstruction_leaves_weights_and_statistics_as_they_were(monkeypatch):
+    model, data = _model_and_data()
+    before = _state(model)
+
+    def fails_after_writing(model, *args, **kwargs):
+        with torch.no_grad():
+            model.conv.weight.zero_()
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(reconstruct_module, "prune_layerwise", fails_after_writing)
+    with pytest.raises(RuntimeError, match="boom"):
+        prune(model, data, F.cross_entropy, 0.8, reconstruct=True, stages=2)
+    assert _same_state(model, before)
+
+
+@pytest.mark.parametrize(
+    "options, match",
+    [
+        (dict(reconstruct="nope"), "reconstruct must be True, False or a layer-wise method"),
+        (dict(reconstruct=True, masks={}), "cannot keep the weights `masks`"),
+        (dict(reconstruct=True, certify=True), "certify with reconstruct"),
+        (dict(reconstruct=True, parameters="bn.weight"), "belongs to a BatchNorm2d"),
+    ],
+)
+def test_bad_reconstruct_options_are_refused_before_any_work(options, match):
+    model, data = _model_and_data()
+    before = _state(model)
+    with pytest.raises(ValueError, match=match):
+        prune(model, data, F.cross_entropy, 0.5, **options)
+    assert _same_state(model, before)
+
+
+def test_the_first_layer_reproduces_its_outputs_better_than_the_fisher_weights():
+    """The first layer sees the same inputs either way: its reconstruction, solved on its
+    own least squares, must change its outputs less than the Fisher's weights with the
+    same count."""
+    model, data = _model_and_data()
+    dense, fisher = copy.deepcopy(model), copy.deepcopy(model)
+    prune(fisher, data, F.cross_entropy, 0.8, recalibrate=False)
+    result = prune(model, data, F.cross_entropy, 0.8, reconstruct=True, recalibrate=False)
+    priced = []
+
+    def fisher_weights(problem):
+        W = fisher.conv.weight.detach().double().reshape(problem.W.shape).numpy()
+        priced.append(problem.objective(W))
+        return W
+
+    budgets = {"conv.weight": result.layer_sparsity["conv.weight"]}
+    prune_layerwise(
+        dense, data, budgets, method=fisher_weights, allocation="layer", parameters="conv.weight"
+    )
+    assert result.layers[0].objective < priced[0]
