@@ -129,3 +129,12 @@ def test_the_bounds_import_no_solver_and_the_solvers_no_solver_module():
         if module.startswith("chita_opt.solvers.") and module not in shared | entry:
             solvers_used = {t for t in graph[module] if t.startswith("chita_opt.solvers.")}
             assert solvers_used <= shared, module
+
+
+def test_every_module_is_small():
+    """Small modules with one job each: none over 350 lines."""
+    sizes = {
+        p.relative_to(PACKAGE).as_posix(): len(p.read_text().splitlines())
+        for p in PACKAGE.rglob("*.py")
+    }
+    assert {path: n for path, n in sizes.items() if n > 350} == {}

@@ -337,3 +337,62 @@ def test_a_model_that_changes_shape_between_calls_is_refused_by_layer():
         prune_layerwise(model, (X, y), 0.5, chunk_size=64)
     for k, v in model.state_dict().items():
         torch.testing.assert_close(v, before[k])
+
+
+def test_dense_output_targets_price_the_change_from_the_dense_outputs():
+    """||X W'^T - X_d W^T||^2 and ||X (W' - T)^T||^2 differ by the same constant for
+    every W' (no damp, H full rank)."""
+    from chita_opt.problems.layer_targets import dense_output_target
+
+    rng = np.random.default_rng(0)
+    X, X_dense = rng.normal(size=(50, 6)), rng.normal(size=(50, 6))
+    W = rng.normal(size=(3, 6))
+    T = dense_output_target(X.T @ X, X.T @ X_dense, W, damp=0.0)
+    gaps = [
+        np.sum((X @ V.T - X_dense @ W.T) ** 2) - np.sum((X @ (V - T).T) ** 2)
+        for V in rng.normal(size=(4, 3, 6))
+    ]
+    assert np.ptp(gaps) < 1e-8 * abs(gaps[0])
+    with pytest.raises(ValueError, match="H and C must have shape"):
+        dense_output_target(np.eye(6), np.eye(5), W)
+
+
+def test_dense_targets_reproduce_the_dense_network_and_leave_the_pruned_weights():
+    torch.manual_seed(0)
+    model = _Net().double()
+    dense = copy.deepcopy(model)
+    X, y = _data()
+    X = X.double()
+    seen, written = {}, {}
+
+    def record(problem):
+        W = problem.W.copy()
+        W[:, ::2] = 0.0
+        seen[problem.W.shape] = problem.W.copy()
+        written[problem.W.shape] = W
+        return W
+
+    prune_layerwise(model, (X, y), 0.5, method=record, target="dense", damp=1e-9)
+    # the first layer has nothing before it: its target is its dense weights
+    conv = dense.conv.weight.detach().reshape(4, -1).numpy()
+    assert np.allclose(seen[conv.shape], conv)
+    # the last: the weights whose outputs on the pruned network's inputs are nearest to
+    # the dense network's outputs of that layer
+    inputs = {}
+    for name, net in (("pruned", model), ("dense", dense)):
+        hook = net.fc.register_forward_pre_hook(lambda m, a, k=name: inputs.setdefault(k, a[0]))
+        net(X)
+        hook.remove()
+    X_pruned, wanted = inputs["pruned"].detach(), (inputs["dense"] @ dense.fc.weight.T).detach()
+    X_pruned, wanted = X_pruned.numpy(), wanted.numpy()
+    best = np.linalg.lstsq(X_pruned, wanted, rcond=None)[0]  # SVD: rank-deficient X is fine
+    residual = np.linalg.norm(X_pruned @ seen[(5, 45)].T - wanted)
+    assert residual == pytest.approx(np.linalg.norm(X_pruned @ best - wanted), rel=1e-6)
+    dense_weights = dense.fc.weight.detach().numpy().T
+    assert residual < 0.9 * np.linalg.norm(X_pruned @ dense_weights - wanted)
+    # the dense weights lent to the layers before for the dense inputs are taken back
+    for layer in (model.conv, model.line, model.fc):
+        W = layer.weight.detach().reshape(layer.weight.shape[0], -1).numpy()
+        assert np.array_equal(W, written[W.shape])
+    with pytest.raises(ValueError, match="target must be one of"):
+        prune_layerwise(model, (X, y), 0.5, target="nope")

@@ -64,7 +64,7 @@ def test_layers_keep_the_fisher_counts_and_are_reconstructed_from_the_dense_mode
     # statistics with the Fisher's per-layer sparsity, then the statistics recalibrated
     by_hand = copy.deepcopy(dense)
     layered = prune_layerwise(
-        by_hand, data, plain.layer_sparsity, allocation="layer", n_samples=200
+        by_hand, data, plain.layer_sparsity, allocation="layer", target="dense", n_samples=200
     )
     recalibrate_batchnorm(by_hand, data, n_samples=200)
     assert _same_state(model, _state(by_hand))

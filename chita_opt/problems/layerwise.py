@@ -87,10 +87,8 @@ class LayerwiseProblem:
             raise ValueError("H and W must be finite")
         if allocation not in ALLOCATIONS:
             raise ValueError(f"allocation must be one of {ALLOCATIONS}; got {allocation!r}")
-        damp = check_nonnegative(damp, "damp")
-        scale = float(np.mean(np.diag(H))) if relative_damp else 1.0
         self.H, self.W = H, W
-        self.lam = damp * scale if scale > 0 else damp
+        self.lam = absolute_damp(H, damp, relative_damp)
         self.allocation = allocation
         self.n_samples = n_samples
         self.sparsity = sparsity
@@ -299,6 +297,14 @@ def _pattern(sparsity: float | str) -> NM | None:
     if not 0.0 <= float(sparsity) < 1.0:
         raise ValueError(f"sparsity must be in [0, 1); got {sparsity}")
     return None
+
+
+def absolute_damp(H: np.ndarray, damp: float, relative: bool = True) -> float:
+    """The ridge ``lam`` that ``damp`` means for ``H``: in units of H's mean diagonal
+    (``relative``, SparseGPT's ``percdamp``) or as given."""
+    damp = check_nonnegative(damp, "damp")
+    scale = float(np.mean(np.diag(H))) if relative else 1.0
+    return damp * scale if scale > 0 else damp
 
 
 def _design_factor(H: np.ndarray, lam: float) -> tuple[np.ndarray, float]:

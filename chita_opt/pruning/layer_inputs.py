@@ -106,6 +106,51 @@ def collect_inputs(model, layers, names, data, n_samples, chunk_size, exact=True
     return {name: (grams[name].cpu().numpy(), rows[name]) for name in names}
 
 
+def collect_dense_cross(model, layers, name, dense, data, n_samples, chunk_size, exact=True):
+    """``(H, C, rows)`` of layer ``name`` over the first ``n_samples`` samples: ``H = X^T
+    X`` of its inputs in the model as it is, and ``C = X^T X_dense`` with ``X_dense`` its
+    inputs, row for row (same samples and positions), when the layers of ``dense`` (name
+    to weight) hold those weights instead, as before pruning."""
+    captured: dict[str, torch.Tensor] = {}
+
+    def hook(module, args):
+        _check_input(module, args[0], name)
+        captured["x"] = _input_rows(module, args[0])
+        raise _InputsCollected
+
+    def inputs(x):
+        try:
+            model(x)
+        except _InputsCollected:
+            pass
+        return captured.pop("x")
+
+    pruned = {n: layers[n].weight.detach().clone() for n in dense}
+    H = C = None
+    rows = 0
+    handle = layers[name].register_forward_pre_hook(hook)
+    try:
+        with torch.no_grad():
+            for x, _ in sample_chunks(data, n_samples, chunk_size, _device(model), not exact):
+                X = inputs(x)
+                _write_weights(layers, dense)
+                try:
+                    X_dense = inputs(x)
+                finally:
+                    _write_weights(layers, pruned)
+                H = X.T @ X if H is None else H + X.T @ X
+                C = X.T @ X_dense if C is None else C + X.T @ X_dense
+                rows += X.shape[0]
+    finally:
+        handle.remove()
+    return H.cpu().numpy(), C.cpu().numpy(), rows
+
+
+def _write_weights(layers, weights: dict[str, torch.Tensor]) -> None:
+    for n, weight in weights.items():
+        layers[n].weight.copy_(weight)
+
+
 def _check_input(module: nn.Module, x: torch.Tensor, name: str) -> None:
     """Refuse an input the layer's weight cannot take (the hook runs before the layer, and
     the last layer collected never runs, so torch would not say so): a model that changes

@@ -20,9 +20,11 @@ from torch import nn
 
 from chita_opt._blas import blas_threads
 from chita_opt.problems._validation import check_budget
+from chita_opt.problems.layer_targets import dense_output_target
 from chita_opt.problems.layerwise import ALLOCATIONS, LayerwiseProblem
 from chita_opt.pruning.budgets import check_sparsity
 from chita_opt.pruning.layer_inputs import (
+    collect_dense_cross,
     collect_inputs,
     forward_order,
     layer_of,
@@ -33,6 +35,9 @@ from chita_opt.pruning.samples import Data, eval_mode
 from chita_opt.pruning.threads import torch_threads
 from chita_opt.solvers import available_methods
 from chita_opt.solvers.layerwise import LAYER_METHODS, solve_layerwise
+
+#: what a layer reproduces (``prune_layerwise``'s ``target``)
+TARGETS = ("layer", "dense")
 
 
 def layer_method_names() -> list[str]:
@@ -51,6 +56,7 @@ def prune_layerwise(
     damp: float = 0.01,
     allocation: str = "row",
     sequential: bool = True,
+    target: str = "layer",
     parameters: ParameterSelector = None,
     certify: bool = False,
     solver_options: dict[str, Any] | None = None,
@@ -93,6 +99,13 @@ def prune_layerwise(
     sequential : bool
         Collect each layer's inputs with the layers before it already pruned (default),
         or all from the dense model in one pass.
+    target : {"layer", "dense"}
+        With ``sequential``, what a layer reproduces on the inputs the pruned layers
+        before it give: its dense weights' outputs on those inputs (``"layer"``,
+        SparseGPT's objective), or the dense network's outputs of that layer
+        (``"dense"``: it also corrects the error of the layers before it;
+        :mod:`chita_opt.problems.layer_targets`). The records' objectives and errors
+        are then relative to those target weights.
     parameters : None, names/patterns, or predicate
         Which weights to prune (:func:`select_parameters`); default every Linear and
         Conv weight. Each must belong to a Linear, Conv1d or Conv2d (``groups=1``).
@@ -124,6 +137,8 @@ def prune_layerwise(
         )
     if allocation not in ALLOCATIONS:
         raise ValueError(f"allocation must be one of {ALLOCATIONS}; got {allocation!r}")
+    if target not in TARGETS:
+        raise ValueError(f"target must be one of {TARGETS}; got {target!r}")
     exact = n_samples is not None
     n_samples = check_budget(n_samples, "n_samples", 10**12) if exact else 1000
     chunk_size = check_budget(chunk_size, "chunk_size", 10**9)
@@ -140,13 +155,21 @@ def prune_layerwise(
             )
             for name in order:
                 t0 = time.perf_counter()
-                if sequential:
-                    collected = collect_inputs(
-                        model, layers, [name], data, n_samples, chunk_size, exact
-                    )
-                H, n_rows = collected.pop(name)
                 module = layers[name]
-                W = module.weight.detach().reshape(module.weight.shape[0], -1)
+                W = module.weight.detach().reshape(module.weight.shape[0], -1).cpu().double()
+                W = W.numpy()
+                before = {r.name: snapshot[r.name] for r in records}
+                if sequential and target == "dense" and before:
+                    H, C, n_rows = collect_dense_cross(
+                        model, layers, name, before, data, n_samples, chunk_size, exact
+                    )
+                    W = dense_output_target(H, C, W, damp)
+                else:
+                    if sequential:
+                        collected = collect_inputs(
+                            model, layers, [name], data, n_samples, chunk_size, exact
+                        )
+                    H, n_rows = collected.pop(name)
                 if n_rows < W.shape[1]:
                     warnings.warn(
                         f"layer {name!r} saw {n_rows} calibration rows for {W.shape[1]} inputs: "
@@ -156,7 +179,7 @@ def prune_layerwise(
                     )
                 problem = LayerwiseProblem(
                     H,
-                    W.cpu().double().numpy(),
+                    W,
                     spec.get(name, 0.0) if isinstance(spec, dict) else spec,
                     allocation=allocation,
                     damp=damp,

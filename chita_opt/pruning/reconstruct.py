@@ -7,8 +7,9 @@ no longer says well which weights, nor their values. Each layer's own least squa
 map at any distance, but its errors are not comparable between layers, so it cannot
 split a global budget. Reconstruction takes the first's per-layer counts and the
 second's masks and weights: from the dense weights, every layer is pruned to the number
-of weights the Fisher stage kept in it, reproducing its outputs on the calibration
-samples (sequentially, each layer seeing the layers before it already pruned).
+of weights the Fisher stage kept in it, reproducing the dense network's outputs of the
+layer on the calibration samples from the inputs the layers before it, already pruned,
+give (``target="dense"``: each layer also corrects the error of those before it).
 """
 
 from __future__ import annotations
@@ -95,6 +96,7 @@ def reconstruct_layers(
         method=settings.layer_method,
         n_samples=settings.n_samples,
         allocation=allocation,
+        target="dense",
         parameters=lambda name, _: name in params.names,  # exactly these, not patterns
         certify=certify,
         n_threads=settings.n_threads,

@@ -1,12 +1,10 @@
 """All rows of a layer at once: swaps proposed from the gradient, refits by conjugate
 gradients, every large operation one product with the Gram the rows share.
 
-Row by row (:func:`~chita_opt.solvers.layerwise.solve_layerwise` with ``"chita"``) each
-row factors the Gram block of its own support, ``O(|S|^3 + |S|^2 d_in)`` per row: about
-10^14 flops for a 4096 x 4096 layer at 50%, hours on two cores. Here the rows move
-together and every large step is ``D @ G`` for a ``d_out x d_in`` matrix D and the
-shared ``G = H + damp I``, ``2 d_out d_in^2`` flops (SparseGPT's whole sweep is about
-the same):
+Row by row (``solve_layerwise`` with ``"chita"``) each row factors the Gram block of its
+support: about 10^14 flops for a 4096 x 4096 layer at 50%. Here the rows move together
+and every large step is ``D @ G`` with the shared ``G = H + damp I``, ``2 d_out d_in^2``
+flops (about SparseGPT's whole sweep):
 
 1. the start: each row keeps its largest optimal-brain-surgeon saliencies
    ``w_j^2 / [G^-1]_jj`` (SparseGPT's rule), its weights refitted on that mask by
@@ -20,8 +18,7 @@ the same):
    bounds, not the exact changes, so a row keeps its new mask only if its objective
    fell; a row whose round failed halves its number of swaps.
 
-The objective never rises in any row. What it gives up against the exact row solver is
-measured in ``benchmarks/bench_layerwise.py`` (``--large``: a 4096 x 4096 layer).
+No row's objective rises. Against the exact row solver: ``bench_layerwise.py --large``.
 """
 
 from __future__ import annotations
@@ -35,8 +32,7 @@ from chita_opt._blas import blas_threads, large_product_threads
 from chita_opt._jit import cached_njit
 from chita_opt.problems.constraints import TopK
 
-# float32 products are twice as fast as float64 ones and the rows' refits need no more
-# than single precision: their objectives agree to 1e-6 relative on the benchmark layer
+# float32 products: twice as fast, and the rows' objectives agree to 1e-6 relative
 _DTYPES = {"float32": np.float32, "float64": np.float64}
 
 
