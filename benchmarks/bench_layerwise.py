@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/bench_layerwise.py [--sparsities 0.5,0.7,0.9,2:4]
         [--methods magnitude,wanda,sparsegpt,backsolve,batched,chita]
         [--models mlp,cnn,transformer] [--certify] [--busy] [--recalibrate]
-        [--n-jobs 2]
+        [--n-jobs 2] [--target layer]
     .venv/bin/python benchmarks/bench_layerwise.py --large 4096 --methods batched
         [--solver-options '{"restarts": "auto", "pair_candidates": 6}']
 
@@ -230,6 +230,12 @@ def main() -> None:
     parser.add_argument("--n-jobs", type=int, default=1, help="workers for each layer's rows")
     parser.add_argument("--certify", action="store_true")
     parser.add_argument(
+        "--target",
+        choices=("dense", "layer"),
+        default="dense",
+        help="what each layer reproduces (prune_layerwise's target; errors are relative to it)",
+    )
+    parser.add_argument(
         "--busy", action="store_true", help="run everything beside a CPU-burning process"
     )
     parser.add_argument(
@@ -328,6 +334,7 @@ def run(args) -> None:
                     sparsity,
                     method=method,
                     allocation="row" if args.certify else "layer",
+                    target=args.target,
                     certify=args.certify and name not in BASELINES,
                     n_jobs=1 if name in BASELINES else args.n_jobs,
                     solver_options=None if name in BASELINES else json.loads(args.solver_options),

@@ -237,5 +237,7 @@ def test_this_processs_own_busy_threads_are_not_a_neighbour(monkeypatch):
         finally:
             stop.set()
             worker.join()
+        # a process of the machine's that started or ended meanwhile shows in one of them
+        after = max(blas.idle_cores() for _ in range(20))
     assert max(counts) >= 2  # the worker was seen running, as ours
-    assert beside >= alone  # and not taken for a neighbour
+    assert beside >= min(alone, after)  # and not taken for a neighbour

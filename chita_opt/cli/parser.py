@@ -118,6 +118,13 @@ def build_parser() -> argparse.ArgumentParser:
         "chita, or 'batched' for wide layers): far better accuracy at 90%% sparsity and more",
     )
     prune.add_argument(
+        "--target",
+        choices=["dense", "layer"],
+        default="dense",
+        help="--layerwise: what each layer reproduces from the pruned layers' outputs: the "
+        "dense network's (default) or its dense weights' (SparseGPT's; prune_layerwise's target)",
+    )
+    prune.add_argument(
         "--damp",
         type=float,
         default=0.01,

@@ -54,6 +54,8 @@ def demo(args: argparse.Namespace) -> None:
 def prune_command(args: argparse.Namespace) -> None:
     check_writable(args.out, "--out")
     check_writable(args.report, "--report")
+    if not args.layerwise and args.target != "dense":
+        raise ValueError("--target: only with --layerwise (--reconstruct uses 'dense')")
     if args.layerwise:
         # options of the Fisher model that a layer-wise prune would silently ignore
         fisher_only = {
@@ -96,6 +98,7 @@ def prune_command(args: argparse.Namespace) -> None:
             method=args.method,
             n_samples=args.n_samples,
             damp=args.damp,
+            target=args.target,
             certify=args.certify,
             n_threads=args.threads,
         )

@@ -96,7 +96,6 @@ def reconstruct_layers(
         method=settings.layer_method,
         n_samples=settings.n_samples,
         allocation=allocation,
-        target="dense",
         parameters=lambda name, _: name in params.names,  # exactly these, not patterns
         certify=certify,
         n_threads=settings.n_threads,
