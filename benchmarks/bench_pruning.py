@@ -46,6 +46,19 @@ METHODS = {
 }
 
 
+def benchmark_model(kind: str, weight_decay: float = 1.0):
+    """The model to prune, its data and its dense held-out accuracy: the demo MLP trained
+    with ``weight_decay`` (``"mlp"``), or ``bench_layerwise``'s CNN (``"cnn"``)."""
+    torch.manual_seed(0)
+    if kind == "cnn":
+        from bench_layerwise import trained_cnn
+
+        return trained_cnn()
+    data = load_digits_data("mnist", seed=0)
+    model = train_demo_model(data, weight_decay=weight_decay)
+    return model, data, accuracy(model, data.X_test, data.y_test)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
@@ -76,15 +89,7 @@ def main() -> None:
     for name in ("chita++", "chita++-auto", "chita++-rec"):
         METHODS[name].update(stages=args.stages, schedule=args.schedule)
 
-    torch.manual_seed(0)
-    if args.model == "cnn":
-        from bench_layerwise import trained_cnn
-
-        model, data, dense = trained_cnn()
-    else:
-        data = load_digits_data("mnist", seed=0)
-        model = train_demo_model(data, weight_decay=args.weight_decay)
-        dense = accuracy(model, data.X_test, data.y_test)
+    model, data, dense = benchmark_model(args.model, args.weight_decay)
     params = select_parameters(model)
     print(f"{args.model} p={params.n_weights}, dense held-out accuracy {dense:.4f}")
 

@@ -30,11 +30,11 @@ import copy
 import time
 
 import numpy as np
-import torch
 import torch.nn.functional as F
+from bench_pruning import benchmark_model
 
 from chita_opt.pruning import prune, prune_layerwise, recalibrate_batchnorm
-from chita_opt.pruning.digits import accuracy, load_digits_data, train_demo_model
+from chita_opt.pruning.digits import accuracy
 from chita_opt.pruning.schedules import sparsity_schedule
 
 VARIANTS = ("fisher", "rec", "rec-layer", "rec-damp", "rec-samples", "fisher-mask", "per-stage")
@@ -102,15 +102,7 @@ def main() -> None:
     parser.add_argument("--sparsities", default="0.9,0.95,0.98")
     parser.add_argument("--variants", default=",".join(VARIANTS))
     args = parser.parse_args()
-    torch.manual_seed(0)
-    if args.model == "cnn":
-        from bench_layerwise import trained_cnn
-
-        model, data, dense = trained_cnn()
-    else:
-        data = load_digits_data("mnist", seed=0)
-        model = train_demo_model(data, weight_decay=args.weight_decay)
-        dense = accuracy(model, data.X_test, data.y_test)
+    model, data, dense = benchmark_model(args.model, args.weight_decay)
     train = (data.X_train, data.y_train)
     print(f"{args.model}: dense held-out accuracy {dense:.4f}")
     variants = args.variants.split(",")
