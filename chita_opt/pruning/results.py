@@ -57,14 +57,16 @@ class PruneResult:
         Fraction of the pruned parameters that are zero.
     layer_sparsity : dict of str to float
     objective : float or None
-        The last stage's modelled loss increase ``f(w) - f(w_bar)`` (None for magnitude).
+        The last stage's modelled loss increase ``f(w) - f(w_bar)`` (None for magnitude);
+        the sum of the layer objectives for :func:`prune_layerwise` and for ``prune``
+        with ``reconstruct``.
     method : str
     stages : list of StageRecord
     gradient_time, solve_time, total_time : float
         Seconds, summed over stages.
     layers : list of LayerRecord
         :func:`~chita_opt.pruning.layerwise.prune_layerwise`'s per-layer records, in
-        forward order (empty for :func:`prune`).
+        forward order (for :func:`prune`, those of its ``reconstruct``; else empty).
     lower_bound, gap : float or None
         With ``certify=True``: the last stage's proven lower bound on the modelled
         increase, and the relative gap of ``objective`` to it.
