@@ -80,7 +80,9 @@ def wanda(problem) -> np.ndarray:
 
 def sparsegpt(problem, blocksize: int = 128) -> np.ndarray:
     """SparseGPT's column sweep on the damped H (the problem's own damp), in float32 as
-    the authors' code runs it, with its inverse through the Cholesky factor."""
+    the authors' code runs it, with its inverse through the Cholesky factor. Its mask
+    rule is one threshold per block of columns over all rows; with one budget per row
+    (``allocation="row"``) each row drops its share of the block instead."""
     W = problem.W.astype(np.float32)
     d_in = W.shape[1]
     H = (problem.H + problem.lam * np.eye(d_in)).astype(np.float32)
@@ -97,7 +99,16 @@ def sparsegpt(problem, blocksize: int = 128) -> np.ndarray:
         W1 = W[:, i1:i2].copy()
         Hinv1 = Hinv[i1:i2, i1:i2]
         Err1 = np.zeros_like(W1)
-        if pattern is None:
+        if pattern is None and problem.allocation == "row":
+            # one budget per row: the block's share of it, lowest scores of each row (the
+            # shares, rounded cumulatively, add up to the row's budget exactly)
+            scores = W1**2 / np.diag(Hinv1)[None, :] ** 2
+            drop = round(i2 * sparsity) - round(i1 * sparsity)
+            pruned = np.zeros_like(W1, dtype=bool)
+            if drop:
+                lowest = np.argpartition(scores, drop - 1, axis=1)[:, :drop]
+                np.put_along_axis(pruned, lowest, True, axis=1)
+        elif pattern is None:
             scores = W1**2 / np.diag(Hinv1)[None, :] ** 2
             threshold = np.sort(scores.ravel())[int(scores.size * sparsity)]
             pruned = scores <= threshold if sparsity > 0 else np.zeros_like(W1, dtype=bool)
