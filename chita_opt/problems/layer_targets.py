@@ -24,10 +24,29 @@ from chita_opt.problems.layerwise import absolute_damp
 def dense_output_target(
     H: np.ndarray, C: np.ndarray, W: np.ndarray, damp: float = 0.01, relative_damp: bool = True
 ) -> np.ndarray:
-    """The weights ``T`` (``d_out x d_in``) whose outputs on inputs with Gram ``H`` best
-    reproduce ``W``'s outputs on the inputs ``X_d`` with ``C = X^T X_d``: ``(H + lam I)^-1
-    C W^T``, transposed, with the ``lam`` that ``damp`` means for ``H``
-    (:func:`~chita_opt.problems.layerwise.absolute_damp`)."""
+    """The weights ``T`` whose outputs on the pruned inputs best reproduce ``W``'s on the
+    dense inputs: ``T^T = (H + lam I)^-1 C W^T``.
+
+    Parameters
+    ----------
+    H : array of shape (d_in, d_in)
+        ``X^T X`` of the layer's inputs in the pruned network.
+    C : array of shape (d_in, d_in)
+        ``X^T X_d``, ``X_d`` the dense network's inputs to the layer for the same samples
+        and positions, row for row.
+    W : array of shape (d_out, d_in)
+        The layer's dense weights.
+    damp : float, default 0.01
+        The ridge, as :class:`~chita_opt.problems.layerwise.LayerwiseProblem` takes it
+        (:func:`~chita_opt.problems.layerwise.absolute_damp`); pass the problem's.
+    relative_damp : bool, default True
+
+    Returns
+    -------
+    ndarray of shape (d_out, d_in)
+        The target weights: ``LayerwiseProblem(H, T, sparsity, damp=damp)`` prices
+        ``||X W'^T - X_d W^T||^2`` up to a constant (the damp pulling toward T).
+    """
     H, C, W = (np.asarray(a, dtype=np.float64) for a in (H, C, W))
     d_in = W.shape[1]
     if H.shape != (d_in, d_in) or C.shape != (d_in, d_in):
