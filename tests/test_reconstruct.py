@@ -144,3 +144,12 @@ def test_the_first_layer_reproduces_its_outputs_better_than_the_fisher_weights()
         dense, data, budgets, method=fisher_weights, allocation="layer", parameters="conv.weight"
     )
     assert result.layers[0].objective < priced[0]
+
+
+def test_a_one_shot_iterator_serves_the_stages_and_the_reconstruction():
+    model, (X, y) = _model_and_data()
+    twin = copy.deepcopy(model)
+    batches = ((X[i : i + 50], y[i : i + 50]) for i in range(0, 200, 50))
+    prune(model, batches, F.cross_entropy, 0.8, reconstruct=True, stages=2)
+    prune(twin, (X, y), F.cross_entropy, 0.8, reconstruct=True, stages=2)
+    assert _same_state(model, _state(twin))

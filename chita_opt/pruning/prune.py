@@ -91,8 +91,9 @@ def prune(
     model : torch.nn.Module
     data : tuple (X, y), iterable of (x, y) batches, or callable returning one
         Training samples for the Fisher; the first ``n_samples`` are used at every stage
-        (shuffle beforehand for a random subset). A plain iterator is consumed by the
-        first stage: pass a re-iterable or a callable for ``stages > 1``.
+        (shuffle beforehand for a random subset). With ``n_samples`` given, a plain
+        iterator is consumed by the first stage: pass a re-iterable or a callable for
+        ``stages > 1`` or ``reconstruct`` (by default the samples are read once and kept).
     loss_fn : callable
         ``loss_fn(outputs, targets)``, the mean loss over a batch as a scalar tensor
         (e.g. ``torch.nn.functional.cross_entropy``).
