@@ -5,7 +5,9 @@ layer's inputs on calibration data (a convolution's through ``unfold``), form
 ``H = X^T X``, solve :class:`~chita_opt.problems.layerwise.LayerwiseProblem` (every row an
 l0-constrained ridge problem sharing H) and write the new weights back. With
 ``sequential=True`` (default) a layer sees the outputs of the layers already pruned before
-it, as SparseGPT and Wanda do.
+it, as SparseGPT and Wanda do, and reproduces from them the dense network's outputs of
+that layer (``target="dense"``) or its own dense weights' outputs (``"layer"``,
+SparseGPT's objective).
 """
 
 from __future__ import annotations
