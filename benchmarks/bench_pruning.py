@@ -11,7 +11,7 @@ the dual of the perspective relaxation) and the seconds the certificate added.
 
     .venv/bin/python benchmarks/bench_pruning.py [--repeats 3] [--stages 10] [--certify]
         [--methods magnitude,backsolve,chita,chita++,chita-auto,chita++-auto,chita-rec,
-                   chita++-rec,chita-auto-rec]
+                   chita++-rec,chita-auto-rec,chita-rec-batched]
         [--weight-decay 1.0] [--model mlp|cnn] [--recalibrate] [--schedule poly]
         [--n-samples 1000] [--first-order]
 """
@@ -43,6 +43,7 @@ METHODS = {
     "chita-rec": dict(method="chita", reconstruct=True),
     "chita++-rec": dict(method="chita", stages=10, reconstruct=True),
     "chita-auto-rec": dict(method="chita", ridge="auto", reconstruct=True),
+    "chita-rec-batched": dict(method="chita", reconstruct="batched"),
 }
 
 
