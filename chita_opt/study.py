@@ -27,7 +27,6 @@ from typing import Any
 
 import numpy as np
 
-from chita_opt.peers import PEERS, available_peers
 from chita_opt.problems import L0RidgeProblem, SyntheticInstance
 from chita_opt.problems.generators import make_pruning_like, make_toeplitz_regression
 from chita_opt.solvers import available_methods, solve
@@ -163,8 +162,9 @@ def compare(
     Parameters
     ----------
     methods : sequence of str
-        Registered methods (:func:`chita_opt.available_methods`) or installed peers
-        (:func:`available_peers`).
+        Registered methods (:func:`chita_opt.available_methods`), the other libraries'
+        among them (``abess``, ``omp``, ``lasso``, ``lasso-positive``, ``mcp``:
+        :mod:`chita_opt.solvers.peer_methods`).
     instances : iterable or dict
         :class:`StudyInstance`, generated :class:`SyntheticInstance`, plain problems, or a
         dict name -> problem.
@@ -185,7 +185,7 @@ def compare(
         (None without a truth) and ``lower_bound`` (None unless ``certify``).
     """
     methods = list(methods)
-    valid = available_methods() + available_peers()
+    valid = available_methods()
     unknown = [m for m in methods if m not in valid]
     if unknown or not methods:
         raise ValueError(f"methods {unknown or methods} are not among the valid choices {valid}")
@@ -229,14 +229,9 @@ def _run(method, problem, repeats, options):
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
-        if method in PEERS:
-            support = PEERS[method][1](problem)
-            times.append(time.perf_counter() - start)
-            objective = float(problem.objective(problem.refit(support)))
-        else:
-            result = solve(problem, method, **options.get(method, {}))
-            times.append(time.perf_counter() - start)
-            objective, support = float(result.objective), result.support
+        result = solve(problem, method, **options.get(method, {}))
+        times.append(time.perf_counter() - start)
+        objective, support = float(result.objective), result.support
     return objective, support, statistics.median(times)
 
 

@@ -150,7 +150,7 @@ def test_bad_input_follows_scikit_learn_conventions():
     with pytest.raises(ValueError, match="'k' parameter of L0Regressor must be an int"):
         L0Regressor(k=0).fit(X, y)
     with pytest.raises(ValueError, match="method must be one of"):
-        L0Regressor(method="lasso").fit(X, y)
+        L0Regressor(method="nope").fit(X, y)
     with pytest.raises(ValueError, match="ks must be positive integers"):
         L0RegressorCV(ks=[0, 3]).fit(X, y)
     with pytest.raises(ValueError, match="'rule' parameter of L0RegressorCV must be a str among"):

@@ -255,3 +255,23 @@ def test_swapped_support_systems_equal_a_fresh_factorisation(n, lam):
         np.testing.assert_allclose(MU[order], fresh_MU, rtol=1e-8, atol=1e-12)
         np.testing.assert_allclose(diag_M[order], fresh_diag, rtol=1e-8)
     assert set(system.support.tolist()) == {1, 2, 3, 4, 6, 8, 11, 14}
+
+
+def test_the_other_libraries_and_the_published_chita_are_registered_methods():
+    """One registry: abess, OMP, the lasso paths and MCP are solvers declaring the package
+    they need, answering with their support refitted on the problem; ``chita-iht`` is
+    chita without its swap phase, which the swaps can only improve on."""
+    from chita_opt.peers import PEERS
+    from chita_opt.problems.generators import make_toeplitz_regression
+    from chita_opt.solvers import get_solver, solver_class
+
+    problem = make_toeplitz_regression(100, 60, 5, seed=1).problem
+    for name, (package, propose) in PEERS.items():
+        assert name in available_methods() and solver_class(name).requires == (package,)
+        result = solve(problem, name)
+        refitted = problem.refit(propose(problem))
+        assert result.objective == pytest.approx(problem.objective(refitted), rel=1e-9)
+    assert solve(problem, "chita").objective <= solve(problem, "chita-iht").objective
+    assert get_solver("chita-iht").local_search is False
+    with pytest.raises(TypeError, match="chita-iht"):
+        get_solver("chita-iht", local_search=True)

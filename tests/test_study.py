@@ -88,10 +88,13 @@ def test_compare_command(tmp_path, capsys):
 
 
 def test_the_abess_peer_runs_and_is_scored_by_our_objective():
-    """abess (a test dependency, so CI runs this) proposes a support; the study refits on
-    it and scores it by our objective, so chita can be compared with it directly."""
+    """abess (a test dependency, so CI runs this) is a registered method: it proposes a
+    support, the solver refits the problem on it, and the study scores it by our
+    objective, so chita can be compared with it directly."""
     pytest.importorskip("abess")
-    assert "abess" in study.available_peers()
+    from chita_opt import available_methods
+
+    assert "abess" in available_methods(installed=True)
     instances = study.make_instances("toeplitz", 2, n=80, p=120, k=6, snr=5.0)
     table = study.compare(["chita", "abess"], instances, repeats=1)
     rows = [r for r in table.rows if r["method"] == "abess"]

@@ -10,13 +10,14 @@ from chita_opt.solvers.backsolve import BacksolveSolver
 from chita_opt.solvers.base import Solver
 from chita_opt.solvers.branch_and_bound import BranchAndBoundSolver
 from chita_opt.solvers.cd import CDSolver
-from chita_opt.solvers.chita import ChitaSolver
+from chita_opt.solvers.chita import ChitaIHTSolver, ChitaSolver
 from chita_opt.solvers.exact import ExactSolver
 from chita_opt.solvers.iht import IHTSolver
 from chita_opt.solvers.layerwise import solve_layerwise
 from chita_opt.solvers.local_search import LocalSearch
 from chita_opt.solvers.magnitude import MagnitudeSolver
 from chita_opt.solvers.path import plot_path, solve_path
+from chita_opt.solvers.peer_methods import PeerSolver
 from chita_opt.solvers.registry import (
     available_methods,
     get_solver,
@@ -31,6 +32,7 @@ __all__ = [
     "BacksolveSolver",
     "BranchAndBoundSolver",
     "CDSolver",
+    "ChitaIHTSolver",
     "ChitaSolver",
     "ExactSolver",
     "IHTSolver",
@@ -38,6 +40,7 @@ __all__ = [
     "L1RelaxationSolver",
     "LocalSearch",
     "MagnitudeSolver",
+    "PeerSolver",
     "PerspectiveRelaxationSolver",
     "SolveResult",
     "Solver",

@@ -303,3 +303,16 @@ def _initial_active_set(support: np.ndarray, abs_g: np.ndarray, size: int) -> np
     size = min(size, scores.shape[0])
     chosen = np.argpartition(-scores, size - 1)[:size]
     return np.sort(chosen)
+
+
+@register_solver("chita-iht")
+class ChitaIHTSolver(ChitaSolver):
+    """CHITA without the swap phase (``ChitaSolver(local_search=False)``): IHT with the
+    exact step on the support and the search where the support changes, inside an active
+    set, as the published method runs, so studies can measure what the swaps add. Takes
+    every option of :class:`ChitaSolver` but ``local_search``."""
+
+    def __init__(self, **options):
+        if "local_search" in options:
+            raise TypeError("chita-iht has no swap phase: use method='chita' for local_search")
+        super().__init__(local_search=False, **options)
