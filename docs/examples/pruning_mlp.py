@@ -1,4 +1,5 @@
-"""Prune a small PyTorch MLP with magnitude pruning, CHITA and CHITA++, then fine-tune."""
+"""Prune a small PyTorch MLP with magnitude pruning, CHITA, CHITA with layer-wise
+reconstruction and CHITA++, then fine-tune."""
 
 import copy
 
@@ -17,6 +18,8 @@ fisher_data = (data.X_train, data.y_train)  # the first 1,000 samples build the 
 for label, options in [
     ("magnitude", dict(method="magnitude")),
     ("CHITA", dict(method="chita")),
+    # the Fisher's count per layer, each layer pruned to it by layer-wise reconstruction
+    ("CHITA-rec", dict(method="chita", reconstruct=True)),
     ("CHITA++", dict(method="chita", stages=10)),
 ]:
     pruned = copy.deepcopy(model)
