@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/bench_speed.py [--families pruning-real,toeplitz,wide]
         [--busy] [--repeats 3] [--published /path/to/CHITA] [--solve-only] [--stages 10]
+        [--reconstruct]
 
 Every timed repeat starts from fresh objects (a new problem, or a fresh copy of the model
 for ``prune``), so no cache of ours flatters the numbers; every method is timed the same
@@ -19,7 +20,9 @@ Families:
   runs on the identical problem; its objective is evaluated by our problem. With
   ``--solve-only``, ``solve(problem, "chita")`` alone on the same problems (fresh problem
   objects), printing time and the modelled increase f(w) - f(w_bar). With ``--stages
-  10``, also CHITA++ (10 stages) once per sparsity at prune's default ridge.
+  10``, also CHITA++ (10 stages) once per sparsity at prune's default ridge. With
+  ``--reconstruct``, also ``prune(..., reconstruct=True)`` at each cell (time and
+  held-out accuracy).
 - ``toeplitz``: n = 500, p in {1,000, 5,000}, rho in {0.5, 0.9}, SNR in {1, 5}, k = 50,
   random supports and signs (plus the evenly spaced ones with ``--spaced``); ``chita``
   against abess and OMP, each scored by our objective after a refit on its support.
@@ -215,7 +218,7 @@ def bench_pruning_real(args, reference) -> list[str]:
         f"accuracy {dense:.4f}, mean Fisher diagonal {relative:.3g}",
         f"{'sparsity':>8} {'ridge':>8} {'lam':>9} {'prune_s':>8} {'grad_s':>7} {'solve_s':>8} "
         f"{'objective':>11} {'accuracy':>8} {'pub_s':>7} {'pub_obj':>11} {'pub_acc':>8} "
-        f"{'speedup':>7}",
+        f"{'speedup':>7}" + (f" {'rec_s':>6} {'rec_acc':>8}" if args.reconstruct else ""),
     ]
 
     def prune_copy(sparsity, **options):
@@ -258,6 +261,15 @@ def bench_pruning_real(args, reference) -> list[str]:
                 params.assign(published_model, w_pub)
                 pub_acc = accuracy(published_model, data.X_test, data.y_test)
                 row += f" {pub_s:>7.2f} {pub_obj:>11.5g} {pub_acc:>8.4f} {pub_s / seconds:>7.1f}"
+            if args.reconstruct:
+                rebuilt = []
+
+                def one_rebuilt(options=options, rebuilt=rebuilt, sparsity=sparsity):
+                    rebuilt.append(prune_copy(sparsity, reconstruct=True, **options))
+
+                _, rec_s = median_time(one_rebuilt, args.repeats)
+                rec_acc = accuracy(rebuilt[-1][1], data.X_test, data.y_test)
+                row += f" {rec_s:>6.2f} {rec_acc:>8.4f}"
             lines.append(row)
             print(row, flush=True)
     lines.append(
@@ -425,6 +437,11 @@ def main() -> None:
         "--solve-only",
         action="store_true",
         help="pruning-real: time solve(problem, 'chita') alone on the grid's problems",
+    )
+    parser.add_argument(
+        "--reconstruct",
+        action="store_true",
+        help="pruning-real: also prune with reconstruct=True (same ridge), timed the same way",
     )
     parser.add_argument("--sparsities", default=",".join(map(str, SPARSITIES)))
     parser.add_argument("--ridges", default=",".join(map(str, RIDGES)))
