@@ -9,6 +9,7 @@ from chita_opt.problems.generators import (
     make_toeplitz_regression,
 )
 from chita_opt.problems.io import load_problem, save_problem
+from chita_opt.problems.layer_targets import dense_output_target
 from chita_opt.problems.layerwise import LayerwiseProblem
 from chita_opt.problems.problem import L0RidgeProblem
 from chita_opt.problems.sparse_design import SparseDesign
@@ -26,6 +27,7 @@ __all__ = [
     "SparsityConstraint",
     "SyntheticInstance",
     "TopK",
+    "dense_output_target",
     "load_problem",
     "make_pruning_like",
     "make_toeplitz_regression",
