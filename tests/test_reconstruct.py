@@ -167,3 +167,14 @@ def test_reconstruction_keeps_far_more_accuracy_far_from_the_dense_weights(digit
     fisher_accuracy = accuracy(fisher, digits.X_test, digits.y_test)
     rebuilt_accuracy = accuracy(rebuilt, digits.X_test, digits.y_test)
     assert rebuilt_accuracy >= 0.88 and rebuilt_accuracy >= fisher_accuracy + 0.15
+
+
+def test_a_layer_the_stages_emptied_stays_empty_and_the_others_are_reconstructed():
+    model, data = _model_and_data()
+    plain = prune(copy.deepcopy(model), data, F.cross_entropy, 0.998, recalibrate=False)
+    assert plain.layer_sparsity["conv.weight"] == 1.0  # the global budget empties it
+    result = prune(model, data, F.cross_entropy, 0.998, reconstruct=True, recalibrate=False)
+    assert not model.conv.weight.any()
+    assert [r.name for r in result.layers] == ["fc.weight"]
+    assert int(result.masks["fc.weight"].sum()) == int(plain.masks["fc.weight"].sum())
+    assert result.layer_sparsity == plain.layer_sparsity

@@ -322,7 +322,7 @@ def prune(
         if layer_method is not None:
             before = (snapshot, statistics)
             layered = reconstruct_layers(model, params, before, spec, kept, data, settings, certify)
-            kept = params.kept_from(layered.masks)
+            kept = params.flatten(model) != 0
     except BaseException:
         params.restore(model, snapshot)
         restore_statistics(statistics)

@@ -83,23 +83,33 @@ def reconstruct_layers(
     """Put back the weights and BatchNorm statistics ``before`` the Fisher stages
     (:meth:`~PrunableParameters.snapshot`, :func:`saved_statistics`) and prune ``model``
     in place to the per-layer counts of ``kept`` by layer-wise reconstruction with
-    ``settings.layer_method``; then recalibrate the BatchNorm statistics that were
-    saved."""
+    ``settings.layer_method`` (a layer left without weights stays so); then recalibrate
+    the BatchNorm statistics that were saved. The result's ``layers`` are those solved."""
     weights, statistics = before
     params.restore(model, weights)
     restore_statistics(statistics)
     budgets, allocation = layer_budgets(spec, params, kept)
-    result = prune_layerwise(
-        model,
-        data,
-        budgets,
-        method=settings.layer_method,
-        n_samples=settings.n_samples,
-        allocation=allocation,
-        parameters=lambda name, _: name in params.names,  # exactly these, not patterns
-        certify=certify,
-        n_threads=settings.n_threads,
-    )
+    # a layer the stages emptied stays empty: a layer-wise problem keeps at least one weight
+    emptied = [] if isinstance(budgets, str) else [n for n, s in budgets.items() if s >= 1.0]
+    with torch.no_grad():
+        for name, tensor in zip(params.names, params.tensors(model), strict=True):
+            if name in emptied:
+                tensor.zero_()
+    solved = [name for name in params.names if name not in emptied]
+    if not solved:
+        result = PruneResult({}, 1.0, dict.fromkeys(params.names, 1.0), 0.0, settings.layer_method)
+    else:
+        result = prune_layerwise(
+            model,
+            data,
+            budgets if isinstance(budgets, str) else {n: budgets[n] for n in solved},
+            method=settings.layer_method,
+            n_samples=settings.n_samples,
+            allocation=allocation,
+            parameters=lambda name, _: name in solved,  # exactly these, not patterns
+            certify=certify,
+            n_threads=settings.n_threads,
+        )
     if statistics:
         recalibrate_batchnorm(model, data, n_samples=settings.n_samples)
     return result
