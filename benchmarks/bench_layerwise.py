@@ -99,21 +99,19 @@ def sparsegpt(problem, blocksize: int = 128) -> np.ndarray:
         W1 = W[:, i1:i2].copy()
         Hinv1 = Hinv[i1:i2, i1:i2]
         Err1 = np.zeros_like(W1)
+        pruned = np.zeros_like(W1, dtype=bool)
+        if pattern is None:
+            scores = W1**2 / np.diag(Hinv1)[None, :] ** 2
         if pattern is None and problem.allocation == "row":
             # one budget per row: the block's share of it, lowest scores of each row (the
             # shares, rounded cumulatively, add up to the row's budget exactly)
-            scores = W1**2 / np.diag(Hinv1)[None, :] ** 2
             drop = round(i2 * sparsity) - round(i1 * sparsity)
-            pruned = np.zeros_like(W1, dtype=bool)
             if drop:
                 lowest = np.argpartition(scores, drop - 1, axis=1)[:, :drop]
                 np.put_along_axis(pruned, lowest, True, axis=1)
-        elif pattern is None:
-            scores = W1**2 / np.diag(Hinv1)[None, :] ** 2
+        elif pattern is None and sparsity > 0:
             threshold = np.sort(scores.ravel())[int(scores.size * sparsity)]
-            pruned = scores <= threshold if sparsity > 0 else np.zeros_like(W1, dtype=bool)
-        else:
-            pruned = np.zeros_like(W1, dtype=bool)
+            pruned = scores <= threshold
         for i in range(i2 - i1):
             if pattern is not None and (i1 + i) % m == 0:
                 width = min(m, d_in - (i1 + i))

@@ -96,10 +96,7 @@ def collect_inputs(model, layers, names, data, n_samples, chunk_size, exact=True
         with torch.no_grad():
             chunks = sample_chunks(data, n_samples, chunk_size, _device(model), not exact)
             for x, _ in chunks:
-                try:
-                    model(x)
-                except _InputsCollected:
-                    pass
+                _forward_to_hooks(model, x)
     finally:
         for handle in handles:
             handle.remove()
@@ -119,10 +116,7 @@ def collect_dense_cross(model, layers, name, dense, data, n_samples, chunk_size,
         raise _InputsCollected
 
     def inputs(x):
-        try:
-            model(x)
-        except _InputsCollected:
-            pass
+        _forward_to_hooks(model, x)
         return captured.pop("x")
 
     pruned = {n: layers[n].weight.detach().clone() for n in dense}
@@ -144,6 +138,14 @@ def collect_dense_cross(model, layers, name, dense, data, n_samples, chunk_size,
     finally:
         handle.remove()
     return H.cpu().numpy(), C.cpu().numpy(), rows
+
+
+def _forward_to_hooks(model: nn.Module, x: torch.Tensor) -> None:
+    """Run ``model`` on ``x`` until a collecting hook has what it needs."""
+    try:
+        model(x)
+    except _InputsCollected:
+        pass
 
 
 def _write_weights(layers, weights: dict[str, torch.Tensor]) -> None:

@@ -146,7 +146,7 @@ def prune_layerwise(
     n_samples = check_budget(n_samples, "n_samples", 10**12) if exact else 1000
     chunk_size = check_budget(chunk_size, "chunk_size", 10**9)
     layers = {name: layer_of(model, name) for name in params.names}
-    snapshot = {name: layers[name].weight.detach().clone() for name in layers}
+    snapshot = dict(zip(params.names, params.snapshot(model), strict=True))
     records: list[LayerRecord] = []
     try:
         with torch_threads(n_threads), blas_threads(n_threads), eval_mode(model):
@@ -226,13 +226,9 @@ def prune_layerwise(
                     )
                 )
     except BaseException:
-        with torch.no_grad():
-            for name, saved in snapshot.items():
-                layers[name].weight.copy_(saved)
+        params.restore(model, list(snapshot.values()))
         raise
-    kept = params.kept_from(
-        {n: t != 0 for n, t in zip(params.names, params.tensors(model), strict=True)}
-    )
+    kept = params.flatten(model) != 0
     slices = params.layer_slices()
     total_time = time.perf_counter() - start
     return PruneResult(

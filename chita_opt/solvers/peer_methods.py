@@ -27,6 +27,10 @@ class PeerSolver(Solver):
     #: the name of the peer's adapter in :data:`chita_opt.peers.PEERS`
     peer: str = ""
 
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        cls.requires = (PEERS[cls.peer][0],)  # the package the adapter imports
+
     def _run(self, problem, warm, history):
         support = np.asarray(PEERS[self.peer][1](problem), dtype=np.int64)
         w = _refit(problem, support)
@@ -45,7 +49,6 @@ class AbessSolver(PeerSolver):
     """abess's splicing (``abess.LinearRegression``), reading a sparse design as it is."""
 
     peer = "abess"
-    requires = ("abess",)
     accepts_sparse = True
 
 
@@ -54,7 +57,6 @@ class OMPSolver(PeerSolver):
     """scikit-learn's orthogonal matching pursuit, k steps."""
 
     peer = "omp"
-    requires = ("sklearn",)
 
 
 @register_solver("lasso")
@@ -62,7 +64,6 @@ class LassoPathSolver(PeerSolver):
     """The lasso path (scikit-learn's LARS) up to its last point with at most k nonzeros."""
 
     peer = "lasso"
-    requires = ("sklearn",)
 
 
 @register_solver("lasso-positive")
@@ -70,7 +71,6 @@ class PositiveLassoPathSolver(PeerSolver):
     """The non-negative lasso path, the usual proposal for non-negative best subset."""
 
     peer = "lasso-positive"
-    requires = ("sklearn",)
 
 
 @register_solver("mcp")
@@ -79,4 +79,3 @@ class MCPSolver(PeerSolver):
     nonzeros."""
 
     peer = "mcp"
-    requires = ("skglm",)
