@@ -245,6 +245,11 @@ def main() -> None:
         help="what each layer reproduces (prune_layerwise's target; errors are relative to it)",
     )
     parser.add_argument(
+        "--no-refit-bias",
+        action="store_true",
+        help="keep the layers' biases (prune_layerwise's refit_bias=False)",
+    )
+    parser.add_argument(
         "--busy", action="store_true", help="run everything beside a CPU-burning process"
     )
     parser.add_argument(
@@ -344,6 +349,7 @@ def run(args) -> None:
                     method=method,
                     allocation="row" if args.certify else "layer",
                     target=args.target,
+                    refit_bias=not args.no_refit_bias,
                     certify=args.certify and name not in BASELINES,
                     n_jobs=1 if name in BASELINES else args.n_jobs,
                     solver_options=None if name in BASELINES else json.loads(args.solver_options),

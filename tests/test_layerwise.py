@@ -190,7 +190,7 @@ def test_a_failed_call_leaves_the_model_as_it_was_and_bad_input_is_named():
 
     def fails_on_the_second_layer(problem):
         calls.append(problem)
-        if len(calls) == 2:
+        if len(calls) == 3:  # after "line" was written, its bias refitted
             raise RuntimeError("boom")
         return np.zeros_like(problem.W)
 
@@ -372,7 +372,7 @@ def test_dense_targets_reproduce_the_dense_network_and_leave_the_pruned_weights(
         written[problem.W.shape] = W
         return W
 
-    prune_layerwise(model, (X, y), 0.5, method=record, target="dense", damp=1e-9)
+    prune_layerwise(model, (X, y), 0.5, method=record, target="dense", damp=1e-9, refit_bias=False)
     # the first layer has nothing before it: its target is its dense weights
     conv = dense.conv.weight.detach().reshape(4, -1).numpy()
     assert np.allclose(seen[conv.shape], conv)
@@ -396,3 +396,48 @@ def test_dense_targets_reproduce_the_dense_network_and_leave_the_pruned_weights(
         assert np.array_equal(W, written[W.shape])
     with pytest.raises(ValueError, match="target must be one of"):
         prune_layerwise(model, (X, y), 0.5, target="nope")
+
+
+def test_a_refitted_bias_takes_the_mean_output_error_and_the_weights_the_rest():
+    torch.manual_seed(0)
+    model = _Net().double()
+    dense = copy.deepcopy(model)
+    X, y = _data()
+    X = X.double()
+    seen = {}
+
+    def record(problem):
+        seen[problem.W.shape] = problem.W.copy()
+        W = problem.W.copy()
+        W[:, ::2] = 0.0
+        return W
+
+    prune_layerwise(model, (X, y), 0.5, method=record, damp=1e-9)
+    inputs, outputs = {}, {}
+    for name, net in (("pruned", model), ("dense", dense)):
+        hooks = [
+            net.fc.register_forward_pre_hook(lambda m, a, k=name: inputs.setdefault(k, a[0])),
+            net.line.register_forward_hook(
+                lambda m, a, o, k=name: outputs.setdefault(k, o.detach())
+            ),
+        ]
+        outputs[name + " fc"] = net(X).detach()
+        for hook in hooks:
+            hook.remove()
+    # every layer with a bias reproduces the dense network's mean output of that layer
+    for key in ("", " fc"):
+        error = outputs["pruned" + key] - outputs["dense" + key]
+        per_channel = error.transpose(0, 1).reshape(error.shape[1], -1)  # over positions too
+        assert np.abs(per_channel.mean(1).numpy()).max() < 1e-10
+    # the last layer's target: the least squares with an intercept
+    X_pruned, wanted = inputs["pruned"].detach().numpy(), outputs["dense fc"].numpy()
+    with_intercept = np.hstack([X_pruned, np.ones((X_pruned.shape[0], 1))])
+    best = np.linalg.lstsq(with_intercept, wanted, rcond=None)[0]
+    centred = X_pruned - X_pruned.mean(0)
+    residual = np.linalg.norm(centred @ seen[(5, 45)].T - (wanted - wanted.mean(0)))
+    assert residual == pytest.approx(np.linalg.norm(with_intercept @ best - wanted), rel=1e-6)
+    # off: the biases stay
+    kept = copy.deepcopy(dense)
+    prune_layerwise(kept, (X, y), 0.5, method=record, refit_bias=False)
+    assert torch.equal(kept.fc.bias, dense.fc.bias)
+    assert torch.equal(kept.line.bias, dense.line.bias)

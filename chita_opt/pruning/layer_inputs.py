@@ -10,7 +10,9 @@ pass stops as soon as the layers it was run for have seen their inputs.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -72,10 +74,43 @@ def forward_order(model: nn.Module, layers: dict[str, nn.Module], data: Data) ->
     return order
 
 
+@dataclass
+class LayerInputs:
+    """What a layer's calibration inputs ``X`` (and ``X_dense``, the dense network's for
+    the same samples and positions, row for row) say about it: ``H = X^T X``, the column
+    sums of ``X``, and with ``X_dense``, ``C = X^T X_dense`` and its column sums."""
+
+    H: np.ndarray
+    sums: np.ndarray
+    rows: int
+    C: np.ndarray | None = None
+    dense_sums: np.ndarray | None = None
+
+    @property
+    def mean(self) -> np.ndarray:
+        return self.sums / self.rows
+
+    @property
+    def dense_mean(self) -> np.ndarray:
+        return self.mean if self.dense_sums is None else self.dense_sums / self.rows
+
+    def centered(self) -> LayerInputs:
+        """The same moments of the inputs minus their means: the problem a layer solves
+        when its bias absorbs the mean of the output error (``X_c W'^T`` against
+        ``X_dense,c W^T``, then ``b' = b + W mean_dense - W' mean``)."""
+        zero = np.zeros_like(self.sums)
+        H = self.H - np.outer(self.sums, self.sums) / self.rows
+        if self.C is None:
+            return LayerInputs(H, zero, self.rows)
+        C = self.C - np.outer(self.sums, self.dense_sums) / self.rows
+        return LayerInputs(H, zero, self.rows, C, zero)
+
+
 def collect_inputs(model, layers, names, data, n_samples, chunk_size, exact=True):
-    """``{name: (H, rows)}`` for ``names`` over the first ``n_samples`` samples; stops each
-    forward pass once the last of them has seen its input."""
+    """``{name: LayerInputs}`` for ``names`` over the first ``n_samples`` samples; stops
+    each forward pass once the last of them has seen its input."""
     grams = {name: None for name in names}
+    sums = {name: None for name in names}
     rows = dict.fromkeys(names, 0)
     last = names[-1]
 
@@ -84,6 +119,7 @@ def collect_inputs(model, layers, names, data, n_samples, chunk_size, exact=True
         X = _input_rows(module, args[0])
         block = X.T @ X
         grams[name] = block if grams[name] is None else grams[name] + block
+        sums[name] = X.sum(0) if sums[name] is None else sums[name] + X.sum(0)
         rows[name] += X.shape[0]
         if name == last:
             raise _InputsCollected
@@ -100,14 +136,17 @@ def collect_inputs(model, layers, names, data, n_samples, chunk_size, exact=True
     finally:
         for handle in handles:
             handle.remove()
-    return {name: (grams[name].cpu().numpy(), rows[name]) for name in names}
+    return {
+        name: LayerInputs(grams[name].cpu().numpy(), sums[name].cpu().numpy(), rows[name])
+        for name in names
+    }
 
 
 def collect_dense_cross(model, layers, name, dense, data, n_samples, chunk_size, exact=True):
-    """``(H, C, rows)`` of layer ``name`` over the first ``n_samples`` samples: ``H = X^T
-    X`` of its inputs in the model as it is, and ``C = X^T X_dense`` with ``X_dense`` its
-    inputs, row for row (same samples and positions), when the layers of ``dense`` (name
-    to weight) hold those weights instead, as before pruning."""
+    """The :class:`LayerInputs` of layer ``name`` over the first ``n_samples`` samples,
+    ``X`` its inputs in the model as it is and ``X_dense`` its inputs when the layers of
+    ``dense`` (name to weight and bias, None for none) hold those instead, as before
+    pruning."""
     captured: dict[str, torch.Tensor] = {}
 
     def hook(module, args):
@@ -119,8 +158,8 @@ def collect_dense_cross(model, layers, name, dense, data, n_samples, chunk_size,
         _forward_to_hooks(model, x)
         return captured.pop("x")
 
-    pruned = {n: layers[n].weight.detach().clone() for n in dense}
-    H = C = None
+    pruned = {n: _parameters(layers[n]) for n in dense}
+    H = C = sums = dense_sums = None
     rows = 0
     handle = layers[name].register_forward_pre_hook(hook)
     try:
@@ -134,10 +173,14 @@ def collect_dense_cross(model, layers, name, dense, data, n_samples, chunk_size,
                     _write_weights(layers, pruned)
                 H = X.T @ X if H is None else H + X.T @ X
                 C = X.T @ X_dense if C is None else C + X.T @ X_dense
+                sums = X.sum(0) if sums is None else sums + X.sum(0)
+                dense_sums = X_dense.sum(0) if dense_sums is None else dense_sums + X_dense.sum(0)
                 rows += X.shape[0]
     finally:
         handle.remove()
-    return H.cpu().numpy(), C.cpu().numpy(), rows
+    arrays = (a.cpu().numpy() for a in (H, sums, C, dense_sums))
+    H, sums, C, dense_sums = arrays
+    return LayerInputs(H, sums, rows, C, dense_sums)
 
 
 def _forward_to_hooks(model: nn.Module, x: torch.Tensor) -> None:
@@ -148,9 +191,17 @@ def _forward_to_hooks(model: nn.Module, x: torch.Tensor) -> None:
         pass
 
 
-def _write_weights(layers, weights: dict[str, torch.Tensor]) -> None:
-    for n, weight in weights.items():
+def _parameters(layer: nn.Module) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """A copy of the layer's weight and bias (None without one)."""
+    bias = None if layer.bias is None else layer.bias.detach().clone()
+    return layer.weight.detach().clone(), bias
+
+
+def _write_weights(layers, weights: dict[str, tuple[torch.Tensor, torch.Tensor | None]]) -> None:
+    for n, (weight, bias) in weights.items():
         layers[n].weight.copy_(weight)
+        if bias is not None:
+            layers[n].bias.copy_(bias)
 
 
 def _check_input(module: nn.Module, x: torch.Tensor, name: str) -> None:

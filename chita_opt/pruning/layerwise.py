@@ -31,7 +31,7 @@ from chita_opt.pruning.layer_inputs import (
     forward_order,
     layer_of,
 )
-from chita_opt.pruning.parameters import ParameterSelector, select_parameters
+from chita_opt.pruning.parameters import ParameterSelector, bias_name, select_parameters
 from chita_opt.pruning.results import LayerRecord, PruneResult
 from chita_opt.pruning.samples import Data, eval_mode
 from chita_opt.pruning.threads import torch_threads
@@ -66,6 +66,7 @@ def prune_layerwise(
     backend: str | None = None,
     n_threads: int | str = "auto",
     chunk_size: int = 256,
+    refit_bias: bool = True,
 ) -> PruneResult:
     """Prune ``model`` in place layer by layer, each layer keeping its outputs on
     calibration data as well as its budget allows.
@@ -124,6 +125,11 @@ def prune_layerwise(
         Threads of the forward passes and of the solves' BLAS.
     chunk_size : int
         Samples per forward pass.
+    refit_bias : bool, default True
+        A layer with a bias refits it with its weights: the bias takes the mean of the
+        output error, and the weights reproduce the outputs about their mean (the
+        problem on centred inputs; its objective and errors are relative to those
+        centred outputs). False: biases stay as they are.
 
     Returns
     -------
@@ -146,7 +152,7 @@ def prune_layerwise(
     n_samples = check_budget(n_samples, "n_samples", 10**12) if exact else 1000
     chunk_size = check_budget(chunk_size, "chunk_size", 10**9)
     layers = {name: layer_of(model, name) for name in params.names}
-    snapshot = dict(zip(params.names, params.snapshot(model), strict=True))
+    snapshot = params.snapshot(model)
     records: list[LayerRecord] = []
     try:
         with torch_threads(n_threads), blas_threads(n_threads), eval_mode(model):
@@ -159,20 +165,27 @@ def prune_layerwise(
             for name in order:
                 t0 = time.perf_counter()
                 module = layers[name]
-                W = module.weight.detach().reshape(module.weight.shape[0], -1).cpu().double()
-                W = W.numpy()
-                before = {r.name: snapshot[r.name] for r in records}
+                W_dense = module.weight.detach().reshape(module.weight.shape[0], -1)
+                # a copy: writing the new weights must not change it
+                W = W_dense = W_dense.cpu().numpy().astype(np.float64, copy=True)
+                before = {
+                    r.name: (snapshot[r.name], snapshot.get(bias_name(r.name))) for r in records
+                }
                 if sequential and target == "dense" and before:
-                    H, C, n_rows = collect_dense_cross(
+                    inputs = collect_dense_cross(
                         model, layers, name, before, data, n_samples, chunk_size, exact
                     )
-                    W = dense_output_target(H, C, W, damp)
                 else:
                     if sequential:
                         collected = collect_inputs(
                             model, layers, [name], data, n_samples, chunk_size, exact
                         )
-                    H, n_rows = collected.pop(name)
+                    inputs = collected.pop(name)
+                refit = refit_bias and module.bias is not None
+                moments = inputs.centered() if refit else inputs
+                H, n_rows = moments.H, inputs.rows
+                if moments.C is not None:
+                    W = dense_output_target(H, moments.C, W, damp)
                 if n_rows < W.shape[1]:
                     warnings.warn(
                         f"layer {name!r} saw {n_rows} calibration rows for {W.shape[1]} inputs: "
@@ -211,6 +224,9 @@ def prune_layerwise(
                             module.weight.shape
                         )
                     )
+                    if refit:  # the mean of the output error, absorbed
+                        shift = W_dense @ inputs.dense_mean - W_new @ inputs.mean
+                        module.bias.add_(torch.as_tensor(shift, dtype=module.bias.dtype))
                 kept = int(np.count_nonzero(W_new))
                 records.append(
                     LayerRecord(
@@ -226,7 +242,7 @@ def prune_layerwise(
                     )
                 )
     except BaseException:
-        params.restore(model, list(snapshot.values()))
+        params.restore(model, snapshot)
         raise
     kept = params.flatten(model) != 0
     slices = params.layer_slices()

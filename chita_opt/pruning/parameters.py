@@ -115,15 +115,23 @@ class PrunableParameters:
                 values = torch.from_numpy(np.ascontiguousarray(vector[a:b]))
                 t.copy_(values.reshape(t.shape).to(dtype=t.dtype, device=t.device))
 
-    def snapshot(self, model: nn.Module) -> list[torch.Tensor]:
-        """Copies of the model's chosen parameters, for :meth:`restore`."""
-        return [t.detach().clone() for t in self.tensors(model)]
+    def snapshot(self, model: nn.Module) -> dict[str, torch.Tensor]:
+        """Copies of the model's chosen parameters and of their layers' biases (which
+        layer-wise reconstruction refits), by name, for :meth:`restore`."""
+        named = dict(model.named_parameters())
+        saved = {}
+        for name, tensor in zip(self.names, self.tensors(model), strict=True):
+            saved[name] = tensor.detach().clone()
+            if bias_name(name) in named:
+                saved[bias_name(name)] = named[bias_name(name)].detach().clone()
+        return saved
 
-    def restore(self, model: nn.Module, saved: list[torch.Tensor]) -> None:
+    def restore(self, model: nn.Module, saved: dict[str, torch.Tensor]) -> None:
         """Put back the parameters :meth:`snapshot` copied, in place."""
+        named = dict(model.named_parameters())
         with torch.no_grad():
-            for t, value in zip(self.tensors(model), saved, strict=True):
-                t.copy_(value)
+            for name, value in saved.items():
+                named[name].copy_(value)
 
     def masks_from(self, kept: np.ndarray) -> dict[str, torch.Tensor]:
         """Boolean masks (True = kept) from a flat boolean vector."""
@@ -223,3 +231,9 @@ def _matches(pattern: str, name: str) -> bool:
         return re.fullmatch(pattern, name) is not None
     except re.error:
         return False
+
+
+def bias_name(weight_name: str) -> str:
+    """The name of the bias beside the weight ``weight_name``."""
+    owner, _, _ = weight_name.rpartition(".")
+    return f"{owner}.bias" if owner else "bias"

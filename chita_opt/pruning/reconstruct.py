@@ -73,7 +73,7 @@ def layer_budgets(spec: SparsitySpec, params: PrunableParameters, kept: np.ndarr
 def reconstruct_layers(
     model: nn.Module,
     params: PrunableParameters,
-    before: tuple[list[torch.Tensor], dict],
+    before: tuple[dict[str, torch.Tensor], dict],
     spec: SparsitySpec,
     kept: np.ndarray,
     data: Data,
