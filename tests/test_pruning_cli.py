@@ -109,7 +109,7 @@ def test_prune_command_layerwise_keeps_the_pattern_and_reports_each_layer(
     (tmp_path / "user_model.py").write_text(MODEL_FILE)
     data = _data_file(tmp_path)
     argv = ["prune", "user_model:make_model", str(data), "--sparsity", "2:4", "--layerwise"]
-    argv += ["--method", method, "--target", "layer"]
+    argv += ["--method", method, "--target", "layer", "--keep-biases"]
     status = main([*argv, "--n-samples", "200", "--out", "p.pt", "--report", "r.json"])
     assert status == 0, capsys.readouterr().err
     state = torch.load(tmp_path / "p.pt", weights_only=True)
@@ -187,6 +187,10 @@ def test_prune_command_with_a_saved_program(tmp_path, capsys, kind):
         (
             ["prune", "MODEL", "DATA", "--sparsity", "0.5", "--target", "layer"],
             "--target: only with --layerwise",
+        ),
+        (
+            ["prune", "MODEL", "DATA", "--sparsity", "0.5", "--keep-biases"],
+            "--keep-biases: only with --layerwise",
         ),
         (
             ["prune", "MODEL", "DATA", "--sparsity", "0.5", "--state-dict", "garbage.pt"],

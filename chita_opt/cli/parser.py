@@ -125,6 +125,12 @@ def build_parser() -> argparse.ArgumentParser:
         "dense network's (default) or its dense weights' (SparseGPT's; prune_layerwise's target)",
     )
     prune.add_argument(
+        "--keep-biases",
+        action="store_true",
+        help="--layerwise: leave the layers' biases as they are (default: each layer with a "
+        "bias refits it with its weights; prune_layerwise's refit_bias)",
+    )
+    prune.add_argument(
         "--damp",
         type=float,
         default=0.01,

@@ -56,6 +56,8 @@ def prune_command(args: argparse.Namespace) -> None:
     check_writable(args.report, "--report")
     if not args.layerwise and args.target != "dense":
         raise ValueError("--target: only with --layerwise (--reconstruct uses 'dense')")
+    if not args.layerwise and args.keep_biases:
+        raise ValueError("--keep-biases: only with --layerwise")
     if args.layerwise:
         # options of the Fisher model that a layer-wise prune would silently ignore
         fisher_only = {
@@ -99,6 +101,7 @@ def prune_command(args: argparse.Namespace) -> None:
             n_samples=args.n_samples,
             damp=args.damp,
             target=args.target,
+            refit_bias=not args.keep_biases,
             certify=args.certify,
             n_threads=args.threads,
         )
