@@ -11,8 +11,8 @@ the dual of the perspective relaxation) and the seconds the certificate added.
 
     .venv/bin/python benchmarks/bench_pruning.py [--repeats 3] [--stages 10] [--certify]
         [--methods magnitude,backsolve,chita,chita++,chita-auto,chita++-auto,chita-rec,
-                   chita++-rec,chita-auto-rec,chita-rec-batched]
-        [--weight-decay 1.0] [--model mlp|cnn] [--recalibrate] [--schedule poly]
+                   chita++-rec,chita-auto-rec,chita-rec-batched,chita-rec-fisher]
+        [--weight-decay 1.0] [--model mlp|cnn|transformer] [--recalibrate] [--schedule poly]
         [--n-samples 1000] [--first-order]
 """
 
@@ -26,7 +26,7 @@ import time
 import torch
 import torch.nn.functional as F
 
-from chita_opt.pruning import per_sample_gradients, prune, select_parameters
+from chita_opt.pruning import Reconstruction, per_sample_gradients, prune, select_parameters
 from chita_opt.pruning.digits import accuracy, load_digits_data, train_demo_model
 
 METHODS = {
@@ -38,9 +38,11 @@ METHODS = {
     # (the Fisher then uses the other 80%)
     "chita-auto": dict(method="chita", ridge="auto"),
     "chita++-auto": dict(method="chita", stages=10, ridge="auto"),
-    # the Fisher's per-layer counts, each layer then pruned from the dense weights by
-    # layer-wise reconstruction (prune's reconstruct=True)
+    # the Fisher's per-layer counts (and blends toward uniform, the lowest calibration
+    # loss kept), each layer then pruned from the dense weights by layer-wise
+    # reconstruction (prune's reconstruct=True); -fisher: the Fisher's counts only
     "chita-rec": dict(method="chita", reconstruct=True),
+    "chita-rec-fisher": dict(method="chita", reconstruct=Reconstruction(blends=(0.0,))),
     "chita++-rec": dict(method="chita", stages=10, reconstruct=True),
     "chita-auto-rec": dict(method="chita", ridge="auto", reconstruct=True),
     "chita-rec-batched": dict(method="chita", reconstruct="batched"),
@@ -49,12 +51,13 @@ METHODS = {
 
 def benchmark_model(kind: str, weight_decay: float = 1.0):
     """The model to prune, its data and its dense held-out accuracy: the demo MLP trained
-    with ``weight_decay`` (``"mlp"``), or ``bench_layerwise``'s CNN (``"cnn"``)."""
+    with ``weight_decay`` (``"mlp"``), or ``bench_layerwise``'s CNN (``"cnn"``) or patch
+    transformer (``"transformer"``)."""
     torch.manual_seed(0)
-    if kind == "cnn":
-        from bench_layerwise import trained_cnn
+    if kind in ("cnn", "transformer"):
+        import bench_layerwise
 
-        return trained_cnn()
+        return getattr(bench_layerwise, f"trained_{kind}")()
     data = load_digits_data("mnist", seed=0)
     model = train_demo_model(data, weight_decay=weight_decay)
     return model, data, accuracy(model, data.X_test, data.y_test)
@@ -78,7 +81,10 @@ def main() -> None:
         "--weight-decay", type=float, default=1.0, help="of the MLP's training (the demo's: 1.0)"
     )
     parser.add_argument(
-        "--model", choices=("mlp", "cnn"), default="mlp", help="cnn: bench_layerwise's CNN"
+        "--model",
+        choices=("mlp", "cnn", "transformer"),
+        default="mlp",
+        help="cnn, transformer: bench_layerwise's",
     )
     parser.add_argument(
         "--recalibrate",

@@ -128,7 +128,7 @@ def test_prune_command_reconstructs_with_the_fisher_counts(tmp_path, monkeypatch
     argv = ["prune", "user_model:make_model", str(data), "--sparsity", "0.9", "--n-samples"]
     argv += ["200", "--out", "p.pt", "--report", "r.json"]
     torch.manual_seed(0)  # the factory's model
-    assert main([*argv, "--reconstruct"]) == 0, capsys.readouterr().err
+    assert main([*argv, "--reconstruct", "--blends", "0"]) == 0, capsys.readouterr().err
     reconstructed = json.loads((tmp_path / "r.json").read_text())
     torch.manual_seed(0)
     assert main(argv) == 0, capsys.readouterr().err
@@ -138,7 +138,13 @@ def test_prune_command_reconstructs_with_the_fisher_counts(tmp_path, monkeypatch
     assert [layer["name"] for layer in reconstructed["layers"]] == [
         f"layers.{i}.weight" for i in range(3)
     ]
-    assert fisher["layers"] == []
+    assert fisher["layers"] == [] and reconstructed["reconstruction_losses"] == {}
+    # by default the counts blended toward uniform are tried too, the same total kept
+    torch.manual_seed(0)
+    assert main([*argv, "--reconstruct"]) == 0, capsys.readouterr().err
+    blended = json.loads((tmp_path / "r.json").read_text())
+    assert set(blended["reconstruction_losses"]) == {"0.0", "0.5", "1.0"}
+    assert blended["sparsity"] == pytest.approx(fisher["sparsity"])
 
 
 @pytest.mark.parametrize("kind", ["torchscript", "export"])
@@ -187,6 +193,10 @@ def test_prune_command_with_a_saved_program(tmp_path, capsys, kind):
         (
             ["prune", "MODEL", "DATA", "--sparsity", "0.5", "--target", "layer"],
             "--target: only with --layerwise",
+        ),
+        (
+            ["prune", "MODEL", "DATA", "--sparsity", "0.5", "--blends", "0"],
+            "--blends: only with --reconstruct",
         ),
         (
             ["prune", "MODEL", "DATA", "--sparsity", "0.5", "--keep-biases"],

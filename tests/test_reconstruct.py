@@ -3,13 +3,16 @@ weights."""
 
 import copy
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from chita_opt.pruning import prune, prune_layerwise, recalibrate_batchnorm
+from chita_opt.pruning import Reconstruction, prune, prune_layerwise, recalibrate_batchnorm
 from chita_opt.pruning import reconstruct as reconstruct_module
+from chita_opt.pruning.reconstruct import blended_counts
+from chita_opt.pruning.samples import mean_loss
 
 
 class _BatchNormNet(nn.Module):
@@ -52,7 +55,8 @@ def test_layers_keep_the_fisher_counts_and_are_reconstructed_from_the_dense_mode
     fisher = copy.deepcopy(model)
     options = dict(n_samples=200, stages=stages, recalibrate=True)
     plain = prune(fisher, data, F.cross_entropy, 0.8, **options)
-    result = prune(model, data, F.cross_entropy, 0.8, reconstruct=True, **options)
+    fisher_counts = Reconstruction(blends=(0.0,))
+    result = prune(model, data, F.cross_entropy, 0.8, reconstruct=fisher_counts, **options)
 
     # the same count per layer as the Fisher stages left, by other masks
     for name, mask in plain.masks.items():
@@ -110,7 +114,7 @@ def test_a_failed_reconstruction_leaves_weights_and_statistics_as_they_were(monk
 @pytest.mark.parametrize(
     "options, match",
     [
-        (dict(reconstruct="nope"), "reconstruct must be True, False or a layer-wise method"),
+        (dict(reconstruct="nope"), "reconstruct must be True, False, a layer-wise method"),
         (dict(reconstruct=True, masks={}), "cannot keep the weights `masks`"),
         (dict(reconstruct=True, certify=True), "certify with reconstruct"),
         (dict(reconstruct=True, parameters="bn.weight"), "belongs to a BatchNorm2d"),
@@ -131,7 +135,8 @@ def test_the_first_layer_reproduces_its_outputs_better_than_the_fisher_weights()
     model, data = _model_and_data()
     dense, fisher = copy.deepcopy(model), copy.deepcopy(model)
     prune(fisher, data, F.cross_entropy, 0.8, recalibrate=False)
-    result = prune(model, data, F.cross_entropy, 0.8, reconstruct=True, recalibrate=False)
+    counts = Reconstruction(blends=(0.0,))  # the Fisher's count in the first layer too
+    result = prune(model, data, F.cross_entropy, 0.8, reconstruct=counts, recalibrate=False)
     priced = []
 
     def fisher_weights(problem):
@@ -178,3 +183,51 @@ def test_a_layer_the_stages_emptied_stays_empty_and_the_others_are_reconstructed
     assert [r.name for r in result.layers] == ["fc.weight"]
     assert int(result.masks["fc.weight"].sum()) == int(plain.masks["fc.weight"].sum())
     assert result.layer_sparsity == plain.layer_sparsity
+
+
+def test_blends_from_the_fisher_counts_to_uniform_keep_the_lowest_calibration_loss():
+    model, data = _model_and_data()
+    plain = prune(copy.deepcopy(model), data, F.cross_entropy, 0.8, recalibrate=False)
+    tried = Reconstruction(blends=(0.0, 0.5, 1.0))
+    result = prune(model, data, F.cross_entropy, 0.8, reconstruct=tried)
+    losses = result.reconstruction_losses
+    assert set(losses) <= {0.0, 0.5, 1.0} and len(losses) >= 2
+    # the network kept is the candidate of lowest loss, with the Fisher's total
+    assert mean_loss(model, data, F.cross_entropy, 200) == pytest.approx(min(losses.values()))
+    kept = sum(int(mask.sum()) for mask in result.masks.values())
+    assert kept == sum(int(mask.sum()) for mask in plain.masks.values())
+    # uniform alone: every layer at the overall density
+    uniform = copy.deepcopy(model)
+    prune(uniform, data, F.cross_entropy, 0.8, reconstruct=Reconstruction(blends=(1.0,)))
+    for name in ("conv.weight", "fc.weight"):
+        weight = dict(uniform.named_parameters())[name]
+        assert int((weight != 0).sum()) == pytest.approx(0.2 * weight.numel(), abs=1)
+    # nothing to choose: per-layer budgets given, or one sparsity per layer
+    for options in (dict(allocation="uniform"), dict(sparsity={"conv.weight": 0.5})):
+        sparsity = options.pop("sparsity", 0.8)
+        twin = copy.deepcopy(model)
+        again = prune(twin, data, F.cross_entropy, sparsity, reconstruct=True, **options)
+        assert again.reconstruction_losses == {}
+
+
+def test_blended_counts_keep_the_total_and_the_layer_sizes():
+    fisher, sizes = np.array([5, 90, 5]), np.array([100, 100, 10])
+    assert blended_counts(fisher, sizes, 0.0).tolist() == [5, 90, 5]
+    uniform = blended_counts(fisher, sizes, 1.0)
+    assert uniform.sum() == 100 and np.all(np.abs(uniform - sizes * 100 / 210) < 1)
+    half = blended_counts(fisher, sizes, 0.5)
+    assert half.sum() == 100 and np.all(half <= sizes)
+
+
+@pytest.mark.parametrize(
+    "options, match",
+    [
+        (dict(method="nope"), "Reconstruction method must be a layer-wise method"),
+        (dict(blends=(0.0, 1.5)), r"blends must be numbers in \[0, 1\]"),
+        (dict(blends=0.5), r"blends must be numbers in \[0, 1\]"),
+        (dict(blends=()), "at least one number"),
+    ],
+)
+def test_bad_reconstructions_are_refused(options, match):
+    with pytest.raises(ValueError, match=match):
+        Reconstruction(**options)

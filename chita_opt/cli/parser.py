@@ -118,6 +118,14 @@ def build_parser() -> argparse.ArgumentParser:
         "chita, or 'batched' for wide layers): far better accuracy at 90%% sparsity and more",
     )
     prune.add_argument(
+        "--blends",
+        default=None,
+        metavar="T,...",
+        help="--reconstruct: per-layer counts tried, from the Fisher's (0) to the same "
+        "sparsity in every layer (1), the lowest calibration loss kept (default 0,0.5,1; "
+        "0: the Fisher's counts only)",
+    )
+    prune.add_argument(
         "--target",
         choices=["dense", "layer"],
         default="dense",

@@ -58,6 +58,8 @@ def prune_command(args: argparse.Namespace) -> None:
         raise ValueError("--target: only with --layerwise (--reconstruct uses 'dense')")
     if not args.layerwise and args.keep_biases:
         raise ValueError("--keep-biases: only with --layerwise")
+    if args.blends is not None and args.reconstruct is None:
+        raise ValueError("--blends: only with --reconstruct")
     if args.layerwise:
         # options of the Fisher model that a layer-wise prune would silently ignore
         fisher_only = {
@@ -74,7 +76,7 @@ def prune_command(args: argparse.Namespace) -> None:
             )
     import torch
 
-    from chita_opt.pruning import prune, prune_layerwise
+    from chita_opt.pruning import Reconstruction, prune, prune_layerwise
     from chita_opt.pruning.loading import LOSSES, load_data, load_model
 
     model = load_model(args.model, args.state_dict)
@@ -92,6 +94,10 @@ def prune_command(args: argparse.Namespace) -> None:
             "--loss mse needs real-valued targets; y holds integer class labels (use "
             "--loss cross_entropy, or store y as floats)"
         )
+    reconstruct = False
+    if args.reconstruct is not None:
+        blends = {} if args.blends is None else {"blends": float_list(args.blends, "--blends")}
+        reconstruct = Reconstruction(args.reconstruct, **blends)
     if args.layerwise:
         result = prune_layerwise(
             model,
@@ -122,7 +128,7 @@ def prune_command(args: argparse.Namespace) -> None:
             n_threads=args.threads,
             progress=sys.stderr.isatty(),
             recalibrate=args.recalibrate,
-            reconstruct=args.reconstruct or False,
+            reconstruct=reconstruct,
         )
     write_atomically(args.out, lambda f: torch.save(model.state_dict(), f))
     report = {
@@ -140,6 +146,7 @@ def prune_command(args: argparse.Namespace) -> None:
             for r in result.stages
         ],
         "layers": [vars(r) | {"shape": list(r.shape), "gap": r.gap} for r in result.layers],
+        "reconstruction_losses": result.reconstruction_losses,
     }
     write_atomically(args.report, lambda f: f.write(json.dumps(report, indent=1).encode()))
     print(

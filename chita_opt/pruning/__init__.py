@@ -22,6 +22,7 @@ from chita_opt.pruning.layerwise import prune_layerwise
 from chita_opt.pruning.masks import apply_masks, current_masks, remove_masks
 from chita_opt.pruning.parameters import PrunableParameters, select_parameters
 from chita_opt.pruning.prune import prune
+from chita_opt.pruning.reconstruct import Reconstruction
 from chita_opt.pruning.results import LayerRecord, PruneResult, StageRecord
 from chita_opt.pruning.schedules import sparsity_schedule
 from chita_opt.pruning.semi_structured import check_nm, nm_violations, to_semi_structured
@@ -32,6 +33,7 @@ __all__ = [
     "LayerRecord",
     "PrunableParameters",
     "PruneResult",
+    "Reconstruction",
     "StageRecord",
     "apply_masks",
     "check_nm",

@@ -26,7 +26,7 @@ from chita_opt.pruning.budgets import (
 )
 from chita_opt.pruning.gradients import LossFn
 from chita_opt.pruning.parameters import ParameterSelector, select_parameters
-from chita_opt.pruning.reconstruct import check_reconstruct, reconstruct_layers
+from chita_opt.pruning.reconstruct import Reconstruction, check_reconstruct, reconstruct_layers
 from chita_opt.pruning.results import PruneResult, StageRecord
 from chita_opt.pruning.ridge_selection import is_auto_ridge, split_holdout
 from chita_opt.pruning.samples import Data, first_samples, progress_bar
@@ -76,7 +76,7 @@ def prune(
     n_threads: int | str = "auto",
     progress: bool = False,
     recalibrate: bool = True,
-    reconstruct: bool | str = False,
+    reconstruct: bool | str | Reconstruction = False,
 ) -> PruneResult:
     """Prune ``model`` in place with CHITA (``stages=1``) or CHITA++ (``stages > 1``).
 
@@ -190,17 +190,18 @@ def prune(
         pruned network; restored with the weights on error. On a small CNN it raised
         one-shot CHITA's held-out accuracy at 80-95% sparsity and CHITA++'s at 90-95%
         (docs/pruning.md). A model without BatchNorm is unaffected (no forward pass).
-    reconstruct : bool or str, default False
+    reconstruct : bool, str or Reconstruction, default False
         True: after the last stage, keep only how many weights it left in each layer,
         and prune every layer from the weights before the call to that count by
-        layer-wise reconstruction (:func:`prune_layerwise` with ``method="chita"``, one
-        budget per layer; a string names another of its methods, e.g. ``"batched"`` for
-        wide layers). The Fisher chooses each layer's share of the budget; the layer's
-        own least squares, exact for it at any distance from the dense weights, chooses
-        which weights and their values. Far better held-out accuracy at 90% sparsity and
-        more (docs/pruning.md), for the time of the layer-wise solves. ``certify`` then
-        bounds the layer problems (``PruneResult.layers``; N:M only); ``masks`` is
-        refused.
+        layer-wise reconstruction (:func:`prune_layerwise`); by default also counts
+        blended toward the same sparsity in every layer, keeping the blend of lowest
+        calibration loss (:class:`Reconstruction`; a string names another layer method,
+        e.g. ``"batched"`` for wide layers). The Fisher
+        chooses each layer's share of the budget; the layer's own least squares, exact
+        for it at any distance from the dense weights, chooses which weights and their
+        values. Far better held-out accuracy at 90% sparsity and more (docs/pruning.md).
+        ``certify`` then bounds the layer problems (``PruneResult.layers``; N:M only);
+        ``masks`` is refused.
 
     Returns
     -------
@@ -228,8 +229,8 @@ def prune(
     fisher_batch_size = check_budget(fisher_batch_size, "fisher_batch_size", n_samples)
     if block_size is not None:
         block_partition(params, np.arange(1), block_size)  # validates block_size early
-    layer_method = check_reconstruct(reconstruct, model, params, masks, spec, certify)  # None: off
-    if certify and not curvature and layer_method is None:
+    reconstruction = check_reconstruct(reconstruct, model, params, masks, spec, certify)
+    if certify and not curvature and reconstruction is None:
         raise ValueError(
             f"certify needs a solver method that reads the curvature; {method!r} poses "
             "no problem to bound"
@@ -258,7 +259,7 @@ def prune(
         backend=backend,
         n_threads=n_threads,
         progress=progress,
-        layer_method=layer_method,
+        reconstruction=reconstruction,
     )
     snapshot = params.snapshot(model)
     statistics = saved_statistics(model) if recalibrate else {}
@@ -290,7 +291,7 @@ def prune(
                         w_bar[alive],
                         restrict_to_alive(constraint, alive, params),
                         stack,
-                        certify=certify and not layer_method and stage == len(targets) - 1,
+                        certify=certify and not reconstruction and stage == len(targets) - 1,
                     )
                 w_alive, objective, lower_bound = quadratic.solution
                 lam, losses = quadratic.ridge, quadratic.ridge_losses
@@ -319,9 +320,11 @@ def prune(
             kept = kept_new
             if stage_bar is not None:
                 stage_bar.update(1)
-        if layer_method is not None:
-            before = (snapshot, statistics)
-            layered = reconstruct_layers(model, params, before, spec, kept, data, settings, certify)
+        if reconstruction is not None:
+            before, whole = (snapshot, statistics), allocation == "global"
+            layered = reconstruct_layers(
+                model, params, before, spec, kept, data, loss_fn, settings, certify, whole
+            )
             kept = params.flatten(model) != 0
     except BaseException:
         params.restore(model, snapshot)
@@ -331,7 +334,6 @@ def prune(
         stack.close()
         if stage_bar is not None:
             stage_bar.close()
-
     slices = params.layer_slices()
     return PruneResult(
         masks=params.masks_from(kept),
@@ -344,4 +346,5 @@ def prune(
         solve_time=sum(r.solve_time for r in records) + (layered.total_time if layered else 0),
         total_time=time.perf_counter() - start,
         layers=[] if layered is None else layered.layers,
+        reconstruction_losses={} if layered is None else layered.reconstruction_losses,
     )

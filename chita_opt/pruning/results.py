@@ -70,6 +70,10 @@ class PruneResult:
     lower_bound, gap : float or None
         With ``certify=True``: the last stage's proven lower bound on the modelled
         increase, and the relative gap of ``objective`` to it.
+    reconstruction_losses : dict of float to float
+        With ``reconstruct``: the mean loss on the calibration samples of each candidate
+        tried, by blend (:class:`~chita_opt.pruning.reconstruct.Reconstruction`; the
+        lowest was kept); empty with one candidate.
     """
 
     masks: dict[str, torch.Tensor]
@@ -82,6 +86,7 @@ class PruneResult:
     solve_time: float = 0.0
     total_time: float = 0.0
     layers: list = field(default_factory=list)
+    reconstruction_losses: dict[float, float] = field(default_factory=dict)
 
     @property
     def lower_bound(self) -> float | None:

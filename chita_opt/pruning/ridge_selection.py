@@ -18,7 +18,7 @@ from torch import nn
 
 from chita_opt.pruning.fisher import predicted_increase
 from chita_opt.pruning.parameters import PrunableParameters
-from chita_opt.pruning.samples import Data, eval_mode, first_samples
+from chita_opt.pruning.samples import Data, first_samples, mean_loss
 
 #: The ridges tried, in units of the mean diagonal of the Fisher (prune's default is 1),
 #: on both sides of the default (docs/pruning.md shows where the best one lay).
@@ -66,10 +66,7 @@ def heldout_loss(
     ``w_alive`` on ``alive`` and zero elsewhere (left there: the caller writes the
     weights it keeps), in eval mode."""
     params.assign(model, params.expand(w_alive, alive))
-    device = params.tensors(model)[0].device
-    X, y = heldout
-    with eval_mode(model), torch.no_grad():
-        return float(loss_fn(model(X.to(device)), y.to(device)))
+    return mean_loss(model, heldout, loss_fn, len(heldout[0]), chunk_size=len(heldout[0]))
 
 
 def select_ridge(

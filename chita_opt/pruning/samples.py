@@ -42,6 +42,21 @@ def eval_mode(model: nn.Module):
         set_training(model, was_training)
 
 
+def mean_loss(
+    model: nn.Module, data: Data, loss_fn, n_samples: int, chunk_size: int = 256
+) -> float:
+    """The mean ``loss_fn`` (a batch's mean loss) over the first ``n_samples`` samples of
+    ``data`` (fewer where it holds fewer), in eval mode, without gradients."""
+    parameter = next(model.parameters(), None)
+    device = parameter.device if parameter is not None else torch.device("cpu")
+    total, count = 0.0, 0
+    with eval_mode(model), torch.no_grad():
+        for x, t in sample_chunks(data, n_samples, chunk_size, device, at_most=True):
+            total += float(loss_fn(model(x), t)) * x.shape[0]
+            count += x.shape[0]
+    return total / count
+
+
 def sample_chunks(
     data: Data, n_total: int, chunk: int, device: torch.device, at_most: bool = False
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:

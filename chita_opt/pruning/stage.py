@@ -129,8 +129,9 @@ class StageSettings:
     backend: str | None
     n_threads: int | str
     progress: bool
-    #: the layer-wise method of ``reconstruct`` after the last stage (None: none)
-    layer_method: str | None = None
+    #: the :class:`~chita_opt.pruning.reconstruct.Reconstruction` after the last stage
+    #: (None: none)
+    reconstruction: Any = None
 
 
 @dataclass
