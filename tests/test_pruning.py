@@ -3,6 +3,7 @@
 import copy
 import functools
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -80,6 +81,33 @@ def test_flatten_assign_and_masks_round_trip():
 
 
 # ---- gradients -------------------------------------------------------------------------
+class _Attention(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.qkv, self.head = nn.Linear(8, 24), nn.Linear(8, 3)
+
+    def forward(self, x):  # x: (batch, 5 tokens, 8)
+        q, k, v = self.qkv(x).view(*x.shape[:2], 3, 2, 4).permute(2, 0, 3, 1, 4)
+        attended = F.scaled_dot_product_attention(q, k, v).transpose(1, 2).flatten(2)
+        return self.head(attended.mean(1))
+
+
+def test_attention_gradients_are_vectorised_and_equal_the_loop():
+    """Under vmap, attention's fused kernels would run sample by sample (torch warns of
+    the missing batching rule); the gradients must match a per-sample loop."""
+    torch.manual_seed(0)
+    model = _Attention().double()
+    X, y = torch.randn(12, 5, 8, dtype=torch.float64), torch.randint(0, 3, (12,))
+    params = select_parameters(model)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*batching rule.*")
+        G = per_sample_gradients(model, params, (X, y), F.cross_entropy, 12, dtype=np.float64)
+    loop = per_sample_gradients(
+        model, params, (X, y), F.cross_entropy, 12, dtype=np.float64, backend="loop"
+    )
+    np.testing.assert_allclose(G, loop, rtol=1e-6, atol=1e-9)
+
+
 @pytest.mark.parametrize("fisher_batch_size", [1, 3])
 def test_vmap_gradients_equal_a_per_sample_loop(digits, fisher_batch_size):
     torch.manual_seed(1)

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 from torch.func import functional_call, grad, vmap
+from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from chita_opt.pruning.fisher_memory import check_fisher_memory
 from chita_opt.pruning.parameters import PrunableParameters
@@ -206,7 +207,14 @@ def _vmap_gradients(model, names, tensors, loss_fn):
         return loss_fn(functional_call(model, (weights, others, buffers), (x,)), t)
 
     vectorised = vmap(grad(row_loss), in_dims=(None, 0, 0))
-    return lambda x, t: vectorised(chosen, x, t)
+
+    def gradients(x, t):
+        # attention's fused kernels have no batching rule, so under vmap torch runs them
+        # sample by sample; its math kernel vectorises
+        with sdpa_kernel(SDPBackend.MATH):
+            return vectorised(chosen, x, t)
+
+    return gradients
 
 
 def _loop_gradients(model, names, tensors, loss_fn):
