@@ -357,12 +357,16 @@ def test_dense_output_targets_price_the_change_from_the_dense_outputs():
         dense_output_target(np.eye(6), np.eye(5), W)
 
 
-def test_dense_targets_reproduce_the_dense_network_and_leave_the_pruned_weights():
+def _double_net():
+    """The test net and its data in float64, and a dense copy of the net."""
     torch.manual_seed(0)
     model = _Net().double()
-    dense = copy.deepcopy(model)
     X, y = _data()
-    X = X.double()
+    return model, copy.deepcopy(model), X.double(), y
+
+
+def test_dense_targets_reproduce_the_dense_network_and_leave_the_pruned_weights():
+    model, dense, X, y = _double_net()
     seen, written = {}, {}
 
     def record(problem):
@@ -399,11 +403,7 @@ def test_dense_targets_reproduce_the_dense_network_and_leave_the_pruned_weights(
 
 
 def test_a_refitted_bias_takes_the_mean_output_error_and_the_weights_the_rest():
-    torch.manual_seed(0)
-    model = _Net().double()
-    dense = copy.deepcopy(model)
-    X, y = _data()
-    X = X.double()
+    model, dense, X, y = _double_net()
     seen = {}
 
     def record(problem):
