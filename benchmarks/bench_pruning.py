@@ -11,7 +11,8 @@ the dual of the perspective relaxation) and the seconds the certificate added.
 
     .venv/bin/python benchmarks/bench_pruning.py [--repeats 3] [--stages 10] [--certify]
         [--methods magnitude,backsolve,chita,chita++,chita-auto,chita++-auto,chita-rec,
-                   chita++-rec,chita-auto-rec,chita-rec-batched,chita-rec-fisher]
+                   chita++-rec,chita-auto-rec,chita-rec-batched,chita-rec-fisher,
+                   chita-rec-unscreened]
         [--weight-decay 1.0] [--model mlp|cnn|transformer] [--recalibrate] [--schedule poly]
         [--n-samples 1000] [--first-order]
 """
@@ -43,6 +44,8 @@ METHODS = {
     # reconstruction (prune's reconstruct=True); -fisher: the Fisher's counts only
     "chita-rec": dict(method="chita", reconstruct=True),
     "chita-rec-fisher": dict(method="chita", reconstruct=Reconstruction(blends=(0.0,))),
+    # every blend reconstructed by chita itself rather than screened by the batched method
+    "chita-rec-unscreened": dict(method="chita", reconstruct=Reconstruction(screening_method=None)),
     "chita++-rec": dict(method="chita", stages=10, reconstruct=True),
     "chita-auto-rec": dict(method="chita", ridge="auto", reconstruct=True),
     "chita-rec-batched": dict(method="chita", reconstruct="batched"),

@@ -188,7 +188,8 @@ def test_a_layer_the_stages_emptied_stays_empty_and_the_others_are_reconstructed
 def test_blends_from_the_fisher_counts_to_uniform_keep_the_lowest_calibration_loss():
     model, data = _model_and_data()
     plain = prune(copy.deepcopy(model), data, F.cross_entropy, 0.8, recalibrate=False)
-    tried = Reconstruction(blends=(0.0, 0.5, 1.0))
+    screened, dense = copy.deepcopy(model), copy.deepcopy(model)
+    tried = Reconstruction(blends=(0.0, 0.5, 1.0), screening_method=None)
     result = prune(model, data, F.cross_entropy, 0.8, reconstruct=tried)
     losses = result.reconstruction_losses
     assert set(losses) <= {0.0, 0.5, 1.0} and len(losses) >= 2
@@ -196,6 +197,17 @@ def test_blends_from_the_fisher_counts_to_uniform_keep_the_lowest_calibration_lo
     assert mean_loss(model, data, F.cross_entropy, 200) == pytest.approx(min(losses.values()))
     kept = sum(int(mask.sum()) for mask in result.masks.values())
     assert kept == sum(int(mask.sum()) for mask in plain.masks.values())
+    # screened by the batched method (the default), the counts of its lowest loss are
+    # reconstructed again by chita
+    by_default = prune(screened, data, F.cross_entropy, 0.8, reconstruct=True)
+    chosen = min(by_default.reconstruction_losses, key=by_default.reconstruction_losses.get)
+    fisher = np.array([int(mask.sum()) for mask in plain.masks.values()])
+    sizes = np.array([mask.numel() for mask in plain.masks.values()])
+    counts = [int(mask.sum()) for mask in by_default.masks.values()]
+    assert counts == blended_counts(fisher, sizes, chosen).tolist()
+    budgets = {n: 1 - c / size for n, c, size in zip(plain.masks, counts, sizes, strict=True)}
+    by_hand = prune_layerwise(copy.deepcopy(dense), data, budgets, allocation="layer")
+    assert by_default.objective == pytest.approx(by_hand.objective)
     # uniform alone: every layer at the overall density
     uniform = copy.deepcopy(model)
     prune(uniform, data, F.cross_entropy, 0.8, reconstruct=Reconstruction(blends=(1.0,)))
@@ -223,6 +235,7 @@ def test_blended_counts_keep_the_total_and_the_layer_sizes():
     "options, match",
     [
         (dict(method="nope"), "Reconstruction method must be a layer-wise method"),
+        (dict(screening_method="nope"), "Reconstruction screening_method must be a layer"),
         (dict(blends=(0.0, 1.5)), r"blends must be numbers in \[0, 1\]"),
         (dict(blends=0.5), r"blends must be numbers in \[0, 1\]"),
         (dict(blends=()), "at least one number"),

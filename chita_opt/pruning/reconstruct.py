@@ -58,17 +58,28 @@ class Reconstruction:
         (``PruneResult.reconstruction_losses``). ``(0.0,)``: the Fisher's counts only,
         one reconstruction. Only a float sparsity with ``allocation="global"`` has
         counts to choose; otherwise one reconstruction runs.
+    screening_method : str or None, default "batched"
+        The layer method that reconstructs the candidates to compare them (every row of
+        a layer at once: a fraction of ``chita``'s time on wide layers, and it ranked
+        the candidates as ``chita`` did on the benchmarks' models, docs/pruning.md); the
+        chosen counts are then reconstructed with ``method``. None: every candidate with
+        ``method``, the chosen one kept as it is.
     """
 
     method: str = "chita"
     blends: tuple[float, ...] = (0.0, 0.5, 1.0)
+    screening_method: str | None = "batched"
 
     def __post_init__(self):
-        if self.method not in layer_method_names():
-            raise ValueError(
-                f"Reconstruction method must be a layer-wise method among "
-                f"{layer_method_names()}; got {self.method!r}"
-            )
+        for name in ("method", "screening_method"):
+            value = getattr(self, name)
+            if not (value is None and name == "screening_method") and (
+                value not in layer_method_names()
+            ):
+                raise ValueError(
+                    f"Reconstruction {name} must be a layer-wise method among "
+                    f"{layer_method_names()}; got {value!r}"
+                )
         blends = self.blends
         if isinstance(blends, (int, float)) or not all(
             isinstance(b, (int, float)) and not isinstance(b, bool) and 0.0 <= b <= 1.0
@@ -178,37 +189,52 @@ def reconstruct_layers(
     """From the weights and BatchNorm statistics ``before`` the Fisher stages
     (:meth:`~PrunableParameters.snapshot`, :func:`saved_statistics`), prune ``model`` in
     place by layer-wise reconstruction to each candidate's per-layer counts
-    (:func:`candidate_budgets` of ``settings.reconstruction``), recalibrating the saved
-    BatchNorm statistics; keep the candidate of lowest mean ``loss_fn`` on the
-    calibration samples. Returns its result (``layers``: those solved), with the loss of
-    every candidate by blend in ``reconstruction_losses`` (empty with one candidate)."""
+    (:func:`candidate_budgets` of ``settings.reconstruction``, with its
+    ``screening_method``), recalibrating the saved BatchNorm statistics; keep the
+    candidate of lowest mean ``loss_fn`` on the calibration samples (reconstructed again
+    with the ``method`` after a screening). Returns its result (``layers``: those
+    solved), with the loss of every candidate by blend in ``reconstruction_losses``
+    (empty with one candidate)."""
     weights, statistics = before
     reconstruction = settings.reconstruction
     candidates = candidate_budgets(spec, params, kept, reconstruction.blends, global_budget)
+    screen = None if len(candidates) == 1 else reconstruction.screening_method
     losses: dict[float, float] = {}
     best = None
     for blend, budgets, allocation in candidates:
         params.restore(model, weights)
         restore_statistics(statistics)
-        result = _reconstruct(model, params, budgets, allocation, data, settings, certify)
+        method = screen or reconstruction.method
+        result = _reconstruct(model, params, budgets, allocation, data, settings, method, certify)
         if statistics:
             recalibrate_batchnorm(model, data, n_samples=settings.n_samples)
         if len(candidates) == 1:
             return result
         losses[blend] = mean_loss(model, data, loss_fn, settings.n_samples)
         if best is None or losses[blend] < best[0]:
-            best = (losses[blend], result, params.snapshot(model), saved_statistics(model))
-    _, result, state, kept_statistics = best
-    params.restore(model, state)
-    restore_statistics(kept_statistics)
+            kept_state = None if screen else (params.snapshot(model), saved_statistics(model))
+            best = (losses[blend], budgets, result, kept_state)
+    _, budgets, result, kept_state = best
+    if kept_state is None:  # screened: the chosen counts, reconstructed with the method
+        params.restore(model, weights)
+        restore_statistics(statistics)
+        method = reconstruction.method
+        result = _reconstruct(model, params, budgets, "layer", data, settings, method, certify)
+        if statistics:
+            recalibrate_batchnorm(model, data, n_samples=settings.n_samples)
+    else:
+        params.restore(model, kept_state[0])
+        restore_statistics(kept_state[1])
     result.reconstruction_losses = losses
     return result
 
 
-def _reconstruct(model, params, budgets, allocation, data, settings, certify) -> PruneResult:
-    """Prune ``model`` (at the weights before the stages) to ``budgets`` layer by layer;
-    a layer given no weight is emptied (a layer-wise problem keeps at least one)."""
-    method = settings.reconstruction.method
+def _reconstruct(
+    model, params, budgets, allocation, data, settings, method, certify
+) -> PruneResult:
+    """Prune ``model`` (at the weights before the stages) to ``budgets`` layer by layer
+    with ``method``; a layer given no weight is emptied (a layer-wise problem keeps at
+    least one)."""
     emptied = [] if isinstance(budgets, str) else [n for n, s in budgets.items() if s >= 1.0]
     with torch.no_grad():
         for name, tensor in zip(params.names, params.tensors(model), strict=True):
