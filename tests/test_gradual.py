@@ -122,6 +122,7 @@ def test_save_and_load_mid_run_resumes_with_the_same_masks(digits, trained, tmp_
         (dict(n_events=6, prune_every=2, total_epochs=10), "does not fit total_epochs=10"),
         (dict(first_sparsity=0.99), "first_sparsity must lie"),
         (dict(n_events=0), "n_events must be a positive integer"),
+        (dict(reconstruct=True), "cannot keep the earlier events' masks"),
     ],
 )
 def test_bad_construction_is_refused(digits, trained, options, pattern):

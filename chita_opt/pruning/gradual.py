@@ -127,6 +127,13 @@ class GradualPruner:
             )
         if "stages" in prune_options or "masks" in prune_options:
             raise TypeError("pass stages_per_event, not stages; the pruner owns the masks")
+        if prune_options.get("reconstruct"):
+            # refused here rather than at the first event, after the epochs before it
+            raise ValueError(
+                "reconstruct re-chooses every weight from the weights before the call, so "
+                "it cannot keep the earlier events' masks: prune once with "
+                "prune(..., reconstruct=True) instead of gradually"
+            )
         self.model = model
         self.fisher_data = fisher_data
         self.loss_fn = loss_fn
