@@ -198,7 +198,9 @@ def reconstruct_layers(
     weights, statistics = before
     reconstruction = settings.reconstruction
     candidates = candidate_budgets(spec, params, kept, reconstruction.blends, global_budget)
-    screen = None if len(candidates) == 1 else reconstruction.screening_method
+    screen = reconstruction.screening_method
+    if len(candidates) == 1 or screen == reconstruction.method:
+        screen = None  # the candidates' own reconstructions are final
     losses: dict[float, float] = {}
     best = None
     for blend, budgets, allocation in candidates:
