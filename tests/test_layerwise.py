@@ -441,3 +441,38 @@ def test_a_refitted_bias_takes_the_mean_output_error_and_the_weights_the_rest():
     prune_layerwise(kept, (X, y), 0.5, method=record, refit_bias=False)
     assert torch.equal(kept.fc.bias, dense.fc.bias)
     assert torch.equal(kept.line.bias, dense.line.bias)
+
+
+class _Shared(nn.Module):
+    """One Linear applied twice per forward pass (weights shared across two steps)."""
+
+    def __init__(self):
+        super().__init__()
+        self.step = nn.Linear(6, 6)
+        self.head = nn.Linear(6, 3)
+
+    def forward(self, x):
+        return self.head(torch.relu(self.step(torch.relu(self.step(x)))))
+
+
+def test_a_layer_called_twice_reconstructs_both_calls():
+    torch.manual_seed(0)
+    model = _Shared().double()
+    X, y = torch.randn(40, 6, dtype=torch.float64), torch.randint(0, 3, (40,))
+    inputs = []
+    hook = model.step.register_forward_pre_hook(lambda m, a: inputs.append(a[0].detach()))
+    model(X)
+    hook.remove()
+    seen = {}
+
+    def record(problem):
+        seen[problem.W.shape] = problem
+        return problem.W.copy()  # nothing pruned: H is what is checked
+
+    twin = copy.deepcopy(model)
+    prune_layerwise(twin, (X, y), 0.0, method=record, sequential=False, refit_bias=False)
+    both = torch.cat(inputs).numpy()
+    np.testing.assert_allclose(seen[(6, 6)].H, both.T @ both, rtol=1e-10)
+    # sequentially, on the dense target, both calls' rows too
+    result = prune_layerwise(model, (X, y), 0.5)
+    assert [r.n_rows for r in result.layers] == [80, 40]

@@ -49,13 +49,17 @@ def layer_of(model: nn.Module, name: str) -> nn.Module:
     return module
 
 
-def forward_order(model: nn.Module, layers: dict[str, nn.Module], data: Data) -> list[str]:
-    """The layers' names in the order one forward pass calls them (first call)."""
-    order: list[str] = []
+def forward_order(model: nn.Module, layers: dict[str, nn.Module], data: Data) -> dict[str, int]:
+    """The layers' names in the order one forward pass first calls them, each with the
+    number of times that pass calls it (a layer applied more than once, as weights
+    shared across steps are, reconstructs its outputs at every call)."""
+    calls: dict[str, int] = {}
+
+    def count(name):
+        calls[name] = calls.get(name, 0) + 1
+
     hooks = [
-        module.register_forward_pre_hook(
-            lambda _m, _args, name=name: order.append(name) if name not in order else None
-        )
+        module.register_forward_pre_hook(lambda _m, _args, name=name: count(name))
         for name, module in layers.items()
     ]
     try:
@@ -65,13 +69,13 @@ def forward_order(model: nn.Module, layers: dict[str, nn.Module], data: Data) ->
     finally:
         for hook in hooks:
             hook.remove()
-    missing = [name for name in layers if name not in order]
+    missing = [name for name in layers if name not in calls]
     if missing:
         raise ValueError(
             f"layers {missing} receive no input in the forward pass: no calibration rows "
             "for them (prune them with prune(), or leave them out of parameters)"
         )
-    return order
+    return calls
 
 
 @dataclass
@@ -106,12 +110,14 @@ class LayerInputs:
         return LayerInputs(H, zero, self.rows, C, zero)
 
 
-def collect_inputs(model, layers, names, data, n_samples, chunk_size, exact=True):
-    """``{name: LayerInputs}`` for ``names`` over the first ``n_samples`` samples; stops
-    each forward pass once the last of them has seen its input."""
+def collect_inputs(model, layers, names, calls, data, n_samples, chunk_size, exact=True):
+    """``{name: LayerInputs}`` for ``names`` over the first ``n_samples`` samples, the
+    inputs of every call of a layer (``calls``: per name, calls per forward pass); stops
+    each forward pass once the last of them has seen its last input."""
     grams = {name: None for name in names}
     sums = {name: None for name in names}
     rows = dict.fromkeys(names, 0)
+    seen = dict.fromkeys(names, 0)  # calls in the current forward pass
     last = names[-1]
 
     def hook(module, args, name):
@@ -121,7 +127,8 @@ def collect_inputs(model, layers, names, data, n_samples, chunk_size, exact=True
         grams[name] = block if grams[name] is None else grams[name] + block
         sums[name] = X.sum(0) if sums[name] is None else sums[name] + X.sum(0)
         rows[name] += X.shape[0]
-        if name == last:
+        seen[name] += 1
+        if name == last and seen[name] >= calls[name]:
             raise _InputsCollected
 
     handles = [
@@ -132,6 +139,7 @@ def collect_inputs(model, layers, names, data, n_samples, chunk_size, exact=True
         with torch.no_grad():
             chunks = sample_chunks(data, n_samples, chunk_size, _device(model), not exact)
             for x, _ in chunks:
+                seen.update(dict.fromkeys(names, 0))
                 _forward_to_hooks(model, x)
     finally:
         for handle in handles:
@@ -142,21 +150,23 @@ def collect_inputs(model, layers, names, data, n_samples, chunk_size, exact=True
     }
 
 
-def collect_dense_cross(model, layers, name, dense, data, n_samples, chunk_size, exact=True):
+def collect_dense_cross(model, layers, name, calls, dense, data, n_samples, chunk_size, exact=True):
     """The :class:`LayerInputs` of layer ``name`` over the first ``n_samples`` samples,
     ``X`` its inputs in the model as it is and ``X_dense`` its inputs when the layers of
     ``dense`` (name to weight and bias, None for none) hold those instead, as before
-    pruning."""
-    captured: dict[str, torch.Tensor] = {}
+    pruning; the rows of all ``calls`` calls of the layer per forward pass."""
+    captured: list[torch.Tensor] = []
 
     def hook(module, args):
         _check_input(module, args[0], name)
-        captured["x"] = _input_rows(module, args[0])
-        raise _InputsCollected
+        captured.append(_input_rows(module, args[0]))
+        if len(captured) >= calls:
+            raise _InputsCollected
 
     def inputs(x):
+        captured.clear()
         _forward_to_hooks(model, x)
-        return captured.pop("x")
+        return torch.cat(captured)
 
     pruned = {n: _parameters(layers[n]) for n in dense}
     H = C = sums = dense_sums = None

@@ -156,11 +156,12 @@ def prune_layerwise(
     records: list[LayerRecord] = []
     try:
         with torch_threads(n_threads), blas_threads(n_threads), eval_mode(model):
-            order = forward_order(model, layers, data)
+            calls = forward_order(model, layers, data)
+            order = list(calls)
             collected = (
                 {}
                 if sequential
-                else collect_inputs(model, layers, order, data, n_samples, chunk_size, exact)
+                else collect_inputs(model, layers, order, calls, data, n_samples, chunk_size, exact)
             )
             for name in order:
                 t0 = time.perf_counter()
@@ -173,12 +174,12 @@ def prune_layerwise(
                 }
                 if sequential and target == "dense" and before:
                     inputs = collect_dense_cross(
-                        model, layers, name, before, data, n_samples, chunk_size, exact
+                        model, layers, name, calls[name], before, data, n_samples, chunk_size, exact
                     )
                 else:
                     if sequential:
                         collected = collect_inputs(
-                            model, layers, [name], data, n_samples, chunk_size, exact
+                            model, layers, [name], calls, data, n_samples, chunk_size, exact
                         )
                     inputs = collected.pop(name)
                 refit = refit_bias and module.bias is not None
