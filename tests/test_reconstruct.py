@@ -55,7 +55,7 @@ def test_layers_keep_the_fisher_counts_and_are_reconstructed_from_the_dense_mode
     fisher = copy.deepcopy(model)
     options = dict(n_samples=200, stages=stages, recalibrate=True)
     plain = prune(fisher, data, F.cross_entropy, 0.8, **options)
-    fisher_counts = Reconstruction(blends=(0.0,))
+    fisher_counts = Reconstruction(blends=(0.0,), damp=0.05)
     result = prune(model, data, F.cross_entropy, 0.8, reconstruct=fisher_counts, **options)
 
     # the same count per layer as the Fisher stages left, by other masks
@@ -68,7 +68,7 @@ def test_layers_keep_the_fisher_counts_and_are_reconstructed_from_the_dense_mode
     # statistics with the Fisher's per-layer sparsity, then the statistics recalibrated
     by_hand = copy.deepcopy(dense)
     layered = prune_layerwise(
-        by_hand, data, plain.layer_sparsity, allocation="layer", target="dense", n_samples=200
+        by_hand, data, plain.layer_sparsity, allocation="layer", n_samples=200, damp=0.05
     )
     recalibrate_batchnorm(by_hand, data, n_samples=200)
     assert _same_state(model, _state(by_hand))
@@ -239,6 +239,8 @@ def test_blended_counts_keep_the_total_and_the_layer_sizes():
         (dict(blends=(0.0, 1.5)), r"blends must be numbers in \[0, 1\]"),
         (dict(blends=0.5), r"blends must be numbers in \[0, 1\]"),
         (dict(blends=()), "at least one number"),
+        (dict(damp=-1.0), "damp must be a number >= 0"),
+        (dict(refit_bias=1), "refit_bias must be True or False"),
     ],
 )
 def test_bad_reconstructions_are_refused(options, match):

@@ -64,11 +64,18 @@ class Reconstruction:
         the candidates as ``chita`` did on the benchmarks' models, docs/pruning.md); the
         chosen counts are then reconstructed with ``method``. None: every candidate with
         ``method``, the chosen one kept as it is.
+    damp : float, default 0.01
+        The layer problems' ridge toward their targets, in units of H's mean diagonal
+        (:func:`~chita_opt.pruning.layerwise.prune_layerwise`'s ``damp``).
+    refit_bias : bool, default True
+        Layers with a bias refit it with their weights (``prune_layerwise``'s).
     """
 
     method: str = "chita"
     blends: tuple[float, ...] = (0.0, 0.5, 1.0)
     screening_method: str | None = "batched"
+    damp: float = 0.01
+    refit_bias: bool = True
 
     def __post_init__(self):
         for name in ("method", "screening_method"):
@@ -89,6 +96,11 @@ class Reconstruction:
         if not blends:
             raise ValueError("blends must hold at least one number in [0, 1]")
         object.__setattr__(self, "blends", tuple(float(b) for b in blends))
+        damp = self.damp
+        if isinstance(damp, bool) or not isinstance(damp, (int, float)) or not damp >= 0:
+            raise ValueError(f"damp must be a number >= 0; got {damp!r}")
+        if not isinstance(self.refit_bias, bool):
+            raise ValueError(f"refit_bias must be True or False; got {self.refit_bias!r}")
 
 
 def check_reconstruct(
@@ -251,6 +263,8 @@ def _reconstruct(
         budgets if isinstance(budgets, str) else {n: budgets[n] for n in solved},
         method=method,
         n_samples=settings.n_samples,
+        damp=settings.reconstruction.damp,
+        refit_bias=settings.reconstruction.refit_bias,
         allocation=allocation,
         parameters=lambda name, _: name in solved,  # exactly these, not patterns
         certify=certify,
