@@ -18,7 +18,8 @@ fisher_data = (data.X_train, data.y_train)  # the first 1,000 samples build the 
 for label, options in [
     ("magnitude", dict(method="magnitude")),
     ("CHITA", dict(method="chita")),
-    # the Fisher's count per layer, each layer pruned to it by layer-wise reconstruction
+    # the Fisher's count per layer (or a blend toward uniform, by calibration loss), each
+    # layer pruned to it by layer-wise reconstruction
     ("CHITA-rec", dict(method="chita", reconstruct=True)),
     ("CHITA++", dict(method="chita", stages=10)),
 ]:
