@@ -239,7 +239,7 @@ def test_blended_counts_keep_the_total_and_the_layer_sizes():
         (dict(blends=(0.0, 1.5)), r"blends must be numbers in \[0, 1\]"),
         (dict(blends=0.5), r"blends must be numbers in \[0, 1\]"),
         (dict(blends=()), "at least one number"),
-        (dict(damp=-1.0), "damp must be a number >= 0"),
+        (dict(damp=-1.0), "damp must be a finite number >= 0"),
         (dict(refit_bias=1), "refit_bias must be True or False"),
     ],
 )

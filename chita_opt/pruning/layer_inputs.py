@@ -2,9 +2,11 @@
 
 Each Linear layer's inputs are rows of X as they come; a convolution's are the patches
 ``torch.nn.functional.unfold`` cuts (zero padding, ``groups=1``), so that its weight,
-flattened to ``out x (in * kernel)``, acts on them as a Linear layer would. Only
-``H = X^T X`` is kept, accumulated in float64 a block of rows at a time, and a forward
-pass stops as soon as the layers it was run for have seen their inputs.
+flattened to ``out x (in * kernel)``, acts on them as a Linear layer would. Only their
+moments are kept (:class:`LayerInputs`: ``H = X^T X``, the column sums, and against the
+dense network's inputs ``C = X^T X_dense``), accumulated in float64 a block of rows at a
+time, and a forward pass stops as soon as the layers it was run for have seen their
+inputs (at every call of a layer the pass calls more than once).
 """
 
 from __future__ import annotations

@@ -27,6 +27,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from chita_opt.problems._validation import check_nonnegative
 from chita_opt.pruning.batchnorm import (
     recalibrate_batchnorm,
     restore_statistics,
@@ -60,10 +61,11 @@ class Reconstruction:
         counts to choose; otherwise one reconstruction runs.
     screening_method : str or None, default "batched"
         The layer method that reconstructs the candidates to compare them (every row of
-        a layer at once: a fraction of ``chita``'s time on wide layers, and it ranked
-        the candidates as ``chita`` did on the benchmarks' models, docs/pruning.md); the
-        chosen counts are then reconstructed with ``method``. None: every candidate with
-        ``method``, the chosen one kept as it is.
+        a layer at once: a fraction of ``chita``'s time on wide layers; on the
+        benchmarks' MLP and transformer it chose the counts ``chita`` chose, on the CNN
+        near-ties went either way, docs/pruning.md); the chosen counts are then
+        reconstructed with ``method``. None: every candidate with ``method``, the chosen
+        one kept as it is.
     damp : float, default 0.01
         The layer problems' ridge toward their targets, in units of H's mean diagonal
         (:func:`~chita_opt.pruning.layerwise.prune_layerwise`'s ``damp``).
@@ -96,9 +98,7 @@ class Reconstruction:
         if not blends:
             raise ValueError("blends must hold at least one number in [0, 1]")
         object.__setattr__(self, "blends", tuple(float(b) for b in blends))
-        damp = self.damp
-        if isinstance(damp, bool) or not isinstance(damp, (int, float)) or not damp >= 0:
-            raise ValueError(f"damp must be a number >= 0; got {damp!r}")
+        object.__setattr__(self, "damp", check_nonnegative(self.damp, "damp"))
         if not isinstance(self.refit_bias, bool):
             raise ValueError(f"refit_bias must be True or False; got {self.refit_bias!r}")
 
