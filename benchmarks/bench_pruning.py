@@ -13,7 +13,7 @@ the dual of the perspective relaxation) and the seconds the certificate added.
         [--methods magnitude,backsolve,chita,chita++,chita-auto,chita++-auto,chita-rec,
                    chita++-rec,chita-auto-rec,chita-rec-batched,chita-rec-fisher,
                    chita-rec-unscreened]
-        [--weight-decay 1.0] [--model mlp|cnn|transformer] [--recalibrate] [--schedule poly]
+        [--weight-decay 1.0] [--model mlp|cnn|transformer|lenet] [--recalibrate] [--schedule poly]
         [--n-samples 1000] [--first-order]
 """
 
@@ -54,10 +54,10 @@ METHODS = {
 
 def benchmark_model(kind: str, weight_decay: float = 1.0):
     """The model to prune, its data and its dense held-out accuracy: the demo MLP trained
-    with ``weight_decay`` (``"mlp"``), or ``bench_layerwise``'s CNN (``"cnn"``) or patch
-    transformer (``"transformer"``)."""
+    with ``weight_decay`` (``"mlp"``), or ``bench_layerwise``'s CNN (``"cnn"``), patch
+    transformer (``"transformer"``) or LeNet-300-100 (``"lenet"``)."""
     torch.manual_seed(0)
-    if kind in ("cnn", "transformer"):
+    if kind in ("cnn", "transformer", "lenet"):
         import bench_layerwise
 
         return getattr(bench_layerwise, f"trained_{kind}")()
@@ -85,9 +85,9 @@ def main() -> None:
     )
     parser.add_argument(
         "--model",
-        choices=("mlp", "cnn", "transformer"),
+        choices=("mlp", "cnn", "transformer", "lenet"),
         default="mlp",
-        help="cnn, transformer: bench_layerwise's",
+        help="cnn, transformer, lenet (LeNet-300-100): bench_layerwise's",
     )
     parser.add_argument(
         "--recalibrate",
