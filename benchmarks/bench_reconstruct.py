@@ -7,8 +7,10 @@ counts and the held-out accuracy is printed (no fine-tuning, BatchNorm statistic
 recalibrated after each variant):
 
 - ``fisher``: the Fisher stage's own weights (``prune`` without reconstruction);
-- ``rec``: ``reconstruct=True`` as the library does it (``prune_layerwise`` with
-  ``allocation="layer"``, ``target="dense"``, damp 0.01, the calibration samples);
+- ``rec``: the library's reconstruction on the Fisher's counts
+  (``reconstruct=Reconstruction(blends=(0.0,))``: ``prune_layerwise`` with
+  ``allocation="layer"``, ``target="dense"``, damp 0.01, the calibration samples; the
+  default also tries blended counts, see ``bench_pruning.py``'s ``chita-rec``);
 - ``rec-layer``: the layers reproduce their dense weights on the pruned inputs
   (``target="layer"``, SparseGPT's objective) instead of the dense network's outputs;
 - ``rec-damp``: damp 0.001 instead of 0.01;
