@@ -238,6 +238,7 @@ def test_blended_counts_keep_the_total_and_the_layer_sizes():
         (dict(screening_method="nope"), "Reconstruction screening_method must be a layer"),
         (dict(blends=(0.0, 1.5)), r"blends must be numbers in \[0, 1\]"),
         (dict(blends=0.5), r"blends must be numbers in \[0, 1\]"),
+        (dict(blends="0.5"), r"blends must be numbers in \[0, 1\]"),
         (dict(blends=()), "at least one number"),
         (dict(damp=-1.0), "damp must be a finite number >= 0"),
         (dict(refit_bias=1), "refit_bias must be True or False"),
@@ -246,3 +247,4 @@ def test_blended_counts_keep_the_total_and_the_layer_sizes():
 def test_bad_reconstructions_are_refused(options, match):
     with pytest.raises(ValueError, match=match):
         Reconstruction(**options)
+    assert Reconstruction(blends=[np.float32(0.25), 1]).blends == (0.25, 1.0)

@@ -20,6 +20,7 @@ reconstructed, and the network whose loss on the calibration samples is lowest i
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -90,8 +91,8 @@ class Reconstruction:
                     f"{layer_method_names()}; got {value!r}"
                 )
         blends = self.blends
-        if isinstance(blends, (int, float)) or not all(
-            isinstance(b, (int, float)) and not isinstance(b, bool) and 0.0 <= b <= 1.0
+        if isinstance(blends, (numbers.Real, str)) or not all(
+            isinstance(b, numbers.Real) and not isinstance(b, bool) and 0.0 <= b <= 1.0
             for b in blends
         ):
             raise ValueError(f"blends must be numbers in [0, 1]; got {blends!r}")
