@@ -136,52 +136,57 @@ BASELINES = {"magnitude": magnitude, "wanda": wanda, "sparsegpt": sparsegpt}
 
 
 # ---- models -------------------------------------------------------------------------------
-def trained_cnn():
-    """A small CNN with BatchNorm (conv 1->8, conv 8->16, each 3x3 + BatchNorm + ReLU +
-    2x2 max-pool, then Linear 784->10) trained on the 4,000 MNIST-5k training digits
-    (cached beside the MLP), and the data."""
+def _trained_on_digits(build, cache_name: str, **training):
+    """The model ``build()`` makes (after seeding torch with 0), trained by the demo's
+    recipe with ``training`` on the 4,000 MNIST-5k training digits and cached under
+    ``cache_name`` (``bench_speed.trained``), the data, and its held-out accuracy."""
     import torch
     from bench_speed import trained
-    from torch import nn
 
     from chita_opt.pruning.digits import accuracy, load_digits_data
 
     data = load_digits_data("mnist", seed=0)
     torch.manual_seed(0)
-    model = nn.Sequential(
-        nn.Unflatten(1, (1, 28, 28)),
-        nn.Conv2d(1, 8, 3, padding=1, bias=False),
-        nn.BatchNorm2d(8),
-        nn.ReLU(),
-        nn.MaxPool2d(2),
-        nn.Conv2d(8, 16, 3, padding=1, bias=False),
-        nn.BatchNorm2d(16),
-        nn.ReLU(),
-        nn.MaxPool2d(2),
-        nn.Flatten(),
-        nn.Linear(16 * 7 * 7, 10),
-    )
-    trained(model, "cnn_8_16_bn_v1.pt", data, epochs=15, weight_decay=0.05)
+    model = trained(build(), cache_name, data, **training)
     return model, data, accuracy(model, data.X_test, data.y_test)
+
+
+def trained_cnn():
+    """A small CNN with BatchNorm (conv 1->8, conv 8->16, each 3x3 + BatchNorm + ReLU +
+    2x2 max-pool, then Linear 784->10) trained on the 4,000 MNIST-5k training digits
+    (cached beside the MLP), and the data."""
+    from torch import nn
+
+    def build():
+        return nn.Sequential(
+            nn.Unflatten(1, (1, 28, 28)),
+            nn.Conv2d(1, 8, 3, padding=1, bias=False),
+            nn.BatchNorm2d(8),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(8, 16, 3, padding=1, bias=False),
+            nn.BatchNorm2d(16),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Flatten(),
+            nn.Linear(16 * 7 * 7, 10),
+        )
+
+    return _trained_on_digits(build, "cnn_8_16_bn_v1.pt", epochs=15, weight_decay=0.05)
 
 
 def trained_lenet():
     """LeNet-300-100 (Linear 784-300-100-10 with biases, ReLU; p = 266,200 weights), the
     classic pruning benchmark, trained by the demo's recipe on the 4,000 MNIST-5k training
     digits (cached), and the data."""
-    import torch
-    from bench_speed import trained
     from torch import nn
 
-    from chita_opt.pruning.digits import accuracy, load_digits_data
+    def build():
+        return nn.Sequential(
+            nn.Linear(784, 300), nn.ReLU(), nn.Linear(300, 100), nn.ReLU(), nn.Linear(100, 10)
+        )
 
-    data = load_digits_data("mnist", seed=0)
-    torch.manual_seed(0)
-    model = nn.Sequential(
-        nn.Linear(784, 300), nn.ReLU(), nn.Linear(300, 100), nn.ReLU(), nn.Linear(100, 10)
-    )
-    trained(model, "lenet_300_100_v1.pt", data, epochs=60, weight_decay=0.1, shift=True)
-    return model, data, accuracy(model, data.X_test, data.y_test)
+    return _trained_on_digits(build, "lenet_300_100_v1.pt", epochs=60, weight_decay=0.1, shift=True)
 
 
 def trained_transformer():
@@ -189,10 +194,7 @@ def trained_transformer():
     heads; every projection an ``nn.Linear``, so attention and MLP weights are pruned)
     trained on the 4,000 MNIST-5k training digits (cached), and the data."""
     import torch
-    from bench_speed import trained
     from torch import nn
-
-    from chita_opt.pruning.digits import accuracy, load_digits_data
 
     class Block(nn.Module):
         def __init__(self, width: int, heads: int):
@@ -227,11 +229,9 @@ def trained_transformer():
             h = self.blocks(self.embed(patches) + self.position)
             return self.head(h.mean(dim=1))
 
-    data = load_digits_data("mnist", seed=0)
-    torch.manual_seed(0)
-    model = PatchTransformer()
-    trained(model, "patch_transformer_32_v1.pt", data, epochs=30, weight_decay=0.05)
-    return model, data, accuracy(model, data.X_test, data.y_test)
+    return _trained_on_digits(
+        PatchTransformer, "patch_transformer_32_v1.pt", epochs=30, weight_decay=0.05
+    )
 
 
 def _models(names: str):

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from chita_opt.problems._validation import check_budget
-from chita_opt.pruning.samples import Data, sample_chunks
+from chita_opt.pruning.samples import Data, model_device, sample_chunks
 
 _BATCHNORM = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
 
@@ -47,8 +47,7 @@ def recalibrate_batchnorm(
         return 0
     modes = {m: m.training for m in model.modules()}
     momenta = {m: m.momentum for m in layers}
-    parameter = next(model.parameters(), None)
-    device = parameter.device if parameter is not None else torch.device("cpu")
+    device = model_device(model)
     try:
         model.eval()
         for m in layers:

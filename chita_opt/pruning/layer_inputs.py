@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from chita_opt.pruning.samples import Data, sample_chunks
+from chita_opt.pruning.samples import Data, model_device, sample_chunks
 
 #: Layer types whose weights layer-wise pruning can reconstruct.
 LAYERWISE_MODULES = (nn.Linear, nn.Conv1d, nn.Conv2d)
@@ -65,7 +65,7 @@ def forward_order(model: nn.Module, layers: dict[str, nn.Module], data: Data) ->
         for name, module in layers.items()
     ]
     try:
-        x, _ = next(sample_chunks(data, 1, 1, _device(model)))
+        x, _ = next(sample_chunks(data, 1, 1, model_device(model)))
         with torch.no_grad():
             model(x)
     finally:
@@ -139,7 +139,7 @@ def collect_inputs(model, layers, names, calls, data, n_samples, chunk_size, exa
     ]
     try:
         with torch.no_grad():
-            chunks = sample_chunks(data, n_samples, chunk_size, _device(model), not exact)
+            chunks = sample_chunks(data, n_samples, chunk_size, model_device(model), not exact)
             for x, _ in chunks:
                 seen.update(dict.fromkeys(names, 0))
                 _forward_to_hooks(model, x)
@@ -176,7 +176,7 @@ def collect_dense_cross(model, layers, name, calls, dense, data, n_samples, chun
     handle = layers[name].register_forward_pre_hook(hook)
     try:
         with torch.no_grad():
-            for x, _ in sample_chunks(data, n_samples, chunk_size, _device(model), not exact):
+            for x, _ in sample_chunks(data, n_samples, chunk_size, model_device(model), not exact):
                 X = inputs(x)
                 _write_weights(layers, dense)
                 try:
@@ -276,8 +276,3 @@ def _padding(module) -> tuple[int, ...]:
             )
         return tuple(t // 2 for t in total)
     return tuple(module.padding)
-
-
-def _device(model: nn.Module) -> torch.device:
-    parameter = next(model.parameters(), None)
-    return parameter.device if parameter is not None else torch.device("cpu")

@@ -166,9 +166,10 @@ def prune_layerwise(
             for name in order:
                 t0 = time.perf_counter()
                 module = layers[name]
-                W_dense = module.weight.detach().reshape(module.weight.shape[0], -1)
                 # a copy: writing the new weights must not change it
-                W = W_dense = W_dense.cpu().numpy().astype(np.float64, copy=True)
+                W_dense = module.weight.detach().reshape(module.weight.shape[0], -1).cpu()
+                W_dense = W_dense.numpy().astype(np.float64, copy=True)
+                W = W_dense  # replaced by the dense target's weights below
                 before = {
                     r.name: (snapshot[r.name], snapshot.get(bias_name(r.name))) for r in records
                 }

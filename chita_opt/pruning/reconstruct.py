@@ -20,6 +20,7 @@ reconstructed, and the network whose loss on the calibration samples is lowest i
 
 from __future__ import annotations
 
+import functools
 import numbers
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -81,11 +82,9 @@ class Reconstruction:
     refit_bias: bool = True
 
     def __post_init__(self):
-        for name in ("method", "screening_method"):
-            value = getattr(self, name)
-            if not (value is None and name == "screening_method") and (
-                value not in layer_method_names()
-            ):
+        methods = {"method": self.method, "screening_method": self.screening_method}
+        for name, value in methods.items():
+            if value not in layer_method_names() and (name, value) != ("screening_method", None):
                 raise ValueError(
                     f"Reconstruction {name} must be a layer-wise method among "
                     f"{layer_method_names()}; got {value!r}"
@@ -208,35 +207,25 @@ def reconstruct_layers(
     with the ``method`` after a screening). Returns its result (``layers``: those
     solved), with the loss of every candidate by blend in ``reconstruction_losses``
     (empty with one candidate)."""
-    weights, statistics = before
     reconstruction = settings.reconstruction
     candidates = candidate_budgets(spec, params, kept, reconstruction.blends, global_budget)
     screen = reconstruction.screening_method
     if len(candidates) == 1 or screen == reconstruction.method:
         screen = None  # the candidates' own reconstructions are final
+    rebuild = functools.partial(_reconstruct, model, params, before, data, settings, certify)
     losses: dict[float, float] = {}
     best = None
     for blend, budgets, allocation in candidates:
-        params.restore(model, weights)
-        restore_statistics(statistics)
-        method = screen or reconstruction.method
-        result = _reconstruct(model, params, budgets, allocation, data, settings, method, certify)
-        if statistics:
-            recalibrate_batchnorm(model, data, n_samples=settings.n_samples)
+        result = rebuild(budgets, allocation, screen or reconstruction.method)
         if len(candidates) == 1:
             return result
         losses[blend] = mean_loss(model, data, loss_fn, settings.n_samples)
         if best is None or losses[blend] < best[0]:
             kept_state = None if screen else (params.snapshot(model), saved_statistics(model))
-            best = (losses[blend], budgets, result, kept_state)
-    _, budgets, result, kept_state = best
+            best = (losses[blend], budgets, allocation, result, kept_state)
+    _, budgets, allocation, result, kept_state = best
     if kept_state is None:  # screened: the chosen counts, reconstructed with the method
-        params.restore(model, weights)
-        restore_statistics(statistics)
-        method = reconstruction.method
-        result = _reconstruct(model, params, budgets, "layer", data, settings, method, certify)
-        if statistics:
-            recalibrate_batchnorm(model, data, n_samples=settings.n_samples)
+        result = rebuild(budgets, allocation, reconstruction.method)
     else:
         params.restore(model, kept_state[0])
         restore_statistics(kept_state[1])
@@ -245,11 +234,15 @@ def reconstruct_layers(
 
 
 def _reconstruct(
-    model, params, budgets, allocation, data, settings, method, certify
+    model, params, before, data, settings, certify, budgets, allocation, method
 ) -> PruneResult:
-    """Prune ``model`` (at the weights before the stages) to ``budgets`` layer by layer
-    with ``method``; a layer given no weight is emptied (a layer-wise problem keeps at
-    least one)."""
+    """From the weights and statistics ``before`` the stages, prune ``model`` to
+    ``budgets`` layer by layer with ``method`` (a layer given no weight is emptied: a
+    layer-wise problem keeps at least one), then recalibrate the saved BatchNorm
+    statistics."""
+    weights, statistics = before
+    params.restore(model, weights)
+    restore_statistics(statistics)
     emptied = [] if isinstance(budgets, str) else [n for n, s in budgets.items() if s >= 1.0]
     with torch.no_grad():
         for name, tensor in zip(params.names, params.tensors(model), strict=True):
@@ -257,17 +250,21 @@ def _reconstruct(
                 tensor.zero_()
     solved = [name for name in params.names if name not in emptied]
     if not solved:
-        return PruneResult({}, 1.0, dict.fromkeys(params.names, 1.0), 0.0, method)
-    return prune_layerwise(
-        model,
-        data,
-        budgets if isinstance(budgets, str) else {n: budgets[n] for n in solved},
-        method=method,
-        n_samples=settings.n_samples,
-        damp=settings.reconstruction.damp,
-        refit_bias=settings.reconstruction.refit_bias,
-        allocation=allocation,
-        parameters=lambda name, _: name in solved,  # exactly these, not patterns
-        certify=certify,
-        n_threads=settings.n_threads,
-    )
+        result = PruneResult({}, 1.0, dict.fromkeys(params.names, 1.0), 0.0, method)
+    else:
+        result = prune_layerwise(
+            model,
+            data,
+            budgets if isinstance(budgets, str) else {n: budgets[n] for n in solved},
+            method=method,
+            n_samples=settings.n_samples,
+            damp=settings.reconstruction.damp,
+            refit_bias=settings.reconstruction.refit_bias,
+            allocation=allocation,
+            parameters=lambda name, _: name in solved,  # exactly these, not patterns
+            certify=certify,
+            n_threads=settings.n_threads,
+        )
+    if statistics:
+        recalibrate_batchnorm(model, data, n_samples=settings.n_samples)
+    return result

@@ -42,13 +42,18 @@ def eval_mode(model: nn.Module):
         set_training(model, was_training)
 
 
+def model_device(model: nn.Module) -> torch.device:
+    """Where the model's parameters live (the CPU for a model without any)."""
+    parameter = next(model.parameters(), None)
+    return parameter.device if parameter is not None else torch.device("cpu")
+
+
 def mean_loss(
     model: nn.Module, data: Data, loss_fn, n_samples: int, chunk_size: int = 256
 ) -> float:
     """The mean ``loss_fn`` (a batch's mean loss) over the first ``n_samples`` samples of
     ``data`` (fewer where it holds fewer), in eval mode, without gradients."""
-    parameter = next(model.parameters(), None)
-    device = parameter.device if parameter is not None else torch.device("cpu")
+    device = model_device(model)
     total, count = 0.0, 0
     with eval_mode(model), torch.no_grad():
         for x, t in sample_chunks(data, n_samples, chunk_size, device, at_most=True):
