@@ -226,18 +226,29 @@ def test_this_processs_own_busy_threads_are_not_a_neighbour(monkeypatch):
             a @ a
 
     monkeypatch.setattr(blas, "_IDLE_TTL", 0.0)  # every call reads afresh
-    with threadpool_limits(1):
-        # other processes running now count the same with the worker and without it
-        alone = max(blas.idle_cores() for _ in range(20))
-        worker = threading.Thread(target=work)
-        worker.start()
-        try:
-            counts = [blas._own_running_threads() for _ in range(50)]
-            beside = max(blas.idle_cores() for _ in range(20))
-        finally:
-            stop.set()
-            worker.join()
-        # a process of the machine's that started or ended meanwhile shows in one of them
-        after = max(blas.idle_cores() for _ in range(20))
-    assert max(counts) >= 2  # the worker was seen running, as ours
-    assert beside >= min(alone, after)  # and not taken for a neighbour
+
+    def reads():
+        stop.clear()
+        with threadpool_limits(1):
+            # other processes running now count the same with the worker and without it
+            alone = max(blas.idle_cores() for _ in range(20))
+            worker = threading.Thread(target=work)
+            worker.start()
+            try:
+                counts = [blas._own_running_threads() for _ in range(50)]
+                beside = max(blas.idle_cores() for _ in range(20))
+            finally:
+                stop.set()
+                worker.join()
+            # a process of the machine's that started or ended meanwhile shows in one of them
+            after = max(blas.idle_cores() for _ in range(20))
+        return counts, beside, min(alone, after)
+
+    # another process busy exactly while the worker runs (a shared CI machine) looks like
+    # the bug in one attempt; counting our own worker as a neighbour fails every attempt
+    for _ in range(3):
+        counts, beside, without_worker = reads()
+        assert max(counts) >= 2  # the worker was seen running, as ours
+        if beside >= without_worker:
+            break
+    assert beside >= without_worker  # and not taken for a neighbour
