@@ -290,9 +290,10 @@ def test_chita_beats_magnitude_and_chitapp_beats_one_shot(digits, trained):
 
 
 def test_auto_ridge_keeps_the_ridge_of_lowest_held_out_loss(digits, trained):
-    """ridge="auto" tries each ridge of the grid and keeps the one whose real loss on
-    the held-out samples is lowest: the record lists the grid and the losses, the kept
-    ridge is the argmin, the pruned model's loss on those samples is the recorded
+    """ridge="auto" tries ridges of the grid around the default and keeps the one whose
+    real loss on the held-out samples is lowest: the record lists the ridges tried (the
+    default and both its neighbours at least, all on the grid) and their losses, the
+    kept ridge is the argmin, the pruned model's loss on those samples is the recorded
     minimum, and the Fisher used the other 80% of the samples."""
     from chita_opt.pruning.ridge_selection import AUTO_RIDGES
 
@@ -301,10 +302,12 @@ def test_auto_ridge_keeps_the_ridge_of_lowest_held_out_loss(digits, trained):
     result = prune(model, (X, y), F.cross_entropy, 0.9, ridge="auto", holdout=0.2)
     (record,) = result.stages
     losses = record.ridge_losses
-    assert len(losses) == len(AUTO_RIDGES)
     ridges = sorted(losses)
+    # the grid's first ridge is the default's neighbour: the ridges tried run from it
+    assert len(ridges) >= 3
     ratios = np.array(ridges) / ridges[0]
-    np.testing.assert_allclose(ratios, np.array(AUTO_RIDGES) / AUTO_RIDGES[0], rtol=1e-9)
+    expected = np.array(AUTO_RIDGES[: len(ridges)]) / AUTO_RIDGES[0]
+    np.testing.assert_allclose(ratios, expected, rtol=1e-9)
     assert record.ridge == min(losses, key=losses.get)
     with torch.no_grad():
         held = float(F.cross_entropy(model.eval()(X[240:]), y[240:]))
@@ -315,11 +318,12 @@ def test_auto_ridge_keeps_the_ridge_of_lowest_held_out_loss(digits, trained):
     assert fixed.stages[0].ridge_losses is None and fixed.stages[0].ridge > 0
 
 
-@pytest.mark.parametrize("best", [1.0, 3.0, 10.0])
+@pytest.mark.parametrize("best", [0.3, 1.0, 3.0, 10.0, 30.0])
 def test_ridge_search_solves_at_the_default_and_at_the_best_refit_only(best, monkeypatch):
     """select_ridge's contract with stand-ins: one solve at the default ridge, refits on
-    its support elsewhere, one more solve (from that ridge's refit) only where a refit's
-    loss beats the default's, kept when its loss is no higher than the refit's."""
+    its support at the grid's ridges outward from the default while the loss falls, one
+    more solve (from that ridge's refit) only where a refit's loss beats the default's,
+    kept when its loss is no higher than the refit's."""
     import chita_opt.pruning.ridge_selection as ridge_selection
     from chita_opt.pruning.ridge_selection import select_ridge
 
@@ -334,7 +338,11 @@ def test_ridge_search_solves_at_the_default_and_at_the_best_refit_only(best, mon
             w[support] = self.lam
             return w
 
-    solves = []
+    solves, built = [], []
+
+    def build(lam, previous=None):
+        built.append(lam)
+        return Problem(lam)
 
     def run(problem, warm_start=None):
         solves.append((problem.lam, None if warm_start is None else warm_start.copy()))
@@ -342,21 +350,25 @@ def test_ridge_search_solves_at_the_default_and_at_the_best_refit_only(best, mon
         w[[0, 2]] = problem.lam + 0.5  # the solve lands a little past its refit
         return w, 0.0, None
 
-    def loss_of(w):  # lowest near the ridge ``best``
-        return abs(w[0] - best)
+    def loss_of(w):  # lowest at the ridge ``best``, rising away from it
+        return abs(np.log(w[0] / best))
 
-    solution, lam, losses = select_ridge(
-        lambda lam, previous=None: Problem(lam), run, loss_of, [0.3, 1.0, 3.0, 10.0], 1.0
-    )
+    grid = [0.3, 1.0, 3.0, 10.0, 30.0]
+    solution, lam, losses = select_ridge(build, run, loss_of, grid, 1.0)
     assert solves[0] == (1.0, None)
-    if best == 1.0:  # the default's solve (loss 0.5) beats every refit
+    if best == 1.0:  # the default's solve (loss log 1.5) beats every refit
         assert len(solves) == 1 and lam == 1.0 and solution[0][0] == 1.5
     else:
         assert len(solves) == 2 and solves[1][0] == best and lam == best
         np.testing.assert_array_equal(solves[1][1], [best, 0, best, 0])
-        # the refit (loss 0) beats the solve (loss 0.5): kept, without a bound
+        # the refit (loss 0) beats the solve: kept, without a bound
         assert solution[0][0] == best and solution[2] is None and losses[best] == 0.0
-    assert sorted(losses) == [0.3, 1.0, 3.0, 10.0]
+    # both neighbours of the default, then up to the first ridge whose loss rose past
+    # the best, and no further
+    stop = max(min(grid.index(best) + 1, len(grid) - 1), 2)
+    assert sorted(losses) == grid[: stop + 1]
+    assert sorted(built) == grid[: stop + 1]
+    assert built.count(1.0) == 1
 
 
 def test_multi_stage_keeps_or_revives_masks(digits, trained):

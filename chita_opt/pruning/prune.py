@@ -117,9 +117,9 @@ def prune(
         models whose gradients differ by orders of magnitude (a well-fitted network has a
         tiny empirical Fisher); larger is more conservative.
         ``"auto"``: chosen per stage by the real loss on held-out calibration samples,
-        among :data:`~chita_opt.pruning.ridge_selection.AUTO_RIDGES` (relative), one
-        solve per ridge (so that many times the solve time); the ridges tried and their
-        held-out losses are in each :class:`StageRecord`.
+        among :data:`~chita_opt.pruning.ridge_selection.AUTO_RIDGES` (relative; see its
+        ``select_ridge``); the ridges tried and their held-out losses are in each
+        :class:`StageRecord`.
     relative_ridge : bool
         False: ``ridge`` is ``lam`` itself, the published code's ``l2`` (typically 1e-4
         to 1e-2).

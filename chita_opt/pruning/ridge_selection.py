@@ -78,28 +78,38 @@ def select_ridge(
 ):
     """The ridge of ``lams`` whose solution has the smallest held-out ``loss_of``, found
     by refits on one support: one solve ``run(build(default))`` at the ``default`` ridge;
-    at every other ridge the problem ``build(lam, previous=...)`` (sharing the default's
-    ridge-free work) refitted on that solve's support; and, when another ridge's refit
-    has the lowest loss, one more solve there warm-started from its refit, kept if its
-    loss is no higher than the refit's.
+    at other ridges the problem ``build(lam, previous=...)`` (sharing the default's
+    ridge-free work) refitted on that solve's support, walking the sorted grid outward
+    from the default on each side while the loss keeps falling; and, when another
+    ridge's refit has the lowest loss, one more solve there warm-started from its refit,
+    kept if its loss is no higher than the refit's.
 
-    Solving at every ridge chose no better ridges on the demo MLP for 1.6-2.5x the time
-    of this search (``benchmarks/bench_ridge_search.py``). Returns the kept solution
-    (``run``'s tuple: weights, predicted loss increase, lower bound or None; a refit kept
-    as it is has no bound), its ridge and every ridge's loss (of its refit, or of the
-    solve where the solve was kept).
+    The walk spares the refits past the minimum where the held-out loss falls and then
+    rises along the grid, as it did on the benchmarks' networks (docs/pruning.md); solving
+    at every ridge chose no better ridges there for much more time
+    (``benchmarks/bench_ridge_search.py``). Returns the kept solution (``run``'s tuple:
+    weights, predicted loss increase, lower bound or None; a refit kept as it is has no
+    bound), its ridge and the loss of every ridge tried (of its refit, or of the solve
+    where the solve was kept).
     """
     first = build(default)
     solved = run(first)
     support = np.flatnonzero(solved[0])
     losses = {float(default): loss_of(solved[0])}
     refits = {}
-    for lam in lams:
-        if lam != default:
+    grid = sorted({float(lam) for lam in lams} | {float(default)})
+    start = grid.index(float(default))
+    for step in (-1, 1):
+        position, previous_loss = start + step, losses[float(default)]
+        while 0 <= position < len(grid):
+            lam = grid[position]
             problem = build(lam, previous=first)
             w = np.asarray(problem.refit(support), dtype=np.float64)
-            refits[float(lam)] = (problem, w)
-            losses[float(lam)] = loss_of(w)
+            refits[lam] = (problem, w)
+            losses[lam] = loss_of(w)
+            if losses[lam] >= previous_loss:
+                break  # past the minimum on this side
+            position, previous_loss = position + step, losses[lam]
     best = min(losses, key=losses.get)
     if best == float(default):
         return solved, best, losses
