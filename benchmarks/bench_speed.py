@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/bench_speed.py [--families pruning-real,toeplitz,wide]
         [--busy] [--repeats 3] [--published /path/to/CHITA] [--solve-only] [--stages 10]
-        [--reconstruct]
+        [--reconstruct] [--model lenet]
 
 Every timed repeat starts from fresh objects (a new problem, or a fresh copy of the model
 for ``prune``), so no cache of ours flatters the numbers; every method is timed the same
@@ -22,7 +22,9 @@ Families:
   objects), printing time and the modelled increase f(w) - f(w_bar). With ``--stages
   10``, also CHITA++ (10 stages) once per sparsity at prune's default ridge. With
   ``--reconstruct``, also ``prune(..., reconstruct=True)`` at each cell (time and
-  held-out accuracy).
+  held-out accuracy). ``--model lenet``: LeNet-300-100 instead (784-300-100-10 with
+  biases, p = 266,200 weights, ``bench_layerwise.py``'s cached training), the size of the
+  paper's ResNet20.
 - ``toeplitz``: n = 500, p in {1,000, 5,000}, rho in {0.5, 0.9}, SNR in {1, 5}, k = 50,
   random supports and signs (plus the evenly spaced ones with ``--spaced``); ``chita``
   against abess and OMP, each scored by our objective after a refit on its support.
@@ -202,7 +204,14 @@ def bench_pruning_real(args, reference) -> list[str]:
     from chita_opt.pruning.digits import accuracy
     from chita_opt.pruning.fisher import fisher_design, mean_fisher_diagonal
 
-    model, data, dense = trained_mlp()
+    if args.model == "lenet":
+        from bench_layerwise import trained_lenet
+
+        model, data, dense = trained_lenet()
+        name = "LeNet-300-100 (biases kept)"
+    else:
+        model, data, dense = trained_mlp()
+        name = "MLP 784-40-20-10"
     params = select_parameters(model)
     n_samples = 1000
     G = per_sample_gradients(
@@ -214,7 +223,7 @@ def bench_pruning_real(args, reference) -> list[str]:
     if args.solve_only:
         return solve_grid(args, A, w_bar, relative)
     lines = [
-        f"pruning-real: MLP 784-40-20-10, p={params.n_weights}, n={n_samples}, dense held-out "
+        f"pruning-real: {name}, p={params.n_weights}, n={n_samples}, dense held-out "
         f"accuracy {dense:.4f}, mean Fisher diagonal {relative:.3g}",
         f"{'sparsity':>8} {'ridge':>8} {'lam':>9} {'prune_s':>8} {'grad_s':>7} {'solve_s':>8} "
         f"{'objective':>11} {'accuracy':>8} {'pub_s':>7} {'pub_obj':>11} {'pub_acc':>8} "
@@ -442,6 +451,12 @@ def main() -> None:
         "--reconstruct",
         action="store_true",
         help="pruning-real: also prune with reconstruct=True (same ridge), timed the same way",
+    )
+    parser.add_argument(
+        "--model",
+        choices=("mlp", "lenet"),
+        default="mlp",
+        help="pruning-real: the network pruned",
     )
     parser.add_argument("--sparsities", default=",".join(map(str, SPARSITIES)))
     parser.add_argument("--ridges", default=",".join(map(str, RIDGES)))
