@@ -7,10 +7,12 @@ import pickle
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from chita_opt import solve
 from chita_opt.problems.layerwise import LayerwiseProblem
+from chita_opt.pruning import prune
 from chita_opt.pruning.layerwise import prune_layerwise
 from chita_opt.solvers.layerwise import solve_layerwise
 
@@ -202,9 +204,6 @@ def test_a_failed_call_leaves_the_model_as_it_was_and_bad_input_is_named():
         prune_layerwise(model, (X, y), 0.5, method=lambda p: p.W)
     with pytest.raises(ValueError, match="sparsity"):
         prune_layerwise(model, (X, y), 1.2)
-    grouped = nn.Sequential(nn.Conv2d(2, 2, 3, groups=2))
-    with pytest.raises(ValueError, match="grouped convolutions"):
-        prune_layerwise(grouped, (X, y), 0.5)
     with pytest.warns(UserWarning, match="saw 4 calibration rows for 45 inputs"):
         prune_layerwise(model, (X, y), 0.5, n_samples=4, parameters="fc.weight")
 
@@ -476,3 +475,98 @@ def test_a_layer_called_twice_reconstructs_both_calls():
     # sequentially, on the dense target, both calls' rows too
     result = prune_layerwise(model, (X, y), 0.5)
     assert [r.n_rows for r in result.layers] == [80, 40]
+
+
+class _Grouped(nn.Module):
+    """A depthwise convolution (one group per channel, with a bias) between two grouped
+    ones, as MobileNet and ResNeXt blocks are built."""
+
+    def __init__(self):
+        super().__init__()
+        self.split = nn.Conv2d(2, 6, 3, padding=1, groups=2, bias=False)
+        self.depthwise = nn.Conv2d(6, 6, 3, padding=1, groups=6)
+        self.mix = nn.Conv2d(6, 4, 1, groups=2, bias=False)
+        self.fc = nn.Linear(4 * 64, 5)
+
+    def forward(self, x):
+        h = torch.relu(self.split(x))
+        h = torch.relu(self.depthwise(h))
+        return self.fc(torch.relu(self.mix(h)).flatten(1))
+
+
+def _layer_inputs(model, layer, X):
+    """What ``layer`` receives when ``model`` runs on X."""
+    seen = {}
+    hook = layer.register_forward_pre_hook(lambda m, a: seen.setdefault("x", a[0]))
+    model(X)
+    hook.remove()
+    return seen["x"]
+
+
+@pytest.mark.parametrize("allocation", ["row", "layer"])
+def test_a_grouped_convolution_is_one_problem_per_group(allocation):
+    """Each group of a grouped convolution is pruned as the ungrouped convolution of its
+    own channels would be (same weights), the record's error is the layer's real output
+    change, and one budget per layer is shared across the groups by saliency."""
+    torch.manual_seed(0)
+    model = _Grouped().double()
+    X, y = _data()
+    X = X.double()
+    dense = copy.deepcopy(model)
+    options = dict(sequential=False, target="layer", refit_bias=False, allocation=allocation)
+    result = prune_layerwise(model, (X, y), 0.5, **options)
+    records = {r.name.removesuffix(".weight"): r for r in result.layers}
+    for name, groups in (("split", 2), ("depthwise", 6), ("mix", 2)):
+        layer, pruned = getattr(dense, name), getattr(model, name)
+        x = _layer_inputs(dense, layer, X)
+        out_per, in_per = layer.out_channels // groups, layer.in_channels // groups
+        for g in range(groups):
+            alone = nn.Conv2d(in_per, out_per, layer.kernel_size, padding=layer.padding)
+            alone = alone.double()
+            rows = slice(g * out_per, (g + 1) * out_per)
+            with torch.no_grad():
+                alone.weight.copy_(layer.weight[rows])
+                alone.bias.zero_()
+            channels = x[:, g * in_per : (g + 1) * in_per]
+            if allocation == "row":  # each group's rows: its own layer's problem
+                single = nn.Sequential(alone)
+                prune_layerwise(single, (channels, y), 0.5, **options)
+                np.testing.assert_allclose(
+                    pruned.weight[rows].detach().numpy(), alone.weight.detach().numpy(), atol=1e-9
+                )
+        bias = 0.0 if layer.bias is None else layer.bias.detach()[None, :, None, None]
+        change = pruned(x) - layer(x)
+        energy = float(((layer(x) - bias).detach() ** 2).sum())
+        error = float((change.detach() ** 2).sum()) / energy
+        assert records[name].relative_error == pytest.approx(error, rel=1e-6), name
+        kept = pruned.weight.detach().reshape(groups, -1).ne(0).sum(1)
+        assert int(kept.sum()) == records[name].n_kept
+        if allocation == "layer" and name == "depthwise":
+            # one budget: half of the layer's weights, not half of every group's
+            assert int(kept.sum()) == layer.weight.numel() // 2 and len(set(kept.tolist())) > 1
+
+
+def test_grouped_convolutions_refit_their_biases_and_reconstruct_after_the_fisher():
+    """The default (dense target, biases refitted) and prune(..., reconstruct=True) take
+    grouped convolutions: the depthwise layer reproduces the dense network's mean output
+    per channel."""
+    torch.manual_seed(0)
+    model = _Grouped().double()
+    X, y = _data()
+    X = X.double()
+    dense = copy.deepcopy(model)
+    prune_layerwise(model, (X, y), 0.5, damp=1e-9)
+    outputs = {}
+    for key, net in (("pruned", model), ("dense", dense)):
+        hook = net.depthwise.register_forward_hook(
+            lambda m, a, o, k=key: outputs.setdefault(k, o.detach())
+        )
+        net(X)
+        hook.remove()
+    error = outputs["pruned"] - outputs["dense"]
+    assert error.transpose(0, 1).reshape(6, -1).mean(1).abs().max() < 1e-8
+    fisher = copy.deepcopy(dense)
+    result = prune(fisher, (X, y), F.cross_entropy, 0.6, reconstruct=True)
+    assert result.sparsity == pytest.approx(0.6, abs=0.01)
+    names = ("split", "depthwise", "mix", "fc")
+    assert set(result.layer_sparsity) == {f"{n}.weight" for n in names}

@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.linalg
 
-from chita_opt.problems._validation import check_nonnegative
+from chita_opt.problems._validation import check_budget, check_nonnegative
 from chita_opt.problems.constraints import TopK
 from chita_opt.problems.problem import L0RidgeProblem
 from chita_opt.problems.structured import NM
@@ -282,10 +282,24 @@ class LayerwiseProblem:
             kept = d_in - round(self.sparsity * d_in)
             return np.full(d_out, kept, dtype=np.int64)
         total = self.W.size - round(self.sparsity * self.W.size)
-        kept = np.zeros(self.W.size, dtype=bool)
-        if total:
-            kept[np.argpartition(-self.saliency().ravel(), total - 1)[:total]] = True
-        return kept.reshape(self.W.shape).sum(axis=1).astype(np.int64)
+        return largest(self.saliency(), total).sum(axis=1).astype(np.int64)
+
+    def keep_total(self, total: int) -> None:
+        """Keep ``total`` weights in the layer (``allocation="layer"``, a float sparsity),
+        split across rows by saliency: a grouped layer's share of its budget."""
+        if self.allocation != "layer" or self._pattern is not None:
+            raise ValueError("keep_total needs allocation='layer' and a float sparsity")
+        total = check_budget(total, "total", self.W.size, lower=0)
+        self.sparsity = 1.0 - total / self.W.size
+        self.budgets = largest(self.saliency(), total).sum(axis=1).astype(np.int64)
+
+
+def largest(scores: np.ndarray, count: int) -> np.ndarray:
+    """A mask of the ``count`` largest entries of ``scores`` (any shape)."""
+    kept = np.zeros(scores.size, dtype=bool)
+    if count:
+        kept[np.argpartition(-scores.ravel(), count - 1)[:count]] = True
+    return kept.reshape(scores.shape)
 
 
 def _pattern(sparsity: float | str) -> NM | None:

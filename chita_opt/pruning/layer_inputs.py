@@ -1,12 +1,14 @@
 """The inputs of the layers layer-wise pruning reconstructs, collected by forward hooks.
 
 Each Linear layer's inputs are rows of X as they come; a convolution's are the patches
-``torch.nn.functional.unfold`` cuts (zero padding, ``groups=1``), so that its weight,
-flattened to ``out x (in * kernel)``, acts on them as a Linear layer would. Only their
-moments are kept (:class:`LayerInputs`: ``H = X^T X``, the column sums, and against the
-dense network's inputs ``C = X^T X_dense``), accumulated in float64 a block of rows at a
-time, and a forward pass stops as soon as the layers it was run for have seen their
-inputs (at every call of a layer the pass calls more than once).
+``torch.nn.functional.unfold`` cuts (zero padding), so that its weight, flattened to
+``out x (in * kernel)``, acts on them as a Linear layer would (a grouped convolution as
+one such layer per group: its outputs see only their group's input channels). Only
+their moments are kept (:class:`LayerInputs`: ``H = X^T X``, the column sums, and against
+the dense network's inputs ``C = X^T X_dense``; per group for a grouped convolution),
+accumulated in float64 a block of rows at a time, and a forward pass stops as soon as
+the layers it was run for have seen their inputs (at every call of a layer the pass
+calls more than once).
 """
 
 from __future__ import annotations
@@ -41,8 +43,6 @@ def layer_of(model: nn.Module, name: str) -> nn.Module:
             f"layers; {name!r} belongs to a {type(module).__name__}"
         )
     if isinstance(module, (nn.Conv1d, nn.Conv2d)):
-        if module.groups != 1:
-            raise ValueError(f"layer {name!r}: grouped convolutions (groups > 1) are not supported")
         if module.padding_mode != "zeros":
             raise ValueError(
                 f"layer {name!r}: padding_mode {module.padding_mode!r} is not supported "
@@ -84,13 +84,28 @@ def forward_order(model: nn.Module, layers: dict[str, nn.Module], data: Data) ->
 class LayerInputs:
     """What a layer's calibration inputs ``X`` (and ``X_dense``, the dense network's for
     the same samples and positions, row for row) say about it: ``H = X^T X``, the column
-    sums of ``X``, and with ``X_dense``, ``C = X^T X_dense`` and its column sums."""
+    sums of ``X``, and with ``X_dense``, ``C = X^T X_dense`` and its column sums. For a
+    grouped convolution ``H`` and ``C`` hold one block per group (``groups x d x d``, the
+    group's own columns of X; :meth:`group`)."""
 
     H: np.ndarray
     sums: np.ndarray
     rows: int
     C: np.ndarray | None = None
     dense_sums: np.ndarray | None = None
+
+    @property
+    def groups(self) -> int:
+        return 1 if self.H.ndim == 2 else self.H.shape[0]
+
+    def group(self, g: int) -> LayerInputs:
+        """The moments of group ``g``'s inputs (all of them for an ungrouped layer)."""
+        if self.H.ndim == 2:
+            return self
+        columns = slice(g * self.H.shape[1], (g + 1) * self.H.shape[1])
+        C = None if self.C is None else self.C[g]
+        dense_sums = None if self.dense_sums is None else self.dense_sums[columns]
+        return LayerInputs(self.H[g], self.sums[columns], self.rows, C, dense_sums)
 
     @property
     def mean(self) -> np.ndarray:
@@ -125,7 +140,7 @@ def collect_inputs(model, layers, names, calls, data, n_samples, chunk_size, exa
     def hook(module, args, name):
         _check_input(module, args[0], name)
         X = _input_rows(module, args[0])
-        block = X.T @ X
+        block = _cross(X, X, _groups(module))
         grams[name] = block if grams[name] is None else grams[name] + block
         sums[name] = X.sum(0) if sums[name] is None else sums[name] + X.sum(0)
         rows[name] += X.shape[0]
@@ -183,8 +198,10 @@ def collect_dense_cross(model, layers, name, calls, dense, data, n_samples, chun
                     X_dense = inputs(x)
                 finally:
                     _write_weights(layers, pruned)
-                H = X.T @ X if H is None else H + X.T @ X
-                C = X.T @ X_dense if C is None else C + X.T @ X_dense
+                groups = _groups(layers[name])
+                gram, cross = _cross(X, X, groups), _cross(X, X_dense, groups)
+                H = gram if H is None else H + gram
+                C = cross if C is None else C + cross
                 sums = X.sum(0) if sums is None else sums + X.sum(0)
                 dense_sums = X_dense.sum(0) if dense_sums is None else dense_sums + X_dense.sum(0)
                 rows += X.shape[0]
@@ -193,6 +210,20 @@ def collect_dense_cross(model, layers, name, calls, dense, data, n_samples, chun
     arrays = (a.cpu().numpy() for a in (H, sums, C, dense_sums))
     H, sums, C, dense_sums = arrays
     return LayerInputs(H, sums, rows, C, dense_sums)
+
+
+def _groups(module: nn.Module) -> int:
+    return getattr(module, "groups", 1)
+
+
+def _cross(X: torch.Tensor, Y: torch.Tensor, groups: int) -> torch.Tensor:
+    """``X^T Y``, or for a grouped layer its diagonal blocks, one per group's columns
+    (``groups x d x d``)."""
+    if groups == 1:
+        return X.T @ Y
+    Xg = X.reshape(X.shape[0], groups, -1).transpose(0, 1)
+    Yg = Y.reshape(Y.shape[0], groups, -1).transpose(0, 1)
+    return Xg.transpose(1, 2) @ Yg
 
 
 def _forward_to_hooks(model: nn.Module, x: torch.Tensor) -> None:

@@ -12,6 +12,7 @@ SparseGPT's objective).
 
 from __future__ import annotations
 
+import functools
 import time
 import warnings
 from typing import Any
@@ -22,6 +23,7 @@ from torch import nn
 
 from chita_opt._blas import blas_threads
 from chita_opt.problems._validation import check_budget
+from chita_opt.problems.layer_groups import group_problems
 from chita_opt.problems.layer_targets import dense_output_target
 from chita_opt.problems.layerwise import ALLOCATIONS, LayerwiseProblem
 from chita_opt.pruning.budgets import check_sparsity
@@ -112,7 +114,8 @@ def prune_layerwise(
         relative to the target weights.
     parameters : None, names/patterns, or predicate
         Which weights to prune (:func:`select_parameters`); default every Linear and
-        Conv weight. Each must belong to a Linear, Conv1d or Conv2d (``groups=1``).
+        Conv weight. Each must belong to a Linear, Conv1d or Conv2d (grouped
+        convolutions too: one problem per group).
     certify : bool
         Also bound every layer's objective from below (``LayerRecord.lower_bound``,
         ``gap``).
@@ -152,6 +155,15 @@ def prune_layerwise(
     n_samples = check_budget(n_samples, "n_samples", 10**12) if exact else 1000
     chunk_size = check_budget(chunk_size, "chunk_size", 10**9)
     layers = {name: layer_of(model, name) for name in params.names}
+    solve = functools.partial(
+        _solve_problem,
+        method,
+        certify=certify,
+        n_jobs=n_jobs,
+        backend=backend,
+        n_threads=n_threads,
+        options=solver_options or {},
+    )
     snapshot = params.snapshot(model)
     records: list[LayerRecord] = []
     try:
@@ -169,7 +181,6 @@ def prune_layerwise(
                 # a copy: writing the new weights must not change it
                 W_dense = module.weight.detach().reshape(module.weight.shape[0], -1).cpu()
                 W_dense = W_dense.numpy().astype(np.float64, copy=True)
-                W = W_dense  # replaced by the dense target's weights below
                 before = {
                     r.name: (snapshot[r.name], snapshot.get(bias_name(r.name))) for r in records
                 }
@@ -184,42 +195,15 @@ def prune_layerwise(
                         )
                     inputs = collected.pop(name)
                 refit = refit_bias and module.bias is not None
-                moments = inputs.centered() if refit else inputs
-                H, n_rows = moments.H, inputs.rows
-                if moments.C is not None:
-                    W = dense_output_target(H, moments.C, W, damp)
-                if n_rows < W.shape[1]:
-                    warnings.warn(
-                        f"layer {name!r} saw {n_rows} calibration rows for {W.shape[1]} inputs: "
-                        "H is singular and the damp decides the pruned weights' values; "
-                        "use more samples",
-                        stacklevel=2,
-                    )
-                problem = LayerwiseProblem(
-                    H,
-                    W,
+                W_new, shift, objective, lower_bound, relative_error = _layer_solution(
+                    name,
+                    inputs,
+                    W_dense,
                     spec.get(name, 0.0) if isinstance(spec, dict) else spec,
-                    allocation=allocation,
-                    damp=damp,
-                    n_samples=n_rows,
+                    {"allocation": allocation, "damp": damp, "n_samples": inputs.rows},
+                    refit,
+                    solve,
                 )
-                if callable(method):
-                    W_new, lower_bound = _custom_rows(method, problem, name), None
-                    objective = problem.objective(W_new)
-                    relative_error = problem.reconstruction_error(W_new)
-                else:
-                    result = solve_layerwise(
-                        problem,
-                        method,
-                        certify=certify,
-                        n_jobs=n_jobs,
-                        backend=backend,
-                        n_threads=n_threads,
-                        **(solver_options or {}),
-                    )
-                    W_new = result.w.reshape(problem.W.shape)
-                    objective, lower_bound = float(result.objective), result.lower_bound
-                    relative_error = float(result.info["relative_error"])
                 with torch.no_grad():
                     module.weight.copy_(
                         torch.as_tensor(W_new, dtype=module.weight.dtype).reshape(
@@ -227,18 +211,17 @@ def prune_layerwise(
                         )
                     )
                     if refit:  # the mean of the output error, absorbed
-                        shift = W_dense @ inputs.dense_mean - W_new @ inputs.mean
                         module.bias.add_(torch.as_tensor(shift, dtype=module.bias.dtype))
                 kept = int(np.count_nonzero(W_new))
                 records.append(
                     LayerRecord(
                         name=name,
-                        shape=problem.W.shape,
+                        shape=W_new.shape,
                         sparsity=1.0 - kept / W_new.size,
                         n_kept=kept,
                         objective=objective,
                         relative_error=relative_error,
-                        n_rows=n_rows,
+                        n_rows=inputs.rows,
                         time=time.perf_counter() - t0,
                         lower_bound=lower_bound,
                     )
@@ -259,6 +242,72 @@ def prune_layerwise(
         total_time=total_time,
         layers=records,
     )
+
+
+def _layer_solution(name, inputs, W_dense, sparsity, problem_options, refit, solve):
+    """The layer's new weights, the bias shift that absorbs the mean output error (None
+    without ``refit``), the objective, lower bound (None unless certified) and error
+    relative to the output energy: one problem per group of a grouped convolution
+    (:func:`~chita_opt.problems.layer_groups.group_problems`), summed over them."""
+    groups, rows = inputs.groups, W_dense.shape[0] // inputs.groups
+    parts = [inputs.group(g) for g in range(groups)]
+    moments = [part.centered() if refit else part for part in parts]
+    targets = [W_dense[g * rows : (g + 1) * rows] for g in range(groups)]
+    damp = problem_options["damp"]
+    targets = [
+        W if m.C is None else dense_output_target(m.H, m.C, W, damp)
+        for m, W in zip(moments, targets, strict=True)
+    ]
+    if inputs.rows < W_dense.shape[1]:
+        warnings.warn(
+            f"layer {name!r} saw {inputs.rows} calibration rows for {W_dense.shape[1]} "
+            "inputs: H is singular and the damp decides the pruned weights' values; "
+            "use more samples",
+            stacklevel=3,
+        )
+    problems = group_problems([m.H for m in moments], targets, sparsity, **problem_options)
+    solved = [solve(problem, name) for problem in problems]
+    W_new = np.concatenate([w for w, _, _, _ in solved])
+    objective = float(sum(value for _, value, _, _ in solved))
+    bounds = [bound for _, _, bound, _ in solved]
+    lower_bound = None if bounds[0] is None else float(sum(bounds))
+    if groups == 1:
+        relative_error = solved[0][3]
+    else:  # the groups' output changes over their output energies
+        energies = [problem.output_energy() for problem in problems]
+        change = sum(e * error for e, (_, _, _, error) in zip(energies, solved, strict=True))
+        relative_error = change / sum(energies) if sum(energies) > 0 else change
+    shift = None
+    if refit:
+        shift = np.concatenate(
+            [
+                W_dense[g * rows : (g + 1) * rows] @ part.dense_mean
+                - W_new[g * rows : (g + 1) * rows] @ part.mean
+                for g, part in enumerate(parts)
+            ]
+        )
+    return W_new, shift, objective, lower_bound, relative_error
+
+
+def _solve_problem(method, problem, name, *, certify, n_jobs, backend, n_threads, options):
+    """One layer problem's new weights, objective, lower bound (None unless certified)
+    and error relative to the output energy, by a registered or layer method or a
+    callable one."""
+    if callable(method):
+        W_new = _custom_rows(method, problem, name)
+        return W_new, problem.objective(W_new), None, problem.reconstruction_error(W_new)
+    result = solve_layerwise(
+        problem,
+        method,
+        certify=certify,
+        n_jobs=n_jobs,
+        backend=backend,
+        n_threads=n_threads,
+        **options,
+    )
+    W_new = result.w.reshape(problem.W.shape)
+    error = float(result.info["relative_error"])
+    return W_new, float(result.objective), result.lower_bound, error
 
 
 def _custom_rows(method, problem: LayerwiseProblem, name: str) -> np.ndarray:
