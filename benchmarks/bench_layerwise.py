@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/bench_layerwise.py [--sparsities 0.5,0.7,0.9,2:4]
         [--methods magnitude,wanda,sparsegpt,backsolve,batched,chita]
-        [--models mlp,cnn,transformer] [--certify] [--busy] [--recalibrate]
+        [--models mlp,cnn,transformer,lenet,mobilenet] [--certify] [--busy] [--recalibrate]
         [--n-jobs 2] [--target layer]
     .venv/bin/python benchmarks/bench_layerwise.py --large 4096 --methods batched
         [--solver-options '{"restarts": "auto", "pair_candidates": 6}']
@@ -109,6 +109,8 @@ def sparsegpt(problem, blocksize: int = 128) -> np.ndarray:
             if drop:
                 lowest = np.argpartition(scores, drop - 1, axis=1)[:, :drop]
                 np.put_along_axis(pruned, lowest, True, axis=1)
+        elif pattern is None and sparsity >= 1.0:  # a group of a layer given no weight
+            pruned[:] = True
         elif pattern is None and sparsity > 0:
             threshold = np.sort(scores.ravel())[int(scores.size * sparsity)]
             pruned = scores <= threshold
@@ -173,6 +175,34 @@ def trained_cnn():
         )
 
     return _trained_on_digits(build, "cnn_8_16_bn_v1.pt", epochs=15, weight_decay=0.05)
+
+
+def trained_mobilenet():
+    """A MobileNet-style CNN (a 3x3 convolution, then two depthwise-separable blocks:
+    depthwise 3x3 + pointwise 1x1, each with BatchNorm and ReLU; global average pooling,
+    Linear 64->10; 3,776 weights, 432 of them depthwise)
+    trained on the 4,000 MNIST-5k training digits (cached), and the data."""
+    from torch import nn
+
+    def unit(c_in, c_out, kernel, stride=1, groups=1):
+        padding = kernel // 2
+        conv = nn.Conv2d(c_in, c_out, kernel, stride, padding, groups=groups, bias=False)
+        return [conv, nn.BatchNorm2d(c_out), nn.ReLU()]
+
+    def build():
+        return nn.Sequential(
+            nn.Unflatten(1, (1, 28, 28)),
+            *unit(1, 16, 3, stride=2),
+            *unit(16, 16, 3, groups=16),
+            *unit(16, 32, 1),
+            *unit(32, 32, 3, stride=2, groups=32),
+            *unit(32, 64, 1),
+            nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(),
+            nn.Linear(64, 10),
+        )
+
+    return _trained_on_digits(build, "mobilenet_16_32_64_v1.pt", epochs=40, weight_decay=0.05)
 
 
 def trained_lenet():
@@ -242,6 +272,7 @@ def _models(names: str):
         "cnn": ("CNN 8-16 with BatchNorm", trained_cnn),
         "transformer": ("patch transformer, 2 blocks of width 32", trained_transformer),
         "lenet": ("LeNet-300-100", trained_lenet),
+        "mobilenet": ("MobileNet-style, depthwise-separable", trained_mobilenet),
     }
     for name in names.split(","):
         if name not in built:

@@ -13,7 +13,7 @@ the dual of the perspective relaxation) and the seconds the certificate added.
         [--methods magnitude,backsolve,chita,chita++,chita-auto,chita++-auto,chita-rec,
                    chita++-rec,chita-auto-rec,chita-rec-batched,chita-rec-fisher,
                    chita-rec-unscreened]
-        [--weight-decay 1.0] [--model mlp|cnn|transformer|lenet] [--recalibrate] [--schedule poly]
+        [--weight-decay 1.0] [--model mlp|cnn|transformer|lenet|mobilenet] [--recalibrate] [--schedule poly]
         [--n-samples 1000] [--first-order]
 """
 
@@ -47,6 +47,8 @@ METHODS = {
     # every blend reconstructed by chita itself rather than screened by the batched method
     "chita-rec-unscreened": dict(method="chita", reconstruct=Reconstruction(screening_method=None)),
     "chita++-rec": dict(method="chita", stages=10, reconstruct=True),
+    # the BatchNorm statistics re-estimated after the reconstruction (with --recalibrate)
+    "chita-rec-recal": dict(method="chita", reconstruct=Reconstruction(recalibrate=True)),
     "chita-auto-rec": dict(method="chita", ridge="auto", reconstruct=True),
     "chita-rec-batched": dict(method="chita", reconstruct="batched"),
 }
@@ -55,9 +57,10 @@ METHODS = {
 def benchmark_model(kind: str, weight_decay: float = 1.0):
     """The model to prune, its data and its dense held-out accuracy: the demo MLP trained
     with ``weight_decay`` (``"mlp"``), or ``bench_layerwise``'s CNN (``"cnn"``), patch
-    transformer (``"transformer"``) or LeNet-300-100 (``"lenet"``)."""
+    transformer (``"transformer"``), LeNet-300-100 (``"lenet"``) or MobileNet-style CNN
+    (``"mobilenet"``)."""
     torch.manual_seed(0)
-    if kind in ("cnn", "transformer", "lenet"):
+    if kind in ("cnn", "transformer", "lenet", "mobilenet"):
         import bench_layerwise
 
         return getattr(bench_layerwise, f"trained_{kind}")()
@@ -85,7 +88,7 @@ def main() -> None:
     )
     parser.add_argument(
         "--model",
-        choices=("mlp", "cnn", "transformer", "lenet"),
+        choices=("mlp", "cnn", "transformer", "lenet", "mobilenet"),
         default="mlp",
         help="cnn, transformer, lenet (LeNet-300-100): bench_layerwise's",
     )

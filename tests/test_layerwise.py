@@ -570,3 +570,17 @@ def test_grouped_convolutions_refit_their_biases_and_reconstruct_after_the_fishe
     assert result.sparsity == pytest.approx(0.6, abs=0.01)
     names = ("split", "depthwise", "mix", "fc")
     assert set(result.layer_sparsity) == {f"{n}.weight" for n in names}
+
+
+def test_a_grouped_layers_moments_are_its_diagonal_blocks_either_way(monkeypatch):
+    """The per-group X^T Y: from the whole product (narrow layers) or group by group."""
+    import chita_opt.pruning.layer_inputs as layer_inputs
+
+    g = torch.Generator().manual_seed(0)
+    X = torch.randn(50, 12, dtype=torch.float64, generator=g)
+    Y = torch.randn(50, 12, dtype=torch.float64, generator=g)
+    whole = layer_inputs._cross(X, Y, 3)
+    expected = torch.stack([X[:, 4 * i : 4 * i + 4].T @ Y[:, 4 * i : 4 * i + 4] for i in range(3)])
+    torch.testing.assert_close(whole, expected)
+    monkeypatch.setattr(layer_inputs, "_WHOLE_CROSS", 0)
+    torch.testing.assert_close(layer_inputs._cross(X, Y, 3), expected)

@@ -65,16 +65,23 @@ def test_layers_keep_the_fisher_counts_and_are_reconstructed_from_the_dense_mode
         torch.equal(result.masks["fc.weight"], plain.masks["fc.weight"])
     )
     # what the composition by hand gives: layer-wise from the dense weights and
-    # statistics with the Fisher's per-layer sparsity, then the statistics recalibrated
+    # statistics with the Fisher's per-layer sparsity (the dense statistics kept: the
+    # layers reproduce the dense outputs they describe)
     by_hand = copy.deepcopy(dense)
     layered = prune_layerwise(
         by_hand, data, plain.layer_sparsity, allocation="layer", n_samples=200, damp=0.05
     )
-    recalibrate_batchnorm(by_hand, data, n_samples=200)
     assert _same_state(model, _state(by_hand))
     assert result.objective == pytest.approx(layered.objective)
     assert [r.name for r in result.layers] == ["conv.weight", "fc.weight"]
     assert len(result.stages) == stages and result.stages[-1].lower_bound is None
+    # asked for, the statistics are then re-estimated
+    recalibrated = copy.deepcopy(dense)
+    again = Reconstruction(blends=(0.0,), damp=0.05, recalibrate=True)
+    prune(recalibrated, data, F.cross_entropy, 0.8, reconstruct=again, **options)
+    recalibrate_batchnorm(by_hand, data, n_samples=200)
+    assert _same_state(recalibrated, _state(by_hand))
+    assert not _same_state(model, _state(by_hand))
 
 
 def test_n_m_is_reconstructed_per_row_and_certified_per_layer():
@@ -242,6 +249,7 @@ def test_blended_counts_keep_the_total_and_the_layer_sizes():
         (dict(blends=()), "at least one number"),
         (dict(damp=-1.0), "damp must be a finite number >= 0"),
         (dict(refit_bias=1), "refit_bias must be True or False"),
+        (dict(recalibrate="yes"), "recalibrate must be True or False"),
     ],
 )
 def test_bad_reconstructions_are_refused(options, match):

@@ -27,6 +27,8 @@ from chita_opt.pruning.samples import Data, model_device, sample_chunks
 LAYERWISE_MODULES = (nn.Linear, nn.Conv1d, nn.Conv2d)
 # unfolded patches are turned into rows of X this many entries at a time
 _ROWS_ENTRIES = 1 << 23
+# a grouped layer with at most this many input columns forms X^T X whole, then its blocks
+_WHOLE_CROSS = 1024
 
 
 class _InputsCollected(Exception):
@@ -221,6 +223,11 @@ def _cross(X: torch.Tensor, Y: torch.Tensor, groups: int) -> torch.Tensor:
     (``groups x d x d``)."""
     if groups == 1:
         return X.T @ Y
+    if X.shape[1] <= _WHOLE_CROSS:
+        # one product of all columns and its diagonal blocks: BLAS on the whole beats a
+        # batch of tiny products (a depthwise layer's blocks are 9 wide)
+        whole, d = X.T @ Y, X.shape[1] // groups
+        return torch.stack([whole[g * d : (g + 1) * d, g * d : (g + 1) * d] for g in range(groups)])
     Xg = X.reshape(X.shape[0], groups, -1).transpose(0, 1)
     Yg = Y.reshape(Y.shape[0], groups, -1).transpose(0, 1)
     return Xg.transpose(1, 2) @ Yg

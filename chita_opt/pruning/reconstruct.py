@@ -73,6 +73,12 @@ class Reconstruction:
         (:func:`~chita_opt.pruning.layerwise.prune_layerwise`'s ``damp``).
     refit_bias : bool, default True
         Layers with a bias refit it with their weights (``prune_layerwise``'s).
+    recalibrate : bool, default False
+        Re-estimate the BatchNorm statistics after the reconstruction (those ``prune``
+        saved with ``recalibrate=True``). Off by default: every layer reproduces the
+        dense network's outputs before each BatchNorm, which the dense statistics
+        describe, and each later layer was fitted to inputs normalised by them;
+        re-estimating them changes those inputs (docs/pruning.md measures both).
     """
 
     method: str = "chita"
@@ -80,6 +86,7 @@ class Reconstruction:
     screening_method: str | None = "batched"
     damp: float = 0.01
     refit_bias: bool = True
+    recalibrate: bool = False
 
     def __post_init__(self):
         methods = {"method": self.method, "screening_method": self.screening_method}
@@ -99,8 +106,9 @@ class Reconstruction:
             raise ValueError("blends must hold at least one number in [0, 1]")
         object.__setattr__(self, "blends", tuple(float(b) for b in blends))
         object.__setattr__(self, "damp", check_nonnegative(self.damp, "damp"))
-        if not isinstance(self.refit_bias, bool):
-            raise ValueError(f"refit_bias must be True or False; got {self.refit_bias!r}")
+        for name in ("refit_bias", "recalibrate"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be True or False; got {getattr(self, name)!r}")
 
 
 def check_reconstruct(
@@ -202,7 +210,8 @@ def reconstruct_layers(
     (:meth:`~PrunableParameters.snapshot`, :func:`saved_statistics`), prune ``model`` in
     place by layer-wise reconstruction to each candidate's per-layer counts
     (:func:`candidate_budgets` of ``settings.reconstruction``, with its
-    ``screening_method``), recalibrating the saved BatchNorm statistics; keep the
+    ``screening_method``; the saved BatchNorm statistics put back and, with the
+    reconstruction's ``recalibrate``, re-estimated); keep the
     candidate of lowest mean ``loss_fn`` on the calibration samples (reconstructed again
     with the ``method`` after a screening). Returns its result (``layers``: those
     solved), with the loss of every candidate by blend in ``reconstruction_losses``
@@ -238,8 +247,8 @@ def _reconstruct(
 ) -> PruneResult:
     """From the weights and statistics ``before`` the stages, prune ``model`` to
     ``budgets`` layer by layer with ``method`` (a layer given no weight is emptied: a
-    layer-wise problem keeps at least one), then recalibrate the saved BatchNorm
-    statistics."""
+    layer-wise problem keeps at least one), then (``recalibrate``) re-estimate the saved
+    BatchNorm statistics."""
     weights, statistics = before
     params.restore(model, weights)
     restore_statistics(statistics)
@@ -265,6 +274,6 @@ def _reconstruct(
             certify=certify,
             n_threads=settings.n_threads,
         )
-    if statistics:
+    if statistics and settings.reconstruction.recalibrate:
         recalibrate_batchnorm(model, data, n_samples=settings.n_samples)
     return result
