@@ -12,9 +12,9 @@ the dual of the perspective relaxation) and the seconds the certificate added.
     .venv/bin/python benchmarks/bench_pruning.py [--repeats 3] [--stages 10] [--certify]
         [--methods magnitude,backsolve,chita,chita++,chita-auto,chita++-auto,chita-rec,
                    chita++-rec,chita-auto-rec,chita-rec-batched,chita-rec-fisher,
-                   chita-rec-unscreened]
-        [--weight-decay 1.0] [--model mlp|cnn|transformer|lenet|mobilenet] [--recalibrate] [--schedule poly]
-        [--n-samples 1000] [--first-order]
+                   chita-rec-unscreened,chita-rec-recal]
+        [--weight-decay 1.0] [--model mlp|cnn|transformer|lenet|mobilenet] [--recalibrate]
+        [--schedule poly] [--n-samples 1000] [--first-order]
 """
 
 from __future__ import annotations
