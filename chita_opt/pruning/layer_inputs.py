@@ -185,7 +185,7 @@ def collect_dense_cross(model, layers, name, calls, dense, data, n_samples, chun
     def inputs(x):
         captured.clear()
         _forward_to_hooks(model, x)
-        return torch.cat(captured)
+        return captured[0] if len(captured) == 1 else torch.cat(captured)
 
     pruned = {n: _parameters(layers[n]) for n in dense}
     H = C = sums = dense_sums = None
@@ -294,11 +294,12 @@ def _input_rows(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
     step = max(1, _ROWS_ENTRIES // max(per_sample, 1))
     parts = []
     for i in range(0, x.shape[0], step):
+        # in float64 before unfold: the patches repeat every input kernel-size times
         patches = F.unfold(
-            x[i : i + step], kernel, dilation=dilation, padding=padding, stride=stride
+            x[i : i + step].double(), kernel, dilation=dilation, padding=padding, stride=stride
         )
-        parts.append(patches.transpose(1, 2).reshape(-1, patches.shape[1]).double())
-    return torch.cat(parts)
+        parts.append(patches.transpose(1, 2).reshape(-1, patches.shape[1]))
+    return parts[0] if len(parts) == 1 else torch.cat(parts)
 
 
 def _padding(module) -> tuple[int, ...]:
