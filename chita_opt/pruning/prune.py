@@ -187,9 +187,9 @@ def prune(
         After each stage, re-estimate the running statistics of the model's BatchNorm
         layers on the calibration samples (:func:`recalibrate_batchnorm`), so the next
         stage's gradients and the pruned model normalise with the statistics of the
-        pruned network; restored with the weights on error. On a small CNN it raised
-        one-shot CHITA's held-out accuracy at 80-95% sparsity and CHITA++'s at 90-95%
-        (docs/pruning.md). A model without BatchNorm is unaffected (no forward pass).
+        pruned network; restored with the weights on error. ``reconstruct`` starts from
+        the dense statistics and keeps them (:class:`Reconstruction`'s ``recalibrate``).
+        A model without BatchNorm is unaffected (no forward pass; docs/pruning.md).
     reconstruct : bool, str or Reconstruction, default False
         True: after the last stage, keep only how many weights it left in each layer,
         and prune every layer from the weights before the call to that count by
