@@ -90,7 +90,8 @@ def prune_layerwise(
         ``"batched"``, all rows of a layer at once (for wide layers: a 4096-input layer
         in about 3x SparseGPT's time, docs/layerwise.md); or a callable
         ``method(problem) -> W_new`` taking the layer's :class:`LayerwiseProblem` (to
-        compare other pruning rules on the same inputs).
+        compare other pruning rules on the same inputs; a grouped convolution's, once
+        per group).
     n_samples : int, optional
         Calibration samples; each contributes one row of X per Linear layer call and
         one per output position of a convolution. Default: what ``data`` holds, up to
