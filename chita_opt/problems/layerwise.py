@@ -291,7 +291,7 @@ class LayerwiseProblem:
             raise ValueError("keep_total needs allocation='layer' and a float sparsity")
         total = check_budget(total, "total", self.W.size, lower=0)
         self.sparsity = 1.0 - total / self.W.size
-        self.budgets = largest(self.saliency(), total).sum(axis=1).astype(np.int64)
+        self.budgets = self._row_budgets()
 
 
 def largest(scores: np.ndarray, count: int) -> np.ndarray:

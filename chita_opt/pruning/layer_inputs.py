@@ -189,7 +189,7 @@ def collect_dense_cross(model, layers, name, calls, dense, data, n_samples, chun
 
     pruned = {n: _parameters(layers[n]) for n in dense}
     H = C = sums = dense_sums = None
-    rows = 0
+    rows, groups = 0, _groups(layers[name])
     handle = layers[name].register_forward_pre_hook(hook)
     try:
         with torch.no_grad():
@@ -200,7 +200,6 @@ def collect_dense_cross(model, layers, name, calls, dense, data, n_samples, chun
                     X_dense = inputs(x)
                 finally:
                     _write_weights(layers, pruned)
-                groups = _groups(layers[name])
                 gram, cross = _cross(X, X, groups), _cross(X, X_dense, groups)
                 H = gram if H is None else H + gram
                 C = cross if C is None else C + cross

@@ -37,8 +37,8 @@ from chita_opt.pruning.parameters import ParameterSelector, bias_name, select_pa
 from chita_opt.pruning.results import LayerRecord, PruneResult
 from chita_opt.pruning.samples import Data, eval_mode
 from chita_opt.pruning.threads import torch_threads
-from chita_opt.solvers import available_methods
-from chita_opt.solvers.layerwise import LAYER_METHODS, solve_layerwise
+from chita_opt.solvers import available_methods, solve
+from chita_opt.solvers.layerwise import LAYER_METHODS
 
 #: what a layer reproduces (``prune_layerwise``'s ``target``)
 TARGETS = ("dense", "layer")
@@ -156,7 +156,7 @@ def prune_layerwise(
     n_samples = check_budget(n_samples, "n_samples", 10**12) if exact else 1000
     chunk_size = check_budget(chunk_size, "chunk_size", 10**9)
     layers = {name: layer_of(model, name) for name in params.names}
-    solve = functools.partial(
+    solve_one = functools.partial(
         _solve_problem,
         method,
         certify=certify,
@@ -203,7 +203,7 @@ def prune_layerwise(
                     spec.get(name, 0.0) if isinstance(spec, dict) else spec,
                     {"allocation": allocation, "damp": damp, "n_samples": inputs.rows},
                     refit,
-                    solve,
+                    solve_one,
                 )
                 with torch.no_grad():
                     module.weight.copy_(
@@ -245,19 +245,19 @@ def prune_layerwise(
     )
 
 
-def _layer_solution(name, inputs, W_dense, sparsity, problem_options, refit, solve):
+def _layer_solution(name, inputs, W_dense, sparsity, problem_options, refit, solve_one):
     """The layer's new weights, the bias shift that absorbs the mean output error (None
     without ``refit``), the objective, lower bound (None unless certified) and error
     relative to the output energy: one problem per group of a grouped convolution
     (:func:`~chita_opt.problems.layer_groups.group_problems`), summed over them."""
     groups, rows = inputs.groups, W_dense.shape[0] // inputs.groups
+    blocks = [slice(g * rows, (g + 1) * rows) for g in range(groups)]  # each group's rows
     parts = [inputs.group(g) for g in range(groups)]
     moments = [part.centered() if refit else part for part in parts]
-    targets = [W_dense[g * rows : (g + 1) * rows] for g in range(groups)]
     damp = problem_options["damp"]
     targets = [
-        W if m.C is None else dense_output_target(m.H, m.C, W, damp)
-        for m, W in zip(moments, targets, strict=True)
+        W_dense[b] if m.C is None else dense_output_target(m.H, m.C, W_dense[b], damp)
+        for m, b in zip(moments, blocks, strict=True)
     ]
     if inputs.rows < W_dense.shape[1]:
         warnings.warn(
@@ -267,7 +267,7 @@ def _layer_solution(name, inputs, W_dense, sparsity, problem_options, refit, sol
             stacklevel=3,
         )
     problems = group_problems([m.H for m in moments], targets, sparsity, **problem_options)
-    solved = [solve(problem, name) for problem in problems]
+    solved = [solve_one(problem, name) for problem in problems]
     W_new = np.concatenate([w for w, _, _, _ in solved])
     objective = float(sum(value for _, value, _, _ in solved))
     bounds = [bound for _, _, bound, _ in solved]
@@ -282,9 +282,8 @@ def _layer_solution(name, inputs, W_dense, sparsity, problem_options, refit, sol
     if refit:
         shift = np.concatenate(
             [
-                W_dense[g * rows : (g + 1) * rows] @ part.dense_mean
-                - W_new[g * rows : (g + 1) * rows] @ part.mean
-                for g, part in enumerate(parts)
+                W_dense[b] @ part.dense_mean - W_new[b] @ part.mean
+                for b, part in zip(blocks, parts, strict=True)
             ]
         )
     return W_new, shift, objective, lower_bound, relative_error
@@ -297,7 +296,7 @@ def _solve_problem(method, problem, name, *, certify, n_jobs, backend, n_threads
     if callable(method):
         W_new = _custom_rows(method, problem, name)
         return W_new, problem.objective(W_new), None, problem.reconstruction_error(W_new)
-    result = solve_layerwise(
+    result = solve(
         problem,
         method,
         certify=certify,
